@@ -1,0 +1,10 @@
+"""jaxlin: linear-layer variants as Flax NNX modules, mirrored in PyTorch by ``torch_ref``."""
+
+from jaxlin import initializers
+from jaxlin.heads import PerHeadLinear
+from jaxlin.linear import Linear, collapse
+from jaxlin.pointwise import PointwiseConv
+from jaxlin.pooling import PooledHead
+
+__all__ = ["Linear", "PointwiseConv", "PooledHead", "PerHeadLinear", "collapse", "initializers"]
+__version__ = "0.1.0"

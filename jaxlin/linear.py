@@ -1,0 +1,136 @@
+"""``Linear`` and ``collapse``: the dense layer every other variant is measured against."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from flax.nnx.nn.dtypes import promote_dtype
+
+from jaxlin import _checks
+from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
+
+
+def affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
+    """``x @ kernel + bias`` contracting the last axis of ``x`` with axis 0 of ``kernel``.
+
+    Shape:
+        x ``(..., in)``, kernel ``(in, out)``, bias ``(out,)`` or None -> ``(..., out)``.
+    """
+    y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
+    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+
+
+class Linear(nnx.Module):
+    """``y = x @ kernel + bias`` over the last axis, with any number of leading axes.
+
+    The same parameters and math as ``flax.nnx.Linear``; it adds input validation with
+    messages that name the module, the expected and the actual shape.
+
+    Shape:
+        input ``(..., features=in_features)`` -> output ``(..., out_features)``;
+        kernel ``(in_features, out_features)``, bias ``(out_features,)``.
+
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> layer = Linear(3, 2, rngs=nnx.Rngs(0))
+    >>> layer(jnp.ones((5, 7, 3))).shape
+    (5, 7, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        use_bias: bool = True,
+        dtype=None,
+        param_dtype=jnp.float32,
+        precision=None,
+        kernel_init=default_kernel_init,
+        bias_init=default_bias_init,
+        rngs: nnx.Rngs,
+    ):
+        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        _checks.require_positive(owner, in_features=in_features, out_features=out_features)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        shape = (in_features, out_features)
+        self.kernel = nnx.Param(initialize(kernel_init, rngs.params(), shape, param_dtype, in_features))
+        self.bias = (
+            nnx.Param(initialize(bias_init, rngs.params(), (out_features,), param_dtype, in_features))
+            if use_bias
+            else None
+        )
+
+    def describe(self) -> str:
+        """The module and its configuration, as error messages name it."""
+        return _checks.describe(
+            type(self).__name__, in_features=self.in_features, out_features=self.out_features
+        )
+
+    def validate(self, x: jax.Array) -> None:
+        """Raise ValueError/TypeError unless ``x`` is a floating ``(..., in_features)`` array."""
+        _checks.require_features(self.describe(), x.shape, self.in_features)
+        _checks.require_floating(self.describe(), "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.validate(x)
+        bias = self.bias[...] if self.bias is not None else None
+        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        return affine(x, kernel, bias, self.precision)
+
+
+def collapse(first: Linear, second: Linear) -> Linear:
+    """One ``Linear`` computing ``second(first(x))``: ``W = W1 @ W2``, ``b = b1 @ W2 + b2``.
+
+    Two stacked linear layers with nothing in between are one linear layer. The product is
+    formed at ``precision=HIGHEST`` in the promoted parameter dtype; the result keeps
+    ``second``'s ``dtype``/``precision`` and has a bias when either layer had one.
+
+    Shape:
+        first ``(in, hidden)``, second ``(hidden, out)`` -> ``Linear(in, out)``.
+
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> a, b = Linear(4, 8, rngs=nnx.Rngs(0)), Linear(8, 2, rngs=nnx.Rngs(1))
+    >>> x = jnp.ones((3, 4))
+    >>> bool(jnp.allclose(collapse(a, b)(x), b(a(x)), atol=1e-5))
+    True
+    """
+    for role, layer in (("first", first), ("second", second)):
+        if not isinstance(layer, Linear):
+            raise TypeError(f"collapse: {role} must be a jaxlin.Linear, got {type(layer).__name__}.")
+    if first.out_features != second.in_features:
+        raise ValueError(
+            f"collapse(first={first.describe()}, second={second.describe()}): the sizes don't chain; "
+            f"first's out_features={first.out_features} must equal second's in_features={second.in_features}."
+        )
+    w1, w2 = first.kernel[...], second.kernel[...]
+    w1, w2 = promote_dtype((w1, w2), dtype=None)
+    highest = jax.lax.Precision.HIGHEST
+    kernel = jnp.matmul(w1, w2, precision=highest)
+    use_bias = first.bias is not None or second.bias is not None
+    bias = jnp.zeros((second.out_features,), kernel.dtype)
+    if first.bias is not None:
+        bias = bias + jnp.matmul(first.bias[...].astype(kernel.dtype), w2, precision=highest)
+    if second.bias is not None:
+        bias = bias + second.bias[...].astype(kernel.dtype)
+    merged = Linear(
+        first.in_features,
+        second.out_features,
+        use_bias=use_bias,
+        dtype=second.dtype,
+        param_dtype=kernel.dtype,
+        precision=second.precision,
+        kernel_init=nnx.initializers.zeros_init(),
+        rngs=nnx.Rngs(0),
+    )
+    merged.kernel[...] = kernel
+    if use_bias:
+        merged.bias[...] = bias
+    return merged

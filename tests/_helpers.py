@@ -1,0 +1,55 @@
+"""Small helpers shared by the test files: gradients of a fixed scalar loss, and float64 copies."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+def loss_weights(shape, seed: int = 7) -> np.ndarray:
+    """Fixed, non-uniform cotangent so that every output element matters to the loss."""
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def jax_grads(module: nnx.Module, *inputs, cotangent=None):
+    """Output, parameter gradients (a flat ``{path: array}``) and the first input's gradient of
+    ``sum(module(*inputs) * cotangent)``.
+    """
+    graphdef, params = nnx.split(module, nnx.Param)
+    y = module(*inputs)
+    ct = jnp.asarray(loss_weights(y.shape) if cotangent is None else cotangent, y.dtype)
+
+    def loss(p, x):
+        return jnp.sum(nnx.merge(graphdef, p)(x, *inputs[1:]) * ct)
+
+    param_grads, input_grad = jax.grad(loss, argnums=(0, 1))(params, inputs[0])
+    flat = {".".join(map(str, path)): np.asarray(leaf[...]) for path, leaf in nnx.to_flat_state(param_grads)}
+    return np.asarray(y), flat, np.asarray(input_grad)
+
+
+def params_of(module: nnx.Module) -> dict[str, np.ndarray]:
+    """``{"kernel": ..., "projector.bias": ...}`` as NumPy arrays."""
+    return {
+        ".".join(map(str, path)): np.asarray(leaf[...])
+        for path, leaf in nnx.to_flat_state(nnx.state(module, nnx.Param))
+    }
+
+
+def set_params(module: nnx.Module, values: dict[str, np.ndarray]) -> None:
+    """Overwrite parameters by dotted path, keeping each parameter's dtype."""
+    for path, leaf in nnx.to_flat_state(nnx.state(module, nnx.Param)):
+        key = ".".join(map(str, path))
+        if key in values:
+            variable = module
+            for part in path:
+                variable = getattr(variable, part) if isinstance(part, str) else variable[part]
+            variable[...] = jnp.asarray(values[key], leaf[...].dtype)
+
+
+def float64_copy(module: nnx.Module) -> nnx.Module:
+    """The same module with every parameter upcast to float64 (x64 must be enabled)."""
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+    return nnx.merge(graphdef, params, rest)
