@@ -61,7 +61,7 @@ def test_pooled_head_is_its_two_linears(pool_at):
     theirs = torch_ref.PooledHead(6, 5, 2, pool_at=pool_at, activation=torch.relu, dtype=torch.float64)
     ours = jaxlin.PooledHead(6, 5, 2, pool_at=pool_at, activation=jax.nn.relu, rngs=nnx.Rngs(0), **F64)
     hand = {
-        f"{layer}.{name}": _np(getattr(getattr(theirs, layer), "weight")).T
+        f"{layer}.{name}": _np(getattr(theirs, layer).weight).T
         if name == "kernel"
         else _np(getattr(theirs, layer).bias)
         for layer in ("projector", "classifier")
