@@ -1,0 +1,108 @@
+"""Run a module forward and backward in either framework and return NumPy arrays in torch names.
+
+The loss is fixed: ``sum(output * cotangent)`` with one cotangent shared by both frameworks, so
+the gradients are comparable element by element. Parameter gradients are keyed by torch_ref's
+``state_dict`` names and laid out like torch's parameters (jaxlin's are mapped through
+:mod:`crosscheck.weights`); the input gradient is ``"input"``, in jaxlin's layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from crosscheck.weights import numpy_of_torch, torch_of_numpy, torch_state_of_jax
+
+
+@dataclass
+class Evaluation:
+    """One framework's output and gradients for one set of inputs."""
+
+    output: np.ndarray
+    grads: dict[str, np.ndarray]
+
+
+def _is_float(a: np.ndarray) -> bool:
+    return a.dtype.kind == "f" or a.dtype.name == "bfloat16"
+
+
+def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
+    """Floating inputs cast to ``dtype`` (rounded once, here); masks and integers kept as they are."""
+    return tuple(np.asarray(a).astype(dtype) if _is_float(np.asarray(a)) else np.asarray(a) for a in inputs)
+
+
+def evaluate_jax(
+    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True
+) -> Evaluation:
+    """Forward (and backward) of a jaxlin module on NumPy inputs in jaxlin's layout.
+
+    Shape:
+        inputs as the module takes them; ``cotangent`` has the output's shape.
+    """
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    arrays = [jnp.asarray(a) for a in inputs]
+
+    def loss(p, x):
+        y = nnx.merge(graphdef, p, rest)(x, *arrays[1:])
+        return jnp.sum(y.astype(jnp.float64 if y.dtype == jnp.float64 else jnp.float32) * ct), y
+
+    output = nnx.merge(graphdef, params, rest)(*arrays)
+    if not grads:
+        return Evaluation(np.asarray(output), {})
+    ct = jnp.asarray(cotangent, jnp.float64 if output.dtype == jnp.float64 else jnp.float32)
+    (param_grads, input_grad), _ = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, arrays[0])
+    named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest))
+    named["input"] = np.asarray(input_grad)
+    return Evaluation(np.asarray(output), named)
+
+
+def evaluate_torch(
+    module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, channels_first: bool = False
+) -> Evaluation:
+    """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout.
+
+    ``channels_first`` moves the features axis of the first input to -2 for the module (as
+    ``nn.Conv1d`` takes it) and moves the output and input gradient back.
+    """
+    import torch
+
+    first = inputs[0]
+    if channels_first:
+        first = np.swapaxes(first, -1, -2)
+    x = torch_of_numpy(first).requires_grad_(grads)
+    rest = [torch_of_numpy(a) for a in inputs[1:]]
+    module.zero_grad(set_to_none=True)
+    y = module(x, *rest)
+    output = numpy_of_torch(y)
+    if channels_first:
+        output = np.swapaxes(output, -1, -2)
+    if not grads:
+        return Evaluation(output, {})
+    ct = np.swapaxes(cotangent, -1, -2) if channels_first else cotangent
+    accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
+    (y.to(accumulate) * torch.as_tensor(np.ascontiguousarray(ct), dtype=accumulate)).sum().backward()
+    named = {name: numpy_of_torch(p.grad) for name, p in module.named_parameters()}
+    input_grad = numpy_of_torch(x.grad)
+    named["input"] = np.swapaxes(input_grad, -1, -2) if channels_first else input_grad
+    return Evaluation(output, named)
+
+
+def magnitudes(module: nnx.Module, inputs, cotangent: np.ndarray, *, grads: bool = True) -> Evaluation:
+    """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
+    with ``|W|``, ``|b|`` and cotangent ``|g|``.
+
+    For compositions of linear maps, means and activations with ``|act(z)| <= act(|z|)`` (relu,
+    gelu, identity) this is ``Σ|x||w|`` carried through every layer, the quantity rounding-error
+    bounds multiply; for gradients it is the same sum over the backward pass.
+    """
+    with jax.enable_x64(True):
+        graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+        params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
+        absolute = [
+            np.abs(np.asarray(a).astype(np.float64)) if _is_float(np.asarray(a)) else a for a in inputs
+        ]
+        return evaluate_jax(nnx.merge(graphdef, params, rest), absolute, np.abs(cotangent), grads=grads)
