@@ -111,7 +111,7 @@ def require_channels(owner: str, shape: Sequence[int], in_features: int, *, chan
 def require_heads(owner: str, shape: Sequence[int], num_heads: int, in_features: int, head_axis: int) -> int:
     """Validate a per-head input ``(..., heads, features)``; return ``head_axis`` as a non-negative index."""
     expected = (
-        f"(..., heads={num_heads}, features={in_features})"
+        f"(..., heads={num_heads}, features={in_features}) with heads on axis -2"
         if head_axis == -2
         else f"(..., features={in_features}) with heads={num_heads} on axis {head_axis}"
     )
@@ -122,20 +122,25 @@ def require_heads(owner: str, shape: Sequence[int], num_heads: int, in_features:
             shape,
             f"a per-head input needs a heads axis and a features axis, not rank {len(shape)}",
         )
-    if not -len(shape) <= head_axis < len(shape) or head_axis % len(shape) == len(shape) - 1:
+    if not -len(shape) <= head_axis < len(shape):
         raise shape_error(
             owner,
             expected,
             shape,
-            f"head_axis={head_axis} must name an axis other than the features axis (-1) of a rank-{len(shape)} input",
+            f"head_axis={head_axis} is out of range for a rank-{len(shape)} input; {_valid_axes(len(shape))}",
+        )
+    if head_axis % len(shape) == len(shape) - 1:
+        raise shape_error(
+            owner,
+            expected,
+            shape,
+            f"head_axis={head_axis} is the features axis of a rank-{len(shape)} input; {_valid_axes(len(shape))}",
         )
     if shape[-1] != in_features:
-        raise shape_error(
-            owner,
-            expected,
-            shape,
-            f"features are taken from the last axis and axis -1 has {shape[-1]}, not {in_features}",
-        )
+        rule = f"features are taken from the last axis and axis -1 has {shape[-1]}, not {in_features}"
+        if shape[-1] == num_heads:
+            rule += f"; axis -1 has num_heads={num_heads}, so the heads look last: put the heads axis at head_axis and the features last"
+        raise shape_error(owner, expected, shape, rule)
     if shape[head_axis] != num_heads:
         hint = ""
         others = [axis - len(shape) for axis in range(len(shape) - 1) if shape[axis] == num_heads]
@@ -165,7 +170,7 @@ def require_pool_axis(owner: str, shape: Sequence[int], in_features: int, axis: 
             owner,
             expected,
             shape,
-            f"axis={axis!r} is out of range for a rank-{len(shape)} input; it must be in [{-len(shape)}, {len(shape) - 1})",
+            f"axis={axis!r} is out of range for a rank-{len(shape)} input; {_valid_axes(len(shape))}",
         )
     if axis % len(shape) == len(shape) - 1:
         raise shape_error(
@@ -214,3 +219,10 @@ def require_callable(owner: str, arg: str, value: object) -> None:
     """Raise TypeError unless ``value`` is None or callable (an activation such as relu)."""
     if value is not None and not callable(value):
         raise TypeError(f"{owner}: {arg} must be a callable such as relu, or None, got {value!r}.")
+
+
+def _valid_axes(rank: int) -> str:
+    """``"valid axes are 0..1 or -3..-2"``: every axis of a rank-``rank`` input but the features axis."""
+    if rank == 2:
+        return "the only valid axis is 0 (or -2)"
+    return f"valid axes are 0..{rank - 2} or {-rank}..-2"

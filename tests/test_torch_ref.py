@@ -72,7 +72,7 @@ def test_per_head_wrong_count():
     with pytest.raises(
         ValueError,
         match=r"PerHeadLinear\(num_heads=4, in_features=8, out_features=2\): expected "
-        r"input of shape \(\.\.\., heads=4, features=8\), got \(2, 3, 8\); heads are taken from "
+        r"input of shape \(\.\.\., heads=4, features=8\) with heads on axis -2, got \(2, 3, 8\); heads are taken from "
         r"head_axis=-2, which has 3, not 4",
     ):
         layer(torch.randn(2, 3, 8))
@@ -93,7 +93,7 @@ def test_per_head_axis_is_features_axis():
 
 
 def test_per_head_axis_that_lands_on_the_features_axis_at_call_time():
-    with pytest.raises(ValueError, match="head_axis=2 must name an axis other than the features axis"):
+    with pytest.raises(ValueError, match="head_axis=2 is the features axis of a rank-3 input; valid axes are 0..1 or -3..-2"):
         PerHeadLinear(4, 8, 2, head_axis=2)(torch.randn(2, 4, 8))
 
 
