@@ -67,7 +67,9 @@ def _linear_cases() -> list[Case]:
         cases.append(
             Case(
                 f"pointwise-{jax_impl}-{torch_impl}",
-                lambda rngs, dtype, i=jax_impl: jaxlin.PointwiseConv(f, o, impl=i, param_dtype=dtype, rngs=rngs),
+                lambda rngs, dtype, i=jax_impl: jaxlin.PointwiseConv(
+                    f, o, impl=i, param_dtype=dtype, rngs=rngs
+                ),
                 lambda dtype, i=torch_impl: torch_ref.PointwiseConv(f, o, impl=i, dtype=dtype),
                 _normal(b, t, f),
                 channels_first=True,
@@ -113,7 +115,9 @@ def _per_head_cases() -> list[Case]:
     return [
         Case(
             f"perhead-{jax_impl}-{torch_impl}",
-            lambda rngs, dtype, i=jax_impl: jaxlin.PerHeadLinear(heads, f, o, impl=i, param_dtype=dtype, rngs=rngs),
+            lambda rngs, dtype, i=jax_impl: jaxlin.PerHeadLinear(
+                heads, f, o, impl=i, param_dtype=dtype, rngs=rngs
+            ),
             lambda dtype, i=torch_impl: torch_ref.PerHeadLinear(heads, f, o, impl=i, dtype=dtype),
             _normal(b, t, heads, f),
         )
@@ -138,7 +142,8 @@ def _collapse_cases() -> list[Case]:
         Case(
             "collapse",
             lambda rngs, dtype: jaxlin.collapse(
-                jaxlin.Linear(f, h, param_dtype=dtype, rngs=rngs), jaxlin.Linear(h, o, param_dtype=dtype, rngs=rngs)
+                jaxlin.Linear(f, h, param_dtype=dtype, rngs=rngs),
+                jaxlin.Linear(h, o, param_dtype=dtype, rngs=rngs),
             ),
             make_torch,
             _normal(b, t, f),

@@ -1,0 +1,8 @@
+"""``python -m crosscheck``: the ``crosscheck`` command (see :mod:`crosscheck.cli`)."""
+
+import sys
+
+from crosscheck.cli import main
+
+if __name__ == "__main__":  # spawned worker processes import this module too
+    sys.exit(main())
