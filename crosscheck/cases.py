@@ -90,7 +90,8 @@ def _pooled_cases() -> list[Case]:
     for stage, act, masked, reorder in itertools.product(
         ("input", "hidden", "output"), (None, "relu"), (False, True), (True, False)
     ):
-        name = f"pooled-{stage}-{act or 'linear'}-{'masked' if masked else 'full'}-{'reorder' if reorder else 'literal'}"
+        mask_word, order_word = ("masked" if masked else "full"), ("reorder" if reorder else "literal")
+        name = f"pooled-{stage}-{act or 'linear'}-{mask_word}-{order_word}"
         options = {"pool_at": stage, "reorder": reorder}
         cases.append(
             Case(
