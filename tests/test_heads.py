@@ -15,23 +15,13 @@ from hypothesis import strategies as st
 
 from crosscheck.bounds import dot_bound
 from jaxlin import Linear, PerHeadLinear
-from tests._helpers import jax_grads, loss_weights
+from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init
 
 IMPLS = ("einsum", "vmap", "loop")
 leading_shapes = st.sampled_from(((), (2,), (3, 1), (2, 2, 3)))
 head_sizes = st.sampled_from(((1, 3, 2), (4, 8, 5)))  # (num_heads, in_features, out_features)
 
 
-def numpy_init(seed: int):
-    """A plain Flax-style initializer drawing N(0, 1) with NumPy (no per-shape JAX compile)."""
-
-    def init(key, shape, dtype=jnp.float32):
-        return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), dtype)
-
-    return init
-
-
-CHEAP = {"kernel_init": numpy_init(0)}  # where the initial values do not matter: no truncated-normal compile
 
 
 def make(impl, sizes, dtype=jnp.float64, use_bias=True, seed=0, head_axis=-2):

@@ -16,23 +16,13 @@ from hypothesis import strategies as st
 
 from crosscheck.bounds import dot_bound
 from jaxlin import Linear, PointwiseConv
-from tests._helpers import jax_grads, loss_weights, params_of
+from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init, params_of
 
 leading_shapes = st.sampled_from(((), (2,), (3, 1), (2, 2, 3)))
 lengths = st.sampled_from((1, 3, 8))
 feature_pairs = st.sampled_from(((1, 1), (3, 8), (17, 5)))
 
 
-def numpy_init(seed: int):
-    """A plain Flax-style initializer drawing N(0, 1) with NumPy (no per-shape JAX compile)."""
-
-    def init(key, shape, dtype=jnp.float32):
-        return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), dtype)
-
-    return init
-
-
-CHEAP = {"kernel_init": numpy_init(0)}  # where the initial values do not matter: no truncated-normal compile
 
 
 def make(impl, n_in, n_out, dtype, use_bias=True, seed=0):

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from crosscheck.bounds import gamma
 from jaxlin import PooledHead
 from jaxlin.pooling import STAGES, earliest_stage, masked_mean
-from tests._helpers import jax_grads, loss_weights, params_of
+from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init, params_of
 
 IN, HIDDEN, OUT = 5, 7, 3
 # (4,) and 6 are also the fixed (batch, seq) of the gradient tests, so their compiled programs are reused.
@@ -28,19 +28,6 @@ seq_lengths = st.sampled_from((1, 6))
 LENGTHS = np.array([3, 0, 6, 1])  # per row of a (4, 6, IN) batch: row 1 is all padding
 
 
-def numpy_init(seed: int):
-    """A plain Flax-style initializer drawing N(0, 1) with NumPy (no per-shape JAX compile).
-
-    The seed is mixed with the shape so that projector and classifier get different values.
-    """
-
-    def init(key, shape, dtype=jnp.float32):
-        return jnp.asarray(np.random.default_rng([seed, *shape]).standard_normal(shape), dtype)
-
-    return init
-
-
-CHEAP = {"kernel_init": numpy_init(0)}  # where the initial values do not matter: no truncated-normal compile
 
 
 def make(pool_at="input", activation=None, reorder=False, dtype=jnp.float64, axis=-2, seed=0):
