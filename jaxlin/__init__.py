@@ -2,9 +2,18 @@
 
 from jaxlin import initializers
 from jaxlin.heads import PerHeadLinear
+from jaxlin.invariant import BatchInvariantLinear
 from jaxlin.linear import Linear, collapse
 from jaxlin.pointwise import PointwiseConv
 from jaxlin.pooling import PooledHead
 
-__all__ = ["Linear", "PointwiseConv", "PooledHead", "PerHeadLinear", "collapse", "initializers"]
+__all__ = [
+    "BatchInvariantLinear",
+    "Linear",
+    "PointwiseConv",
+    "PooledHead",
+    "PerHeadLinear",
+    "collapse",
+    "initializers",
+]
 __version__ = "0.1.0"

@@ -13,8 +13,9 @@ torch.Size([3, 2])
 """
 
 from torch_ref.heads import PerHeadLinear
+from torch_ref.invariant import BatchInvariantLinear
 from torch_ref.linear import Linear, collapse
 from torch_ref.pointwise import PointwiseConv
 from torch_ref.pooling import PooledHead
 
-__all__ = ["Linear", "PerHeadLinear", "PointwiseConv", "PooledHead", "collapse"]
+__all__ = ["BatchInvariantLinear", "Linear", "PerHeadLinear", "PointwiseConv", "PooledHead", "collapse"]
