@@ -17,6 +17,17 @@ import numpy as np
 SHAPES = {"batch": 4, "seq": 16, "features": 32, "hidden": 24, "out": 8, "heads": 4}
 
 
+def _placeholder(key, shape, dtype=np.float32):
+    """Zeros made by NumPy: torch's weights are copied into the jaxlin module of every case, so
+    drawing its own would only cost a compile per shape."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(np.zeros(shape), dtype)
+
+
+PLACEHOLDER_INIT = {"kernel_init": _placeholder, "bias_init": _placeholder}
+
+
 @dataclass(frozen=True)
 class Case:
     """One comparison: a jaxlin module and a torch_ref module computing the same function."""
@@ -58,7 +69,7 @@ def _linear_cases() -> list[Case]:
     cases = [
         Case(
             "linear",
-            lambda rngs, dtype: jaxlin.Linear(f, o, param_dtype=dtype, rngs=rngs),
+            lambda rngs, dtype: jaxlin.Linear(f, o, param_dtype=dtype, rngs=rngs, **PLACEHOLDER_INIT),
             lambda dtype: torch_ref.Linear(f, o, dtype=dtype),
             _normal(b, t, f),
         )
@@ -68,7 +79,7 @@ def _linear_cases() -> list[Case]:
             Case(
                 f"pointwise-{jax_impl}-{torch_impl}",
                 lambda rngs, dtype, i=jax_impl: jaxlin.PointwiseConv(
-                    f, o, impl=i, param_dtype=dtype, rngs=rngs
+                    f, o, impl=i, param_dtype=dtype, rngs=rngs, **PLACEHOLDER_INIT
                 ),
                 lambda dtype, i=torch_impl: torch_ref.PointwiseConv(f, o, impl=i, dtype=dtype),
                 _normal(b, t, f),
@@ -97,7 +108,8 @@ def _pooled_cases() -> list[Case]:
             Case(
                 name,
                 lambda rngs, dtype, o_=options, a=act: jaxlin.PooledHead(
-                    f, h, o, activation=jax.nn.relu if a else None, param_dtype=dtype, rngs=rngs, **o_
+                    f, h, o, activation=jax.nn.relu if a else None, param_dtype=dtype, rngs=rngs,
+                    **PLACEHOLDER_INIT, **o_,
                 ),
                 lambda dtype, o_=options, a=act: torch_ref.PooledHead(
                     f, h, o, activation=torch.relu if a else None, dtype=dtype, **o_
@@ -117,7 +129,7 @@ def _per_head_cases() -> list[Case]:
         Case(
             f"perhead-{jax_impl}-{torch_impl}",
             lambda rngs, dtype, i=jax_impl: jaxlin.PerHeadLinear(
-                heads, f, o, impl=i, param_dtype=dtype, rngs=rngs
+                heads, f, o, impl=i, param_dtype=dtype, rngs=rngs, **PLACEHOLDER_INIT
             ),
             lambda dtype, i=torch_impl: torch_ref.PerHeadLinear(heads, f, o, impl=i, dtype=dtype),
             _normal(b, t, heads, f),
@@ -143,8 +155,8 @@ def _collapse_cases() -> list[Case]:
         Case(
             "collapse",
             lambda rngs, dtype: jaxlin.collapse(
-                jaxlin.Linear(f, h, param_dtype=dtype, rngs=rngs),
-                jaxlin.Linear(h, o, param_dtype=dtype, rngs=rngs),
+                jaxlin.Linear(f, h, param_dtype=dtype, rngs=rngs, **PLACEHOLDER_INIT),
+                jaxlin.Linear(h, o, param_dtype=dtype, rngs=rngs, **PLACEHOLDER_INIT),
             ),
             make_torch,
             _normal(b, t, f),

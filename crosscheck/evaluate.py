@@ -8,6 +8,7 @@ the gradients are comparable element by element. Parameter gradients are keyed b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -35,26 +36,36 @@ def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(a).astype(dtype) if _is_float(np.asarray(a)) else np.asarray(a) for a in inputs)
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "grads"))
+def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
+    """One compiled program per module structure, shapes and dtypes (the float64 truth and the
+    magnitudes of a case share theirs)."""
+    if not grads:
+        return nnx.merge(graphdef, params, rest)(*inputs), None, None
+
+    def loss(p, x):
+        y = nnx.merge(graphdef, p, rest)(x, *inputs[1:])
+        accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
+        return jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate)), y
+
+    (param_grads, input_grad), y = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
+    return y, param_grads, input_grad
+
+
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True
 ) -> Evaluation:
-    """Forward (and backward) of a jaxlin module on NumPy inputs in jaxlin's layout.
+    """Forward (and backward) of a jaxlin module on NumPy inputs in jaxlin's layout, under ``jax.jit``.
 
     Shape:
         inputs as the module takes them; ``cotangent`` has the output's shape.
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    arrays = [jnp.asarray(a) for a in inputs]
-
-    def loss(p, x):
-        y = nnx.merge(graphdef, p, rest)(x, *arrays[1:])
-        return jnp.sum(y.astype(jnp.float64 if y.dtype == jnp.float64 else jnp.float32) * ct), y
-
-    output = nnx.merge(graphdef, params, rest)(*arrays)
+    arrays = tuple(jnp.asarray(a) for a in inputs)
+    ct = None if not grads else jnp.asarray(cotangent)
+    output, param_grads, input_grad = _forward_and_grads(graphdef, params, rest, arrays, ct, grads)
     if not grads:
         return Evaluation(np.asarray(output), {})
-    ct = jnp.asarray(cotangent, jnp.float64 if output.dtype == jnp.float64 else jnp.float32)
-    (param_grads, input_grad), _ = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, arrays[0])
     named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest))
     named["input"] = np.asarray(input_grad)
     return Evaluation(np.asarray(output), named)
@@ -91,7 +102,7 @@ def evaluate_torch(
     return Evaluation(output, named)
 
 
-def magnitudes(module: nnx.Module, inputs, cotangent: np.ndarray, *, grads: bool = True) -> Evaluation:
+def magnitudes(module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True) -> Evaluation:
     """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
     with ``|W|``, ``|b|`` and cotangent ``|g|``.
 
@@ -105,4 +116,5 @@ def magnitudes(module: nnx.Module, inputs, cotangent: np.ndarray, *, grads: bool
         absolute = [
             np.abs(np.asarray(a).astype(np.float64)) if _is_float(np.asarray(a)) else a for a in inputs
         ]
-        return evaluate_jax(nnx.merge(graphdef, params, rest), absolute, np.abs(cotangent), grads=grads)
+        cotangent = None if cotangent is None else np.abs(cotangent)
+        return evaluate_jax(nnx.merge(graphdef, params, rest), absolute, cotangent, grads=grads)

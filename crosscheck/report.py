@@ -128,8 +128,9 @@ def timing_fields(timings) -> dict:
     }
 
 
-def build_report(env: dict, records: list[dict]) -> dict:
-    """The whole report: ``{"schema", "environment", "cases", "summary"}`` (see docs/report-schema.md)."""
+def build_report(env: dict, records: list[dict], probe: dict | None = None) -> dict:
+    """The whole report: ``{"schema", "environment", "cases", "summary"}`` and, when the batch-size
+    probe ran, ``"batch_probe": {"batch_sizes", "records"}`` (see docs/report-schema.md)."""
     run = [r for r in records if "skipped" not in r]
     passed = sum(1 for r in run if r["passed"])
     summary = {
@@ -138,7 +139,11 @@ def build_report(env: dict, records: list[dict]) -> dict:
         "failed": len(run) - passed,
         "skipped": len(records) - len(run),
     }
-    return _jsonable({"schema": SCHEMA, "environment": env, "cases": records, "summary": summary})
+    report = {"schema": SCHEMA, "environment": env, "cases": records, "summary": summary}
+    if probe is not None:
+        summary["probe_failed"] = sum(1 for r in probe["records"] if not r["passed"])
+        report["batch_probe"] = probe
+    return _jsonable(report)
 
 
 # ---- the summary table (shared by the console and the Markdown) --------------------------------
@@ -253,6 +258,11 @@ def render_markdown(report: dict) -> str:
     skipped = [r for r in report["cases"] if "skipped" in r]
     if skipped:
         lines += ["", "## Skipped", ""] + [f"- {r['name']} ({r['dtype']}): {r['skipped']}" for r in skipped]
+    if "batch_probe" in report:
+        from crosscheck.batch_probe import markdown
+
+        probe = report["batch_probe"]
+        lines += ["", "## Batch-size probe", ""] + markdown(probe["records"], probe["batch_sizes"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -271,16 +281,20 @@ def _atomic_write(path: str, text: str) -> None:
         raise
 
 
-def write_report(out_dir: str | os.PathLike, report: dict) -> tuple[str, str]:
-    """Write ``out_dir/report.json`` and ``out_dir/report.md`` atomically; return their paths.
+def write_documents(out_dir: str | os.PathLike, stem: str, data: dict, markdown: str) -> tuple[str, str]:
+    """Write ``out_dir/stem.json`` (strict JSON of ``data``) and ``out_dir/stem.md`` atomically.
 
     Both texts are rendered before either file is touched, so a failure while rendering writes nothing.
     """
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
-    json_text = json.dumps(report, indent=2, allow_nan=False) + "\n"
-    markdown = render_markdown(report)
-    json_path, md_path = os.path.join(out, "report.json"), os.path.join(out, "report.md")
+    json_text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
+    json_path, md_path = os.path.join(out, f"{stem}.json"), os.path.join(out, f"{stem}.md")
     _atomic_write(json_path, json_text)
     _atomic_write(md_path, markdown)
     return json_path, md_path
+
+
+def write_report(out_dir: str | os.PathLike, report: dict) -> tuple[str, str]:
+    """Write ``out_dir/report.json`` and ``out_dir/report.md`` atomically; return their paths."""
+    return write_documents(out_dir, "report", report, render_markdown(report))

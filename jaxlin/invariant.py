@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -16,6 +17,7 @@ from jaxlin.linear import Linear, affine
 DEFAULT_TILE_ROWS = 128
 
 
+@functools.partial(jax.jit, static_argnames=("precision", "tile_rows"))
 def tiled_affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision, tile_rows: int):
     """``affine`` computed as a loop of matmuls of exactly ``(tile_rows, in) @ (in, out)``.
 
@@ -23,11 +25,13 @@ def tiled_affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precis
     ``jax.lax.map`` (an XLA while loop), so every dot the compiler sees has the same shape whatever
     the number of rows. Its kernel, blocking and reduction order are then fixed, and a row's result
     depends only on that row and on its position in the tile, which tests show does not matter.
+    It is jitted so that eager calls reuse one compiled loop per shape instead of tracing the loop
+    again on every call.
 
     Shape:
         x ``(..., in)``, kernel ``(in, out)``, bias ``(out,)`` or None -> ``(..., out)``.
 
-    >>> y = tiled_affine(jnp.ones((3, 2)), jnp.ones((2, 4)), None, None, tile_rows=8)
+    >>> y = tiled_affine(jnp.ones((3, 2)), jnp.ones((2, 4)), None, precision=None, tile_rows=8)
     >>> y.shape, float(y[2, 3])
     ((3, 4), 2.0)
     """
@@ -87,4 +91,4 @@ class BatchInvariantLinear(Linear):
         self.validate(x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        return tiled_affine(x, kernel, bias, self.precision, self.tile_rows)
+        return tiled_affine(x, kernel, bias, precision=self.precision, tile_rows=self.tile_rows)

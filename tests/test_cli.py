@@ -24,7 +24,7 @@ from crosscheck.precision import describe_precision, precision_mode, ynn_fusion
 from crosscheck.timing import time_call
 from crosscheck.weights import save_weights
 
-FAST = ["--cases", "linear,pointwise-dot-linear", "--repeats", "3"]
+FAST = ["--cases", "linear,pointwise-dot-linear", "--repeats", "3", "--no-probe"]
 
 
 class TransposedLinear(jaxlin.Linear):
@@ -44,9 +44,10 @@ def _with_cases(monkeypatch, *extra: Case) -> None:
 
 
 def test_run_passes_and_writes_the_report(tmp_path, capsys):
-    assert cli.main(["run", *FAST, "--out", str(tmp_path)]) == 0  # default: a check worker process
+    with_probe = [arg for arg in FAST if arg != "--no-probe"]
+    assert cli.main(["run", *with_probe, "--out", str(tmp_path)]) == 0  # default: a check worker process
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["schema"] == 1 and set(data) == {"schema", "environment", "cases", "summary"}
+    assert data["schema"] == 1 and set(data) == {"schema", "environment", "cases", "summary", "batch_probe"}
     env = data["environment"]
     assert {"versions", "device", "precision", "xla_flags", "git_commit", "command", "timestamp"} <= set(env)
     assert {"python", "jax", "jaxlib", "flax", "torch", "numpy"} <= set(env["versions"])
@@ -54,7 +55,14 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
         env["precision"]["mode"] == "pinned" and env["precision"]["jax_default_matmul_precision"] == "highest"
     )
     assert env["device"]["cpu_cores"] >= 1 and env["device"]["cpu_model"]
-    assert data["summary"] == {"cases": 4, "passed": 4, "failed": 0, "skipped": 0}
+    assert data["summary"] == {"cases": 4, "passed": 4, "failed": 0, "skipped": 0, "probe_failed": 0}
+    probed = data["batch_probe"]["records"]
+    assert data["batch_probe"]["batch_sizes"] == [1, 2, 3, 4, 7, 8, 16, 32, 64, 128, 256]
+    assert {(r["module"], r["mode"], r["dtype"]) for r in probed} == {
+        (m, mode, d) for m in cli.RUN_PROBES for mode in ("jax.jit", "torch") for d in ("float32", "bfloat16")
+    }
+    invariant = [r for r in probed if r["module"] == "batch-invariant-linear"]
+    assert all(r["differing_batch_sizes"] == [] and r["fraction_bitwise_equal"] == 1 for r in invariant)
     assert [(c["name"], c["dtype"]) for c in data["cases"]] == [
         ("linear", "float32"), ("linear", "bfloat16"),
         ("pointwise-dot-linear", "float32"), ("pointwise-dot-linear", "bfloat16"),
@@ -73,9 +81,10 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
     assert case["speed_ratio"] > 0
     markdown = (tmp_path / "report.md").read_text()
     assert "## Environment" in markdown and "| linear | float32 |" in markdown
+    assert "## Batch-size probe" in markdown and "| batch-invariant-linear | torch_ref | torch | float32 | none |" in markdown
     assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary file left
     out = capsys.readouterr().out
-    assert "pointwise-dot-linear" in out and "4 cases: 4 passed, 0 failed" in out
+    assert "pointwise-dot-linear" in out and "4 cases: 4 passed, 0 failed; batch-size probe: 0 failed" in out
 
 
 def test_a_wrong_module_and_a_raising_case_fail_with_their_messages(tmp_path, monkeypatch, capsys):
@@ -89,7 +98,7 @@ def test_a_wrong_module_and_a_raising_case_fail_with_their_messages(tmp_path, mo
         "wrong-broken", _broken, lambda dtype: torch_ref.Linear(4, 4, dtype=dtype), wrong.make_inputs
     )
     _with_cases(monkeypatch, wrong, broken)
-    argv = ["run", "--cases", "wrong-*", "--dtype", "float32", "--workers", "0", "--repeats", "2"]
+    argv = ["run", "--cases", "wrong-*", "--dtype", "float32", "--workers", "0", "--repeats", "2", "--no-probe"]
     assert cli.main([*argv, "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "wrong-transposed (float32): outputs in float64 (same function) are not close" in out
