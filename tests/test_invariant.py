@@ -191,3 +191,14 @@ def test_wrong_features_name_the_module_and_both_sizes():
     with pytest.raises(ValueError, match=r"axis -1 has 5, not 4") as error:
         torch_ref.BatchInvariantLinear(4, 3)(torch.ones(2, 5))
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_torch_ref_gives_the_same_bits_with_and_without_autograd(use_bias):
+    layer = torch_ref.BatchInvariantLinear(48, 40, bias=use_bias, tile_rows=16)
+    x = torch.randn(3, 37, 48)
+    with torch.no_grad():
+        untracked = layer(x)  # the in-place addmm path
+    tracked = layer(x.requires_grad_(True))  # the F.linear + cat path
+    assert tracked.requires_grad and not untracked.requires_grad
+    np.testing.assert_array_equal(bits(untracked.numpy()), bits(tracked.detach().numpy()))

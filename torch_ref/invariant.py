@@ -18,7 +18,7 @@ def tiled_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     Rows are flattened and zero-padded to whole tiles; each tile is one ``F.linear`` call of a
     fixed shape, so the BLAS kernel, its blocking and its thread split never depend on the number
     of rows. Autograd differentiates the loop tile by tile, so input-gradient rows are fixed-shape
-    matmuls too.
+    matmuls too. Without autograd, each tile's ``addmm`` writes straight into the output.
 
     Shape:
         x ``(..., in)``, weight ``(out, in)``, bias ``(out,)`` or None -> ``(..., out)``.
@@ -28,10 +28,19 @@ def tiled_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """
     *leading, in_features = x.shape
     flat = x.reshape(-1, in_features)
-    rows = flat.shape[0]
-    padded = F.pad(flat, (0, 0, 0, -rows % tile_rows))
-    tiles = [F.linear(tile, weight, bias) for tile in padded.split(tile_rows)]
-    y = torch.cat(tiles) if tiles else padded.new_empty(0, weight.shape[0])
+    rows, pad = flat.shape[0], -flat.shape[0] % tile_rows
+    padded = F.pad(flat, (0, 0, 0, pad)) if pad else flat
+    tracked = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    if tracked:  # autograd differentiates each tile's F.linear: input-gradient tiles are fixed-shape too
+        tiles = [F.linear(tile, weight, bias) for tile in padded.split(tile_rows)]
+        y = torch.cat(tiles) if tiles else padded.new_empty(0, weight.shape[0])
+    else:  # the same addmm per tile (what F.linear calls), written in place: no concatenation
+        y = padded.new_empty(padded.shape[0], weight.shape[0])
+        for tile, into in zip(padded.split(tile_rows), y.split(tile_rows), strict=True):
+            if bias is None:
+                torch.mm(tile, weight.t(), out=into)
+            else:
+                torch.addmm(bias, tile, weight.t(), out=into)
     return y[:rows].reshape(*leading, weight.shape[0])
 
 
@@ -47,7 +56,7 @@ class BatchInvariantLinear(Linear):
     alone, at any batch size and position (tested on CPU in float32 and bfloat16; unverified on
     GPU). The gradient of ``weight``/``bias`` sums over rows and is not batch invariant.
     Cost: a single row does ``tile_rows`` rows' work; large batches pay a Python loop over tiles
-    and a concatenation, measured at about 1.0–1.2× ``nn.Linear`` (docs/batch-invariance.md).
+    (and, under autograd, a concatenation); see docs/batch-invariance.md for the measured ratios.
 
     Same constructor, ``weight`` ``(out, in)``/``bias`` and ``state_dict`` as ``Linear``, plus the
     keyword ``tile_rows``.
