@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crosscheck.cli_probe import add_probe_parser
 
     add_probe_parser(commands)
+    from crosscheck.cli_study import add_study_parser
+
+    add_study_parser(commands)
     return parser
 
 
