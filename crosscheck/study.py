@@ -25,10 +25,11 @@ import numpy as np
 from flax import nnx
 
 from crosscheck.compare import Bound
-from crosscheck.timing import measure, prepare_call
+from crosscheck.timing import prepare_call
 
-TIME_BUDGET_S = 0.6  # per measurement: repeats = budget / one call, within [MIN_REPEATS, MAX_REPEATS]
-MIN_REPEATS, MAX_REPEATS = 3, 30
+TIME_BUDGET_S = 0.6  # per implementation: rounds = budget / one call, within [MIN_REPEATS, MAX_REPEATS]
+MIN_REPEATS, MAX_REPEATS = 5, 200
+PAUSE_S = 0.002  # between the frameworks' turns in a round
 
 
 def jit_module(module: nnx.Module) -> Callable:
@@ -62,7 +63,8 @@ class Impl:
     framework: str  # "jax" or "torch"
     call: Callable
     hlo: Callable[[], str] | None = None
-    channels_first: bool = False  # takes (batch, features, length) and returns the same layout
+    to_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its input layout, from the common one
+    from_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its output, back to the common one
 
 
 @dataclass
@@ -95,59 +97,90 @@ def _sync(framework: str, device: str):
     return jax.block_until_ready if framework == "jax" else (lambda _: None)
 
 
+def _check(config: Config, impl: Impl, sync, reference) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """First call (trace, compile, one run), timed; the checked rows in the first impl's layout."""
+    inputs0 = config.make_inputs(0, impl)
+    start = time.perf_counter()
+    first = impl.call(*inputs0)
+    sync(first)
+    compile_s = time.perf_counter() - start
+    out = _to_numpy(first)
+    out = config.checked_rows(impl.from_layout(out) if impl.from_layout else out)
+    if reference is None:
+        return {"compile_s": compile_s, "equal": True}, out, inputs0
+    return {"compile_s": compile_s}, out, None
+
+
 def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None = None) -> list[dict]:
-    """Check every implementation against the first, then time each; one record per implementation."""
-    records, reference = [], None
-    for impl in config.impls:
+    """Check every implementation against the first, then time them all, interleaved.
+
+    Timing goes round by round, each round calling every implementation once (in a fresh random
+    order, one framework after the other), so a change of load on the machine hits all of them
+    alike and their ratios stay meaningful; each gets the median and interquartile range of its
+    rounds. One record each.
+    """
+    records, prepared, reference, allowed = [], {}, None, None
+    for index, impl in enumerate(config.impls):
         record = {"study": config.study, "config": config.label, **config.sizes}
-        record |= {"impl": impl.name, "framework": impl.framework, "flops": config.flops}
+        record |= {"impl": impl.name, "framework": impl.framework, "flops": config.flops} | config.extra
+        records.append(record)
         try:
             sync = _sync(impl.framework, torch_device)
-            inputs0 = config.make_inputs(0, impl)
-            start = time.perf_counter()
-            first = impl.call(*inputs0)  # trace, compile and one run
-            sync(first)
-            compile_s = time.perf_counter() - start
-            out = _to_numpy(first)
-            out = config.checked_rows(np.swapaxes(out, -1, -2) if impl.channels_first else out)
+            fields, out, inputs0 = _check(config, impl, sync, reference)
+            record |= fields
             if reference is None:
                 reference = out
-                allowed = None
                 if config.magnitude is not None:
                     allowed = 2 * Bound(config.magnitude(inputs0), config.k, "float32").allowed()
-                record["equal"] = True
             else:
                 gap = np.abs(out.astype(np.float64) - reference)
-                record["equal"] = (
-                    bool(out.shape == reference.shape and np.all(gap <= allowed))
-                    if (allowed is not None)
-                    else bool(np.array_equal(out, reference))
-                )
-            prepared = prepare_call(
+                same = np.all(gap <= allowed) if allowed is not None else np.array_equal(out, reference)
+                record["equal"] = bool(out.shape == reference.shape and same)
+            if not record["equal"]:
+                record["error"] = "output differs from the first implementation beyond rounding"
+            if impl.hlo is not None:
+                count, batched = dot_summary(impl.hlo())
+                record |= {"dots": count, "one_batched_dot": count == 1 and batched}
+            prepared[index] = prepare_call(
                 impl.call, lambda i, impl=impl: config.make_inputs(i + 1, impl), sync=sync
             )
-            start_repeats = repeats or _repeats_for(prepared)
-            timing = measure(prepared, repeats=start_repeats, warmup=0)  # the calls above warmed it
         except Exception as error:  # an implementation that fails on this device is recorded, not fatal
-            records.append(record | {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"})
-            continue
-        record |= timing.as_dict() | {"compile_s": compile_s}
-        record["gflops"] = config.flops / timing.median_s / 1e9
-        if impl.hlo is not None:
-            count, batched = dot_summary(impl.hlo())
-            record |= {"dots": count, "one_batched_dot": count == 1 and batched}
-        if record.get("equal") is False:
-            record["error"] = "output differs from the first implementation beyond rounding"
-        records.append(record | config.extra)
+            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    samples = _interleaved(prepared, {i: impl.framework for i, impl in enumerate(config.impls)}, repeats)
+    for index, times in samples.items():
+        quartiles = np.percentile(times, [25, 50, 75])
+        records[index] |= {"median_s": float(quartiles[1]), "spread_s": float(quartiles[2] - quartiles[0])}
+        records[index] |= {"min_s": min(times), "max_s": max(times), "repeats": len(times)}
+        records[index]["gflops"] = config.flops / records[index]["median_s"] / 1e9
     return records
 
 
-def _repeats_for(prepared) -> int:
-    args = prepared.argsets[1 % len(prepared.argsets)]
-    start = time.perf_counter()
-    prepared.sync(prepared.fn(*args))
-    once = max(time.perf_counter() - start, 1e-7)
-    return int(min(MAX_REPEATS, max(MIN_REPEATS, TIME_BUDGET_S // once)))
+def _interleaved(prepared: dict, frameworks: dict, repeats: int | None) -> dict[int, list[float]]:
+    """``repeats`` rounds (else as many as fit :data:`TIME_BUDGET_S` per implementation, within
+    ``[MIN_REPEATS, MAX_REPEATS]``), after one untimed warm-up round."""
+    once = {}
+    for index, p in prepared.items():  # the warm-up round, timed only to size the rest
+        start = time.perf_counter()
+        p.sync(p.fn(*p.argsets[1 % len(p.argsets)]))
+        once[index] = max(time.perf_counter() - start, 1e-7)
+    if repeats is None:
+        per_round = sum(once.values()) or 1e-7
+        repeats = int(min(MAX_REPEATS, max(MIN_REPEATS, TIME_BUDGET_S * len(once) // per_round)))
+    samples: dict[int, list[float]] = {index: [] for index in prepared}
+    groups = [[i for i in prepared if frameworks[i] == name] for name in dict.fromkeys(frameworks.values())]
+    shuffle = np.random.default_rng(0)
+    for round_ in range(repeats):
+        for group in groups:
+            # A fresh order every round, one framework at a time with a pause between: torch's OpenMP
+            # threads keep spinning after a call and would slow whichever JAX call came next.
+            for index in shuffle.permutation(group):
+                p = prepared[index]
+                args = p.argsets[round_ % len(p.argsets)]
+                start = time.perf_counter()
+                p.sync(p.fn(*args))
+                samples[index].append(time.perf_counter() - start)
+            time.sleep(PAUSE_S)
+    return samples
 
 
 def peak_config(n: int) -> Config:

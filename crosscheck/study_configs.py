@@ -37,6 +37,21 @@ QUICK = {
 TARGETS = ((8, 64), (16, 128), (4, 512))  # (heads, in = out) at leading (32, 64)
 
 
+def SWAP_LAST_TWO(a: np.ndarray) -> np.ndarray:  # noqa: N802 (used like a constant)
+    """Channels last <-> channels first."""
+    return np.swapaxes(a, -1, -2)
+
+
+def HEADS_FIRST(a: np.ndarray) -> np.ndarray:  # noqa: N802
+    """``(..., heads, in)`` -> ``(heads, ..., in)``."""
+    return np.moveaxis(a, -2, 0)
+
+
+def HEADS_LAST(a: np.ndarray) -> np.ndarray:  # noqa: N802
+    """``(heads, ..., out)`` -> ``(..., heads, out)``."""
+    return np.moveaxis(a, 0, -2)
+
+
 def _hlo(fn, *args) -> Callable:
     return lambda: jax.jit(fn).lower(*args).compile().as_text()
 
@@ -46,9 +61,9 @@ def _inputs(shape, device: str):
 
     def make(seed: int, impl: Impl):
         x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        x = np.ascontiguousarray(impl.to_layout(x)) if impl.to_layout else x
         if impl.framework == "jax":
             return (jnp.asarray(x),)
-        x = np.ascontiguousarray(np.swapaxes(x, -1, -2)) if impl.channels_first else x
         return (torch.from_numpy(x).to(device),)
 
     return make
@@ -86,6 +101,20 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
         impls.append(Impl(f"jaxlin {impl}", "jax", jit_module(module), hlo))
     kernel, bias = module.kernel[...], module.bias[...]
     x0 = jnp.zeros(shape, jnp.float32)
+    first, _ = _pair(
+        jaxlin.PerHeadLinear(heads, size, size, head_axis=0, rngs=nnx.Rngs(0), **PLACEHOLDER_INIT),
+        mirror,
+        device,
+    )
+    impls.append(
+        Impl(
+            "jaxlin einsum, heads-first input (head_axis=0)",
+            "jax",
+            jit_module(first),
+            to_layout=HEADS_FIRST,
+            from_layout=HEADS_LAST,
+        )
+    )
 
     def per_head_fn(xh, k, b):
         return xh @ k + b[None, None]  # xh (batch, windows, in): broadcasting spelled out
@@ -109,6 +138,17 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
         torch.manual_seed(0)
         module = torch_ref.PerHeadLinear(heads, size, size, impl=impl).to(device)
         impls.append(Impl(f"torch_ref {impl}", "torch", _no_grad(module)))
+    torch.manual_seed(0)
+    module = torch_ref.PerHeadLinear(heads, size, size, head_axis=0).to(device)
+    impls.append(
+        Impl(
+            "torch_ref bmm, heads-first input (head_axis=0)",
+            "torch",
+            _no_grad(module),
+            to_layout=HEADS_FIRST,
+            from_layout=HEADS_LAST,
+        )
+    )
     if compiled:
         torch.manual_seed(0)
         module = torch_ref.PerHeadLinear(heads, size, size, impl="bmm").to(device)
@@ -193,18 +233,27 @@ def pointwise(batch: int, length: int, n_in: int, n_out: int, device: str) -> Co
             "torch nn.Linear on channels first (transpose, linear, transpose)",
             "torch",
             _no_grad(lambda x: torch_linear(x.transpose(-1, -2)).transpose(-1, -2)),
-            channels_first=True,
+            to_layout=SWAP_LAST_TWO,
+            from_layout=SWAP_LAST_TWO,
         )
     ]
     for impl in ("linear", "conv"):
         module = torch_ref.PointwiseConv(n_in, n_out, impl=impl).to(device)
         module.load_state_dict(mirror.state_dict())
         channels_first.append(
-            Impl(f"torch_ref PointwiseConv {impl}", "torch", _no_grad(module), channels_first=True)
+            Impl(
+                f"torch_ref PointwiseConv {impl}",
+                "torch",
+                _no_grad(module),
+                to_layout=SWAP_LAST_TWO,
+                from_layout=SWAP_LAST_TWO,
+            )
         )
     conv = torch.nn.Conv1d(n_in, n_out, 1).to(device)
     conv.load_state_dict(mirror.state_dict())
-    channels_first.append(Impl("torch nn.Conv1d", "torch", _no_grad(conv), channels_first=True))
+    channels_first.append(
+        Impl("torch nn.Conv1d", "torch", _no_grad(conv), to_layout=SWAP_LAST_TWO, from_layout=SWAP_LAST_TWO)
+    )
     kernel = np.asarray(linear.kernel[...])
     shape, label = (batch, length, n_in), f"({batch}, {length}, {n_in})→{n_out}"
     sizes = {"rows": batch * length, "size": n_in}

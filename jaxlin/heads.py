@@ -58,6 +58,22 @@ def per_head_loop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, preci
     return jnp.stack(outputs, axis=-2)
 
 
+def per_head_einsum_heads_first(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
+    """The einsum for heads-major activations ``(heads, ..., in)``: ``"h...i,hio->h...o"``.
+
+    The heads are already the major axis, which is where XLA wants a dot's batch dimension, so
+    this compiles to the batched dot alone, without the transposing copies that heads-last input
+    needs (on CPU those copies are what separates jaxlin from ``torch.baddbmm`` on strided input).
+
+    Shape:
+        x ``(heads, ..., in)``, kernel ``(heads, in, out)``, bias ``(heads, out)`` -> ``(heads, ..., out)``.
+    """
+    y = jnp.einsum("h...i,hio->h...o", x, kernel, precision=precision)
+    if bias is not None:
+        y = y + bias.reshape(bias.shape[:1] + (1,) * (y.ndim - 2) + bias.shape[1:])
+    return y
+
+
 FORMULATIONS = {"einsum": per_head_einsum, "vmap": per_head_vmap, "loop": per_head_loop}
 
 
@@ -140,6 +156,8 @@ class PerHeadLinear(nnx.Module):
         _checks.require_floating(owner, "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        if axis == 0 and x.ndim > 2 and self.impl == "einsum":
+            return per_head_einsum_heads_first(x, kernel, bias, self.precision)
         moved = axis != x.ndim - 2
         if moved:
             x = jnp.moveaxis(x, axis, -2)

@@ -325,3 +325,18 @@ def test_errors_are_raised_at_trace_time_under_jit():
     layer = PerHeadLinear(4, 8, 2, impl="vmap", **CHEAP, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"which has 3, not 4"):
         nnx.jit(lambda m, x: m(x))(layer, jnp.ones((2, 3, 8), jnp.float32))
+
+
+@given(lead=st.sampled_from(((7,), (2, 5), (1, 3, 2))), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_heads_first_input_takes_the_copy_free_einsum_and_gives_the_heads_last_bits(lead, use_bias, seed):
+    first = PerHeadLinear(3, 6, 4, head_axis=0, use_bias=use_bias, bias_init=numpy_init(seed), **CHEAP,
+                          rngs=nnx.Rngs(0))  # fmt: skip
+    last = PerHeadLinear(3, 6, 4, use_bias=use_bias, **CHEAP, rngs=nnx.Rngs(0))
+    last.kernel[...] = first.kernel[...]
+    if use_bias:
+        last.bias[...] = first.bias[...]
+    x = np.random.default_rng(seed).standard_normal((3, *lead, 6)).astype(np.float32)  # (heads, ..., in)
+    y = first(jnp.asarray(x))
+    assert y.shape == (3, *lead, 4) and y.dtype == jnp.float32
+    expected = jnp.moveaxis(last(jnp.moveaxis(jnp.asarray(x), 0, -2)), -2, 0)
+    np.testing.assert_array_equal(y, expected)
