@@ -9,7 +9,7 @@ formulations the compiled HLO is searched for its dot instructions: ``one_batche
 whether it compiled to exactly one dot with a batch dimension.
 
 Studies: ``per-head`` (the grid), ``pointwise``, ``pooled``, ``invariant``, ``call-path``, ``bias``,
-and ``peak``. jaxlin modules are called along the recommended path (:func:`jit_module`).
+and ``peak``. jaxlin modules are called along the recommended path (:func:`jaxlin.jitted`).
 """
 
 from __future__ import annotations
@@ -22,27 +22,17 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from crosscheck.compare import Bound
 from crosscheck.timing import prepare_call
+from jaxlin.calling import jitted
 
 TIME_BUDGET_S = 0.6  # per implementation: rounds = budget / one call, within [MIN_REPEATS, MAX_REPEATS]
 MIN_REPEATS, MAX_REPEATS = 5, 200
 PAUSE_S = 0.002  # between the frameworks' turns in a round
 
 
-def jit_module(module: nnx.Module) -> Callable:
-    """jaxlin's recommended call path: split once, ``jax.jit`` a pure function of the state.
-
-    >>> import jaxlin
-    >>> call = jit_module(jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)))
-    >>> call(jnp.ones((4, 3))).shape
-    (4, 2)
-    """
-    graphdef, state = nnx.split(module)
-    forward = jax.jit(lambda state, *inputs: nnx.merge(graphdef, state)(*inputs))
-    return lambda *inputs: forward(state, *inputs)
+jit_module = jitted  # jaxlin's recommended call path (see jaxlin.calling)
 
 
 def dot_summary(hlo_text: str) -> tuple[int, bool]:

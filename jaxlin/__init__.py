@@ -1,6 +1,7 @@
 """jaxlin: linear-layer variants as Flax NNX modules, mirrored in PyTorch by ``torch_ref``."""
 
 from jaxlin import initializers
+from jaxlin.calling import jitted
 from jaxlin.heads import PerHeadLinear
 from jaxlin.invariant import BatchInvariantLinear
 from jaxlin.linear import Linear, collapse
@@ -15,5 +16,6 @@ __all__ = [
     "PerHeadLinear",
     "collapse",
     "initializers",
+    "jitted",
 ]
 __version__ = "0.1.0"

@@ -58,7 +58,9 @@ def per_head_loop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, preci
     return jnp.stack(outputs, axis=-2)
 
 
-def per_head_einsum_heads_first(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
+def per_head_einsum_heads_first(
+    x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision
+) -> jax.Array:
     """The einsum for heads-major activations ``(heads, ..., in)``: ``"h...i,hio->h...o"``.
 
     The heads are already the major axis, which is where XLA wants a dot's batch dimension, so

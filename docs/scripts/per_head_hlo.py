@@ -32,7 +32,7 @@ def main() -> None:
     for impl in ("einsum", "vmap"):
         layer = jaxlin.PerHeadLinear(heads, size, size, impl=impl, rngs=nnx.Rngs(0))
         graphdef, state = nnx.split(layer)
-        compiled = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x)).lower(state, x).compile()
+        compiled = jax.jit(lambda s, x, g=graphdef: nnx.merge(g, s)(x)).lower(state, x).compile()
         print(f"## impl={impl}, heads={heads}, in=out={size}, rows=2048")
         for line in entry_instructions(compiled.as_text()):
             print("   ", line)
