@@ -17,7 +17,7 @@ def jitted(module: nnx.Module) -> Callable:
     pure function with the same math gives, and the per-call cost is jit's own dispatch: passing
     the ``nnx.State`` itself costs about 25 µs more per call here (its pytree is flattened on every
     call), and ``nnx.jit(lambda m, x: m(x))`` walks the whole module graph in Python on every
-    call, about 0.2 ms — more than small layers take to run (docs/study.md).
+    call, about 0.25 ms — more than small layers take to run (docs/study.md).
 
     The state is captured at this call: after changing parameters (an optimizer step), call
     ``jitted`` again, or split yourself and pass the new state to your own ``jax.jit`` function.
