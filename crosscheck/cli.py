@@ -148,6 +148,24 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
 
 
+def make_out_dir(parser: argparse.ArgumentParser, out: str) -> None:
+    """Create ``out`` or exit 2 naming it and why."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {out}: cannot create the report directory ({error.strerror})")
+
+
+def jax_device_or_exit(parser: argparse.ArgumentParser, device: str):
+    """The JAX device for ``--device``, or exit 2 saying it is not available here."""
+    from crosscheck.timing import jax_device
+
+    try:
+        return jax_device(device)
+    except RuntimeError as error:
+        parser.error(f"--device {device}: not available here ({error})")
+
+
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck run``: see :func:`build_parser` for the options."""
     from crosscheck.cases import all_cases
@@ -158,21 +176,14 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv:
     except ValueError as error:
         parser.error(str(error))
     dtypes = list(dict.fromkeys(itertools.chain.from_iterable(args.dtype or [DEFAULT_DTYPES])))
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        parser.error(f"--out {args.out}: cannot create the report directory ({error.strerror})")
+    make_out_dir(parser, args.out)
 
     import torch
 
     from crosscheck.runner import default_workers, weights_fit
-    from crosscheck.timing import jax_device
     from crosscheck.weightfile import WeightsError
 
-    try:
-        jax_device(args.device)
-    except RuntimeError as error:
-        parser.error(f"--device {args.device}: not available here ({error})")
+    jax_device_or_exit(parser, args.device)
     if args.workers is None:
         args.workers = default_workers()
     misfit: dict[str, str] = {}

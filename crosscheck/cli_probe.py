@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shlex
 import sys
 
@@ -24,6 +23,8 @@ from crosscheck.cli import (
     PROBE_MODES,
     _dtypes,
     _positive,
+    jax_device_or_exit,
+    make_out_dir,
     progress_bars,
 )
 
@@ -111,10 +112,7 @@ def probe_command(args: argparse.Namespace, parser: argparse.ArgumentParser, arg
     except ValueError as error:
         parser.error(str(error))
     dtypes = list(dict.fromkeys(itertools.chain.from_iterable(args.dtype or [DEFAULT_DTYPES])))
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        parser.error(f"--out {args.out}: cannot create the report directory ({error.strerror})")
+    make_out_dir(parser, args.out)
     import jax
     import torch
     from rich.console import Console
@@ -123,12 +121,9 @@ def probe_command(args: argparse.Namespace, parser: argparse.ArgumentParser, arg
     from crosscheck.batch_probe import print_table, render_document
     from crosscheck.precision import describe_precision, precision_mode
     from crosscheck.probe import default_batch_sizes
-    from crosscheck.timing import device_info, jax_device
+    from crosscheck.timing import device_info
 
-    try:
-        device = jax_device(args.device)
-    except RuntimeError as error:
-        parser.error(f"--device {args.device}: not available here ({error})")
+    device = jax_device_or_exit(parser, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(args.torch_deterministic)

@@ -9,11 +9,10 @@ True
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
-from crosscheck.cli import DEVICES, progress_bars
+from crosscheck.cli import DEVICES, jax_device_or_exit, make_out_dir, progress_bars
 
 DEFAULT_STUDY_OUT = "crosscheck-study"
 
@@ -45,21 +44,15 @@ def add_study_parser(commands) -> None:
 
 def study_command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck study``: see :func:`add_study_parser` for the options."""
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        parser.error(f"--out {args.out}: cannot create the output directory ({error.strerror})")
+    make_out_dir(parser, args.out)
     import jax
 
     from crosscheck import report as reporting
     from crosscheck import study_report
     from crosscheck.precision import describe_precision, precision_mode
-    from crosscheck.timing import device_info, jax_device, torch_device
+    from crosscheck.timing import device_info, torch_device
 
-    try:
-        device = jax_device(args.device)
-    except RuntimeError as error:
-        parser.error(f"--device {args.device}: not available here ({error})")
+    device = jax_device_or_exit(parser, args.device)
     torch_target = torch_device(args.device)
     steps = study_report.plan(args.quick, torch_target, compiled=args.compile and not args.quick)
     with precision_mode("pinned"), jax.default_device(device):
