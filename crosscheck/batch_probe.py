@@ -11,7 +11,6 @@ twice the rounding allowance or the repeated call is not deterministic.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,15 +66,6 @@ def subjects() -> dict[str, Subject]:
     return {subject.name: subject for subject in listed}
 
 
-def select(pattern: str, names: list[str]) -> list[str]:
-    """Names matching any comma-separated glob; ``ValueError`` names a glob that matches nothing."""
-    globs = [glob.strip() for glob in pattern.split(",") if glob.strip()] or ["*"]
-    for glob in globs:
-        if not fnmatch.filter(names, glob):
-            raise ValueError(f"--modules: {glob!r} matches no module; the modules are {', '.join(names)}")
-    return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
-
-
 def forward_of(mode: str, jax_module, torch_module, channels_first: bool) -> Callable:
     """``rows (b, *row) -> outputs (b, *out_row)`` as NumPy, through the chosen call path."""
     if mode == "torch":
@@ -90,15 +80,14 @@ def forward_of(mode: str, jax_module, torch_module, channels_first: bool) -> Cal
             return np.swapaxes(y, -1, -2) if channels_first else y
 
         return run_torch
-    import jax
     import jax.numpy as jnp
-    from flax import nnx
+
+    import jaxlin
 
     if mode == "eager":
         return lambda x: np.asarray(jax_module(jnp.asarray(x)))
-    graphdef, state = nnx.split(jax_module)
-    call = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
-    return lambda x: np.asarray(call(state, jnp.asarray(x)))
+    call = jaxlin.jitted(jax_module)
+    return lambda x: np.asarray(call(jnp.asarray(x)))
 
 
 def allowance_of(jax_module, pool: np.ndarray, dtype: str) -> np.ndarray:
@@ -155,23 +144,6 @@ def probe_subject(
         passed, words = verdict(subject, result)
         records.append(record | result.as_dict() | {"passed": passed, "verdict": words})
     return records
-
-
-def run_probe(names, dtypes, modes, batch_sizes, *, seed=0, repeats=DEFAULT_REPEATS, advance=None) -> dict:
-    """``{"batch_sizes", "records"}`` for every named subject in every dtype; ``advance()`` after each."""
-    import contextlib
-
-    import jax
-
-    table = subjects()
-    records = []
-    for name in names:
-        for dtype in dtypes:
-            with jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext():
-                records += probe_subject(table[name], dtype, modes, batch_sizes, seed=seed, repeats=repeats)
-            if advance is not None:
-                advance()
-    return {"batch_sizes": list(batch_sizes), "records": records}
 
 
 # ---- the table (console and Markdown) ----------------------------------------------------------

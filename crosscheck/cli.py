@@ -125,16 +125,22 @@ def compact_names(names: list[str]) -> str:
     return ", ".join(parts)
 
 
-def select_cases(pattern: str, names: list[str]) -> list[str]:
+def select_names(pattern: str, names: list[str], *, option: str, noun: str, listing: str) -> list[str]:
     """Names matching any comma-separated glob of ``pattern``, in registry order.
 
-    ``ValueError`` names the first glob that matches nothing.
+    ``ValueError`` names the first glob that matches nothing, e.g. "--cases: 'x' matches no case;
+    the cases are {listing}".
     """
     globs = [glob.strip() for glob in pattern.split(",") if glob.strip()] or ["*"]
     for glob in globs:
         if not fnmatch.filter(names, glob):
-            raise ValueError(f"--cases: {glob!r} matches no case; the cases are {compact_names(names)}")
+            raise ValueError(f"{option}: {glob!r} matches no {noun}; the {noun}s are {listing}")
     return [name for name in names if any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
+
+
+def select_cases(pattern: str, names: list[str]) -> list[str]:
+    """:func:`select_names` over case names for ``--cases``."""
+    return select_names(pattern, names, option="--cases", noun="case", listing=compact_names(names))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from crosscheck.cli import (
     jax_device_or_exit,
     make_out_dir,
     progress_bars,
+    select_names,
 )
 
 DEFAULT_MAX_BATCH = 256  # crosscheck.probe.DEFAULT_MAX_BATCH, without importing NumPy for --help
@@ -93,22 +94,29 @@ def add_probe_parser(commands) -> None:
     probe.set_defaults(handler=probe_command)
 
 
-def probe_all(progress, dtypes, modes, batch_sizes, *, seed: int, repeats: int, names=None) -> dict:
-    from crosscheck.batch_probe import run_probe, subjects
+def probe_all(progress, names, dtypes, modes, batch_sizes, *, seed: int, repeats: int, device: str) -> dict:
+    """``{"batch_sizes", "records"}``: :func:`crosscheck.runner.probe_job` (the job ``crosscheck run``
+    uses too) for every named module in every dtype, with a progress bar."""
+    from crosscheck.runner import probe_job
 
-    names = list(subjects()) if names is None else names
     task = progress.add_task("batch-size probe", total=len(names) * len(dtypes))
-    return run_probe(
-        names, dtypes, modes, batch_sizes, seed=seed, repeats=repeats, advance=lambda: progress.advance(task)
-    )
+    records = []
+    for name in names:
+        for dtype in dtypes:
+            records += probe_job(name, dtype, seed=seed, device=device, batch_sizes=batch_sizes, modes=modes,
+                                 repeats=repeats)  # fmt: skip
+            progress.advance(task)
+    return {"batch_sizes": list(batch_sizes), "records": records}
 
 
 def probe_command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck batch-probe``: see :func:`add_probe_parser` for the options."""
-    from crosscheck.batch_probe import select, subjects
+    from crosscheck.batch_probe import subjects
 
+    modules = list(subjects())
     try:
-        names = select(args.modules, list(subjects()))
+        listing = ", ".join(modules)
+        names = select_names(args.modules, modules, option="--modules", noun="module", listing=listing)
     except ValueError as error:
         parser.error(str(error))
     dtypes = list(dict.fromkeys(itertools.chain.from_iterable(args.dtype or [DEFAULT_DTYPES])))
@@ -131,9 +139,8 @@ def probe_command(args: argparse.Namespace, parser: argparse.ArgumentParser, arg
     with precision_mode(args.precision), jax.default_device(device):
         precision, machine = describe_precision(args.precision), device_info(args.device)
         with progress_bars() as progress:
-            probe = probe_all(
-                progress, dtypes, args.modes, sizes, seed=args.seed, repeats=args.repeats, names=names
-            )
+            options = {"seed": args.seed, "repeats": args.repeats, "device": args.device}
+            probe = probe_all(progress, names, dtypes, args.modes, sizes, **options)
     env = reporting.environment(shlex.join(["crosscheck", *argv]), device=machine, precision=precision)
     env["torch_deterministic"] = args.torch_deterministic
     document = {"schema": reporting.SCHEMA, "environment": env, "batch_probe": probe}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 
+from crosscheck.probe import DEFAULT_REPEATS
+
 
 def weights_fit(path: str, torch_module) -> str | None:
     """``None`` when the file's keys and shapes are the module's state_dict, else why not."""
@@ -66,7 +68,9 @@ def check_job(case, dtype: str, *, seed: int, weights: str | None, device: str, 
     return case_record(case.name, dtype, result=result)
 
 
-def probe_job(name: str, dtype: str, *, seed: int, device: str, batch_sizes, modes) -> list[dict]:
+def probe_job(
+    name: str, dtype: str, *, seed: int, device: str, batch_sizes, modes, repeats: int = DEFAULT_REPEATS
+) -> list[dict]:
     """The batch-size probe records of one subject in one dtype; an exception fails its rows."""
     import jax
 
@@ -75,7 +79,7 @@ def probe_job(name: str, dtype: str, *, seed: int, device: str, batch_sizes, mod
 
     try:
         with _x64(dtype), jax.default_device(jax_device(device)):
-            return probe_subject(subjects()[name], dtype, modes, batch_sizes, seed=seed)
+            return probe_subject(subjects()[name], dtype, modes, batch_sizes, seed=seed, repeats=repeats)
     except Exception as error:  # the probe of a module that cannot be built fails; the run goes on
         failed = {"passed": False, "verdict": f"ERROR: {type(error).__name__}: {error}"}
         return [{"module": name, "framework": "–", "mode": "–", "dtype": dtype} | failed]
