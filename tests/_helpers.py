@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxlin import Linear
+
 
 def loss_weights(shape, seed: int = 7) -> np.ndarray:
     """Fixed, non-uniform cotangent so that every output element matters to the loss."""
@@ -65,6 +67,22 @@ def numpy_init(seed: int):
         return jnp.asarray(np.random.default_rng([seed, *shape]).standard_normal(shape), dtype)
 
     return init
+
+
+def linear_holding(kernel, bias, param_dtype) -> Linear:
+    """A ``jaxlin.Linear`` whose parameters are ``kernel`` ``(in, out)`` and ``bias`` (None: no bias)."""
+    layer = Linear(
+        kernel.shape[0],
+        kernel.shape[1],
+        use_bias=bias is not None,
+        param_dtype=param_dtype,
+        kernel_init=nnx.initializers.zeros_init(),
+        rngs=nnx.Rngs(0),
+    )
+    layer.kernel[...] = kernel
+    if bias is not None:
+        layer.bias[...] = bias
+    return layer
 
 
 CHEAP = {"kernel_init": numpy_init(0)}  # where the initial values do not matter: no truncated-normal compile

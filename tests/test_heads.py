@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crosscheck.bounds import dot_bound
-from jaxlin import Linear, PerHeadLinear
-from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init
+from jaxlin import PerHeadLinear
+from tests._helpers import CHEAP, jax_grads, linear_holding, loss_weights, numpy_init
 
 IMPLS = ("einsum", "vmap", "loop")
 leading_shapes = st.sampled_from(((), (2,), (3, 1), (2, 2, 3)))
@@ -39,19 +39,10 @@ def make(impl, sizes, dtype=jnp.float64, use_bias=True, seed=0, head_axis=-2):
 
 def linear_head_by_head(layer: PerHeadLinear, x) -> np.ndarray:
     """One jaxlin.Linear loaded with ``kernel[h]``/``bias[h]`` applied to ``x[..., h, :]``, stacked."""
-    dense = Linear(
-        layer.in_features,
-        layer.out_features,
-        use_bias=layer.use_bias,
-        param_dtype=layer.param_dtype,
-        kernel_init=nnx.initializers.zeros_init(),
-        rngs=nnx.Rngs(0),
-    )
     outputs = []
     for head in range(layer.num_heads):
-        dense.kernel[...] = layer.kernel[head]
-        if layer.use_bias:
-            dense.bias[...] = layer.bias[head]
+        bias = layer.bias[head] if layer.use_bias else None
+        dense = linear_holding(layer.kernel[head], bias, layer.param_dtype)
         outputs.append(np.asarray(dense(x[..., head, :])))
     return np.stack(outputs, axis=-2)
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from crosscheck.bounds import dot_bound
 from jaxlin import Linear, PointwiseConv
-from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init, params_of
+from tests._helpers import CHEAP, jax_grads, linear_holding, loss_weights, numpy_init, params_of
 
 leading_shapes = st.sampled_from(((), (2,), (3, 1), (2, 2, 3)))
 lengths = st.sampled_from((1, 3, 8))
@@ -40,18 +40,7 @@ def make(impl, n_in, n_out, dtype, use_bias=True, seed=0):
 
 def linear_like(conv: PointwiseConv) -> Linear:
     """A jaxlin.Linear holding ``conv.kernel[0]`` and ``conv.bias``."""
-    layer = Linear(
-        conv.in_features,
-        conv.out_features,
-        use_bias=conv.use_bias,
-        param_dtype=conv.param_dtype,
-        kernel_init=nnx.initializers.zeros_init(),
-        rngs=nnx.Rngs(0),
-    )
-    layer.kernel[...] = conv.kernel[0]
-    if conv.use_bias:
-        layer.bias[...] = conv.bias[...]
-    return layer
+    return linear_holding(conv.kernel[0], conv.bias[...] if conv.use_bias else None, conv.param_dtype)
 
 
 def gradient_bounds(x, kernel, cotangent, dtype, use_bias):
