@@ -56,6 +56,11 @@ def _hlo(fn, *args) -> Callable:
     return lambda: jax.jit(fn).lower(*args).compile().as_text()
 
 
+def _module_hlo(call, shape) -> Callable:
+    """The compiled HLO of a :func:`jaxlin.jitted` call on a float32 input of ``shape``."""
+    return lambda: call.lower(jnp.zeros(shape, jnp.float32)).compile().as_text()
+
+
 def _inputs(shape, device: str):
     """``make(seed, impl)``: one random float32 array, NumPy-made, in the impl's framework and layout."""
 
@@ -92,13 +97,8 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
     for impl in ("einsum", "vmap", "loop"):
         layer = jaxlin.PerHeadLinear(heads, size, size, impl=impl, rngs=nnx.Rngs(0), **PLACEHOLDER_INIT)
         module, _ = _pair(layer, mirror, device)
-        graphdef, state = nnx.split(module)
-        pure = jax.jit(lambda state, x, g=graphdef: nnx.merge(g, state)(x))
-
-        def hlo(pure=pure, state=state):
-            return pure.lower(state, jnp.zeros(shape, jnp.float32)).compile().as_text()
-
-        impls.append(Impl(f"jaxlin {impl}", "jax", jit_module(module), hlo))
+        call = jit_module(module)
+        impls.append(Impl(f"jaxlin {impl}", "jax", call, _module_hlo(call, shape)))
     kernel, bias = module.kernel[...], module.bias[...]
     x0 = jnp.zeros(shape, jnp.float32)
     first, _ = _pair(
@@ -106,11 +106,14 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
         mirror,
         device,
     )
+    first_call = jit_module(first)
+    first_shape = (heads, *leading, size)
     impls.append(
         Impl(
             "jaxlin einsum, heads-first input (head_axis=0)",
             "jax",
-            jit_module(first),
+            first_call,
+            _module_hlo(first_call, first_shape),
             to_layout=HEADS_FIRST,
             from_layout=HEADS_LAST,
         )

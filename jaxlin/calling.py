@@ -19,7 +19,8 @@ def jitted(module: nnx.Module) -> Callable:
     call), and ``nnx.jit(lambda m, x: m(x))`` walks the whole module graph in Python on every
     call, about 0.25 ms — more than small layers take to run (docs/study.md).
 
-    The state is captured at this call: after changing parameters (an optimizer step), call
+    ``forward.lower(*inputs)`` lowers the compiled function like ``jax.jit(...).lower``, e.g. to
+    read its HLO. The state is captured at this call: after changing parameters (an optimizer step), call
     ``jitted`` again, or split yourself and pass the new state to your own ``jax.jit`` function.
 
     Shape:
@@ -30,6 +31,8 @@ def jitted(module: nnx.Module) -> Callable:
     >>> forward = jitted(Linear(3, 2, rngs=nnx.Rngs(0)))
     >>> forward(jnp.ones((4, 3))).shape
     (4, 2)
+    >>> "dot" in forward.lower(jnp.ones((4, 3))).as_text()
+    True
     """
     graphdef, state = nnx.split(module)
     leaves, treedef = jax.tree.flatten(state)
@@ -38,4 +41,8 @@ def jitted(module: nnx.Module) -> Callable:
     def forward(leaves, *inputs):
         return nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))(*inputs)
 
-    return lambda *inputs: forward(leaves, *inputs)
+    def call(*inputs):
+        return forward(leaves, *inputs)
+
+    call.lower = lambda *inputs: forward.lower(leaves, *inputs)  # for HLO inspection, as jax.jit has
+    return call
