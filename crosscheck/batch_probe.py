@@ -119,15 +119,10 @@ def probe_subject(
 ) -> list[dict]:
     """One record per mode for ``subject`` in ``dtype`` (see docs/report-schema.md)."""
     import jax.numpy as jnp
-    import torch
-    from flax import nnx
 
-    from crosscheck.weights import copy_torch_to_jax
+    from crosscheck.runner import build_modules
 
-    torch.manual_seed(seed)
-    torch_module = subject.make_torch(getattr(torch, dtype))
-    jax_module = subject.make_jax(nnx.Rngs(seed), jnp.dtype(dtype))
-    copy_torch_to_jax(torch_module, jax_module)
+    jax_module, torch_module = build_modules(subject, dtype, seed=seed, weights=None)  # as for a case
     rng = np.random.default_rng(seed)
     pool = rng.standard_normal((max(batch_sizes), *subject.row_shape)).astype(jnp.dtype(dtype))
     allowance = allowance_of(jax_module, pool, dtype)

@@ -26,7 +26,8 @@ def weights_fit(path: str, torch_module) -> str | None:
 
 
 def build_modules(case, dtype: str, *, seed: int, weights: str | None):
-    """The case's jaxlin and torch_ref modules with one set of weights (torch's init, or ``weights``)."""
+    """A case's (or probe subject's) jaxlin and torch_ref modules with one set of weights (torch's init, or
+    ``weights``)."""
     import jax.numpy as jnp
     import torch
     from flax import nnx
