@@ -1,7 +1,45 @@
-"""crosscheck: jaxlin against torch_ref and float64 truth, with size-aware verdicts."""
+"""crosscheck: jaxlin (or any Flax NNX model) against its PyTorch twin and float64 truth, with
+size-aware verdicts.
 
-from crosscheck.bounds import dot_bound, gamma, unit_roundoff
-from crosscheck.weightfile import WeightsError
-from crosscheck.weights import load_weights, save_weights
+The public API is below (``__all__``). Each name is imported on first use (PEP 562), so that
+``crosscheck --help`` and the NumPy-only numerics start without loading JAX and PyTorch.
 
-__all__ = ["WeightsError", "dot_bound", "gamma", "load_weights", "save_weights", "unit_roundoff"]
+>>> from crosscheck import compare, Bound
+>>> compare([1.0], [1.0], bound=Bound([1.0], 4, "float32")).passed
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AssertionMismatch": "crosscheck.numerics.closeness",
+    "Bound": "crosscheck.numerics.bounds",
+    "WeightsError": "crosscheck.weights.files",
+    "assert_close": "crosscheck.numerics.closeness",
+    "check": "crosscheck.harness.checking",
+    "compare": "crosscheck.numerics.closeness",
+    "copy_jax_to_torch": "crosscheck.weights.transfer",
+    "copy_torch_to_jax": "crosscheck.weights.transfer",
+    "dot_bound": "crosscheck.numerics.bounds",
+    "gamma": "crosscheck.numerics.bounds",
+    "load_weights": "crosscheck.weights.transfer",
+    "probe": "crosscheck.harness.probing",
+    "save_weights": "crosscheck.weights.transfer",
+    "unit_roundoff": "crosscheck.numerics.bounds",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'crosscheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,7 +2,7 @@
 
 import sys
 
-from crosscheck.cli import main
+from crosscheck.cli.dispatch import main
 
 if __name__ == "__main__":  # spawned worker processes import this module too
     sys.exit(main())

@@ -1,9 +1,9 @@
 """jaxlin: linear-layer variants as Flax NNX modules, mirrored in PyTorch by ``torch_ref``."""
 
 from jaxlin import initializers
-from jaxlin.calling import jitted
 from jaxlin.heads import PerHeadLinear
 from jaxlin.invariant import BatchInvariantLinear
+from jaxlin.jit import jitted
 from jaxlin.linear import Linear, collapse
 from jaxlin.pointwise import PointwiseConv
 from jaxlin.pooling import PooledHead

@@ -7,11 +7,12 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxlin import _checks
+from jaxlin._inputs import require_real
 from jaxlin.initializers import default_bias_init, initialize, per_head_kernel_init
 from jaxlin.linear import affine
+from layer_rules import PER_HEAD_IMPLS, Described, messages
 
-IMPLS = ("einsum", "vmap", "loop")
+IMPLS = PER_HEAD_IMPLS["jax"]
 
 
 def per_head_einsum(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
@@ -46,7 +47,7 @@ def per_head_vmap(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, preci
 
 
 def per_head_loop(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
-    """A Python loop over heads (the seed's baseline), stacked back on the heads axis.
+    """A Python loop over heads, stacked back on the heads axis (the baseline of the batched forms).
 
     Shape:
         x ``(..., heads, in)``, kernel ``(heads, in, out)``, bias ``(heads, out)`` -> ``(..., heads, out)``.
@@ -79,7 +80,7 @@ def per_head_einsum_heads_first(
 FORMULATIONS = {"einsum": per_head_einsum, "vmap": per_head_vmap, "loop": per_head_loop}
 
 
-class PerHeadLinear(nnx.Module):
+class PerHeadLinear(Described, nnx.Module):
     """``num_heads`` independent linear layers: head ``h`` computes ``x[..., h, :] @ kernel[h] + bias[h]``.
 
     ``impl`` picks the formulation, all with the same parameters and the same function:
@@ -107,6 +108,8 @@ class PerHeadLinear(nnx.Module):
     True
     """
 
+    _config = ("num_heads", "in_features", "out_features")
+
     def __init__(
         self,
         num_heads: int,
@@ -124,10 +127,10 @@ class PerHeadLinear(nnx.Module):
         rngs: nnx.Rngs,
     ):
         sizes = dict(num_heads=num_heads, in_features=in_features, out_features=out_features)
-        owner = _checks.describe(type(self).__name__, **sizes)
-        _checks.require_positive(owner, **sizes)
-        _checks.require_choice(owner, "impl", impl, IMPLS)
-        _checks.require_axis_arg(owner, "head_axis", head_axis)
+        owner = messages.describe(type(self).__name__, **sizes)
+        messages.require_positive(owner, **sizes)
+        messages.require_choice(owner, "impl", impl, IMPLS)
+        messages.require_axis_arg(owner, "head_axis", head_axis)
         self.num_heads, self.in_features, self.out_features = num_heads, in_features, out_features
         self.impl, self.head_axis, self.use_bias = impl, head_axis, use_bias
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision
@@ -143,19 +146,10 @@ class PerHeadLinear(nnx.Module):
             else None
         )
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__,
-            num_heads=self.num_heads,
-            in_features=self.in_features,
-            out_features=self.out_features,
-        )
-
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
-        axis = _checks.require_heads(owner, x.shape, self.num_heads, self.in_features, self.head_axis)
-        _checks.require_floating(owner, "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
+        axis = messages.require_heads(owner, x.shape, self.num_heads, self.in_features, self.head_axis)
+        require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         if axis == 0 and x.ndim > 2 and self.impl == "einsum":

@@ -9,12 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxlin import _checks
 from jaxlin.linear import Linear, affine
-
-#: Rows per matmul call. A tile of 128 rows keeps a large batch within a few percent of one big
-#: matmul on CPU while costing a single row 128 rows' work (see docs/batch-invariance.md).
-DEFAULT_TILE_ROWS = 128
+from layer_rules import DEFAULT_TILE_ROWS, messages
 
 
 @functools.partial(jax.jit, static_argnames=("precision", "tile_rows"))
@@ -53,10 +49,10 @@ class BatchInvariantLinear(Linear):
     """``Linear`` whose every output row is bitwise the same whatever batch it is computed in.
 
     A plain matmul lets the library pick a kernel, a blocking and a thread split from the number
-    of rows, so the same row can round differently at batch 1, 2 or 128 (seed 002). Here the rows
-    are cut into tiles of ``tile_rows`` (zero-padded) and each tile is one matmul of a fixed shape
-    ``(tile_rows, in) @ (in, out)``: one kernel, one reduction order, independent of how many rows
-    there are. The bias is added afterwards, one rounding per element.
+    of rows, so the same row can round differently at batch 1, 2 or 128 (docs/batch-invariance.md).
+    Here the rows are cut into tiles of ``tile_rows`` (zero-padded) and each tile is one matmul of
+    a fixed shape ``(tile_rows, in) @ (in, out)``: one kernel, one reduction order, independent of
+    how many rows there are. The bias is added afterwards, one rounding per element.
 
     What it guarantees: output rows, and rows of the gradient with respect to the input, are
     bitwise identical to the same row computed alone, for any batch size and position, under jit
@@ -82,8 +78,8 @@ class BatchInvariantLinear(Linear):
     """
 
     def __init__(self, in_features: int, out_features: int, *, tile_rows: int = DEFAULT_TILE_ROWS, **kwargs):
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, tile_rows=tile_rows)
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, tile_rows=tile_rows)
         super().__init__(in_features, out_features, **kwargs)
         self.tile_rows = tile_rows
 

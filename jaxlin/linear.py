@@ -7,8 +7,9 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxlin import _checks
+from jaxlin._inputs import require_real
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
+from layer_rules import Described, messages
 
 
 def affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
@@ -16,12 +17,15 @@ def affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -
 
     Shape:
         x ``(..., in)``, kernel ``(in, out)``, bias ``(out,)`` or None -> ``(..., out)``.
+
+    >>> affine(jnp.ones((2, 3)), jnp.ones((3, 4)), jnp.arange(4.0), None)[1].tolist()
+    [3.0, 4.0, 5.0, 6.0]
     """
     y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
     return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
 
 
-class Linear(nnx.Module):
+class Linear(Described, nnx.Module):
     """``y = x @ kernel + bias`` over the last axis, with any number of leading axes.
 
     The same parameters and math as ``flax.nnx.Linear``; it adds input validation with
@@ -38,6 +42,8 @@ class Linear(nnx.Module):
     (5, 7, 2)
     """
 
+    _config = ("in_features", "out_features")
+
     def __init__(
         self,
         in_features: int,
@@ -51,8 +57,8 @@ class Linear(nnx.Module):
         bias_init=default_bias_init,
         rngs: nnx.Rngs,
     ):
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, in_features=in_features, out_features=out_features)
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, in_features=in_features, out_features=out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = use_bias
@@ -67,16 +73,10 @@ class Linear(nnx.Module):
             else None
         )
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__, in_features=self.in_features, out_features=self.out_features
-        )
-
     def validate(self, x: jax.Array) -> None:
-        """Raise ValueError/TypeError unless ``x`` is a floating ``(..., in_features)`` array."""
-        _checks.require_features(self.describe(), x.shape, self.in_features)
-        _checks.require_floating(self.describe(), "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
+        """Raise ValueError/TypeError unless ``x`` is a real floating ``(..., in_features)`` array."""
+        messages.require_features(self.describe(), x.shape, self.in_features)
+        require_real(self.describe(), x)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         self.validate(x)
@@ -94,6 +94,10 @@ def collapse(first: Linear, second: Linear) -> Linear:
 
     Shape:
         first ``(in, hidden)``, second ``(hidden, out)`` -> ``Linear(in, out)``.
+
+    Raises:
+        TypeError: either layer is not a ``jaxlin.Linear``.
+        ValueError: ``first.out_features != second.in_features``.
 
     >>> import jax.numpy as jnp
     >>> from flax import nnx

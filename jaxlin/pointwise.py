@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxlin import _checks
+from jaxlin._inputs import require_real
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
 from jaxlin.linear import affine
-
-IMPLS = ("dot", "conv")
+from layer_rules import Described, messages, pointwise_impl
 
 
 def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
@@ -19,9 +20,12 @@ def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
 
     Shape:
         x ``(..., length, in)``, kernel ``(1, in, out)`` -> ``(..., length, out)``.
+
+    >>> conv1x1(jnp.ones((2, 5, 3)), jnp.ones((1, 3, 4)), None).shape
+    (2, 5, 4)
     """
     batch_shape, (length, features) = x.shape[:-2], x.shape[-2:]
-    flat = x.reshape((-1, length, features))
+    flat = x.reshape((math.prod(batch_shape), length, features))  # explicit: -1 is ambiguous at length 0
     y = jax.lax.conv_general_dilated(
         flat,
         kernel,
@@ -33,16 +37,17 @@ def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
     return y.reshape(batch_shape + y.shape[-2:])
 
 
-class PointwiseConv(nnx.Module):
+class PointwiseConv(Described, nnx.Module):
     """A 1x1 convolution over channels-last input: the same function as ``Linear`` at each position.
 
     The kernel is stored as ``nnx.Conv(kernel_size=(1,))`` stores it, ``(1, in, out)``.
-    ``impl="conv"`` runs ``lax.conv_general_dilated``; ``impl="dot"`` (the default) runs the same
-    math as one ``dot_general`` on ``kernel[0]``. The default is ``"dot"`` because a 1x1
-    convolution *is* a matrix product: the dot path hands XLA the very GEMM that ``Linear`` runs
+    ``impl="conv"`` runs ``lax.conv_general_dilated``; ``impl="matmul"`` (the default) runs the
+    same math as one ``dot_general`` on ``kernel[0]``. The default is ``"matmul"`` because a 1x1
+    convolution *is* a matrix product: that path hands XLA the very GEMM that ``Linear`` runs
     (its outputs and gradients are bitwise equal to ``Linear`` on ``kernel[0]``, a tested
     property), while the conv path goes through the convolution emitter. Their speed is close on
-    XLA:CPU and depends on the shape; ``docs/pointwise.md`` has the measurements.
+    XLA:CPU and depends on the shape; ``docs/pointwise.md`` has the measurements. ``"dot"`` (this
+    path's former name) and ``"linear"`` (torch_ref's) are accepted for ``"matmul"``.
 
     Shape:
         input ``(..., length, features=in_features)`` -> ``(..., length, out_features)``;
@@ -58,12 +63,14 @@ class PointwiseConv(nnx.Module):
     True
     """
 
+    _config = ("in_features", "out_features")
+
     def __init__(
         self,
         in_features: int,
         out_features: int,
         *,
-        impl: str = "dot",
+        impl: str = "matmul",
         use_bias: bool = True,
         dtype=None,
         param_dtype=jnp.float32,
@@ -72,12 +79,11 @@ class PointwiseConv(nnx.Module):
         bias_init=default_bias_init,
         rngs: nnx.Rngs,
     ):
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, in_features=in_features, out_features=out_features)
-        _checks.require_choice(owner, "impl", impl, IMPLS)
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, in_features=in_features, out_features=out_features)
+        self.impl = pointwise_impl(owner, impl)
         self.in_features = in_features
         self.out_features = out_features
-        self.impl = impl
         self.use_bias = use_bias
         self.dtype = dtype
         self.param_dtype = param_dtype
@@ -90,19 +96,13 @@ class PointwiseConv(nnx.Module):
             else None
         )
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__, in_features=self.in_features, out_features=self.out_features
-        )
-
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
-        _checks.require_channels(owner, x.shape, self.in_features, channels_first=False)
-        _checks.require_floating(owner, "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
+        messages.require_channels(owner, x.shape, self.in_features, channels_first=False)
+        require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if self.impl == "dot":
+        if self.impl == "matmul":
             return affine(x, kernel[0], bias, self.precision)
         y = conv1x1(x, kernel, self.precision)
         return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)

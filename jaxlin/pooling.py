@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxlin import _checks
+from jaxlin._inputs import as_mask, require_real
 from jaxlin.initializers import default_bias_init, default_kernel_init
 from jaxlin.linear import Linear
+from layer_rules import STAGES, Described, compute_stage, earliest_stage, messages
 
-STAGES = ("input", "hidden", "output")
+__all__ = ["STAGES", "PooledHead", "earliest_stage", "masked_mean"]
 
 
 def masked_mean(x: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
@@ -37,28 +38,17 @@ def masked_mean(x: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
     return (total / jnp.maximum(count, 1)).astype(x.dtype)
 
 
-def earliest_stage(pool_at: str, has_activation: bool) -> str:
-    """The earliest stage where the mean gives the same function as pooling at ``pool_at``.
-
-    A (masked) mean is a weighted sum with weights adding to one, so it commutes with any
-    affine map but not with a nonlinearity: it may move back to just after the activation,
-    and all the way to the input when there is none.
-    """
-    if not has_activation:
-        return "input"
-    return STAGES[min(STAGES.index(pool_at), STAGES.index("hidden"))]
-
-
-class PooledHead(nnx.Module):
+class PooledHead(Described, nnx.Module):
     """``projector`` (in→hidden), optional ``activation``, ``classifier`` (hidden→out), and a mean
     over ``axis`` taken at ``pool_at``:
 
-    - ``"input"``:  pool → projector → activation → classifier (seed Model1);
-    - ``"hidden"``: projector → activation → pool → classifier (seed Model2, Whisper's head);
+    - ``"input"``:  pool → projector → activation → classifier;
+    - ``"hidden"``: projector → activation → pool → classifier (Whisper's classification head);
     - ``"output"``: projector → activation → classifier → pool.
 
-    ``mask`` (boolean, the input's shape without the features axis, True = a real position)
-    restricts the mean to real positions. A row with no real position pools to zeros at the
+    ``mask`` (the input's shape without the features axis; boolean with True = a real position, or
+    integer with nonzero = a real position, like Hugging Face's ``attention_mask``) restricts the
+    mean to real positions. A row with no real position pools to zeros at the
     stage where the mean is taken, and the layers after it see those zeros.
 
     ``reorder=True`` computes the same function with the mean moved to :func:`earliest_stage`
@@ -83,6 +73,8 @@ class PooledHead(nnx.Module):
     (4, 3)
     """
 
+    _config = ("in_features", "hidden_features", "out_features", "pool_at")
+
     def __init__(
         self,
         in_features: int,
@@ -102,11 +94,11 @@ class PooledHead(nnx.Module):
         rngs: nnx.Rngs,
     ):
         sizes = dict(in_features=in_features, hidden_features=hidden_features, out_features=out_features)
-        owner = _checks.describe(type(self).__name__, **sizes, pool_at=pool_at)
-        _checks.require_positive(owner, **sizes)
-        _checks.require_choice(owner, "pool_at", pool_at, STAGES)
-        _checks.require_callable(owner, "activation", activation)
-        _checks.require_axis_arg(owner, "axis", axis)
+        owner = messages.describe(type(self).__name__, **sizes, pool_at=pool_at)
+        messages.require_positive(owner, **sizes)
+        messages.require_choice(owner, "pool_at", pool_at, STAGES)
+        messages.require_callable(owner, "activation", activation)
+        messages.require_axis_arg(owner, "axis", axis)
         self.in_features, self.hidden_features, self.out_features = in_features, hidden_features, out_features
         self.pool_at, self.activation, self.axis, self.reorder = pool_at, activation, axis, reorder
         layer = dict(
@@ -124,25 +116,14 @@ class PooledHead(nnx.Module):
     @property
     def compute_stage(self) -> str:
         """The stage where the mean is actually taken (``pool_at`` unless ``reorder`` moves it)."""
-        return earliest_stage(self.pool_at, self.activation is not None) if self.reorder else self.pool_at
-
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__,
-            in_features=self.in_features,
-            hidden_features=self.hidden_features,
-            out_features=self.out_features,
-            pool_at=self.pool_at,
-        )
+        return compute_stage(self.pool_at, self.activation is not None, self.reorder)
 
     def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         owner = self.describe()
-        axis = _checks.require_pool_axis(owner, x.shape, self.in_features, self.axis)
-        _checks.require_floating(owner, "input", x.dtype, jnp.issubdtype(x.dtype, jnp.inexact))
+        axis = messages.require_pool_axis(owner, x.shape, self.in_features, self.axis)
+        require_real(owner, x)
         if mask is not None:
-            mask = jnp.asarray(mask)
-            _checks.require_mask(owner, x.shape, mask.shape, mask.dtype, mask.dtype == jnp.bool_)
+            mask = as_mask(owner, x.shape, mask)
         stage = self.compute_stage
         # Only a masked mean that moved earlier needs its empty rows reset where it was asked for.
         nonempty = jnp.any(mask, axis=axis)[..., None] if mask is not None and stage != self.pool_at else None

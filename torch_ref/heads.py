@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaxlin import _checks
+from layer_rules import PER_HEAD_IMPLS, Described, messages
 from torch_ref.linear import require_input_dtype
 
-IMPLS = ("loop", "bmm", "vmap")
+IMPLS = PER_HEAD_IMPLS["torch"]
 
 
 def _loop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -42,7 +42,7 @@ def _vmap(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> t
 _KERNELS = {"loop": _loop, "bmm": _bmm, "vmap": _vmap}
 
 
-class PerHeadLinear(nn.Module):
+class PerHeadLinear(Described, nn.Module):
     """``num_heads`` independent linear layers: head ``h`` computes ``x[..., h, :] @ weight[h].T + bias[h]``.
 
     ``impl`` picks how: ``"loop"`` (one ``F.linear`` per head, then ``torch.stack``), ``"bmm"`` (the
@@ -63,6 +63,8 @@ class PerHeadLinear(nn.Module):
     torch.Size([5, 4, 7, 2])
     """
 
+    _config = ("num_heads", "in_features", "out_features")
+
     def __init__(
         self,
         num_heads: int,
@@ -76,14 +78,14 @@ class PerHeadLinear(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        owner = _checks.describe(
+        owner = messages.describe(
             type(self).__name__, num_heads=num_heads, in_features=in_features, out_features=out_features
         )
-        _checks.require_positive(
+        messages.require_positive(
             owner, num_heads=num_heads, in_features=in_features, out_features=out_features
         )
-        _checks.require_choice(owner, "impl", impl, IMPLS)
-        _checks.require_axis_arg(owner, "head_axis", head_axis)
+        messages.require_choice(owner, "impl", impl, IMPLS)
+        messages.require_axis_arg(owner, "head_axis", head_axis)
         self.num_heads = num_heads
         self.in_features = in_features
         self.out_features = out_features
@@ -110,19 +112,10 @@ class PerHeadLinear(nn.Module):
             f"impl={self.impl!r}, head_axis={self.head_axis}, bias={self.bias is not None}"
         )
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__,
-            num_heads=self.num_heads,
-            in_features=self.in_features,
-            out_features=self.out_features,
-        )
-
     def validate(self, x: torch.Tensor) -> int:
         """Raise ValueError/TypeError unless ``x`` fits; return ``head_axis`` as a non-negative index."""
         owner = self.describe()
-        axis = _checks.require_heads(owner, x.shape, self.num_heads, self.in_features, self.head_axis)
+        axis = messages.require_heads(owner, x.shape, self.num_heads, self.in_features, self.head_axis)
         require_input_dtype(owner, x, self.weight)
         return axis
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from jaxlin import _checks
+from layer_rules import DEFAULT_TILE_ROWS, messages
 from torch_ref.linear import Linear
-
-#: Rows per matmul call, as in ``jaxlin.invariant.DEFAULT_TILE_ROWS``.
-DEFAULT_TILE_ROWS = 128
 
 
 def tiled_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile_rows: int):
@@ -48,9 +45,9 @@ class BatchInvariantLinear(Linear):
     """``Linear`` whose every output row is bitwise the same whatever batch it is computed in.
 
     A plain ``nn.Linear`` lets the BLAS pick a kernel, a blocking and a thread split from the
-    number of rows, so row 0 rounds differently at batch 1 and batch 16 (seed 002). Here the rows
-    are cut into zero-padded tiles of ``tile_rows`` and each tile is one matmul of a fixed shape:
-    one kernel and one reduction order whatever the batch size.
+    number of rows, so row 0 rounds differently at batch 1 and batch 16 (docs/batch-invariance.md).
+    Here the rows are cut into zero-padded tiles of ``tile_rows`` and each tile is one matmul of a
+    fixed shape: one kernel and one reduction order whatever the batch size.
 
     Guarantees: output rows and input-gradient rows are bitwise identical to the row computed
     alone, at any batch size and position (tested on CPU in float32 and bfloat16; unverified on
@@ -80,8 +77,8 @@ class BatchInvariantLinear(Linear):
         *,
         tile_rows: int = DEFAULT_TILE_ROWS,
     ):
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, tile_rows=tile_rows)
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, tile_rows=tile_rows)
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.tile_rows = tile_rows
 

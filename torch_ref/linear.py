@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaxlin import _checks
+from layer_rules import Described, messages
 
 
 def require_input_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> None:
@@ -17,7 +17,7 @@ def require_input_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> No
 
     >>> require_input_dtype("Linear(in_features=2, out_features=1)", torch.ones(2), torch.ones(1, 2))
     """
-    _checks.require_floating(owner, "input", x.dtype, x.is_floating_point())
+    messages.require_floating(owner, "input", x.dtype, x.is_floating_point(), "torch")
     if x.dtype != weight.dtype:
         raise TypeError(
             f"{owner}: expected input of dtype {weight.dtype}, got {x.dtype}; "
@@ -25,7 +25,7 @@ def require_input_dtype(owner: str, x: torch.Tensor, weight: torch.Tensor) -> No
         )
 
 
-class Linear(nn.Linear):
+class Linear(Described, nn.Linear):
     """``y = x @ weight.T + bias`` over the last axis, with any number of leading axes.
 
     A ``torch.nn.Linear`` (same initialization, same ``state_dict`` names ``weight``/``bias``)
@@ -40,21 +40,17 @@ class Linear(nn.Linear):
     torch.Size([5, 7, 2])
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, in_features=in_features, out_features=out_features)
-        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+    _config = ("in_features", "out_features")
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__, in_features=self.in_features, out_features=self.out_features
-        )
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, in_features=in_features, out_features=out_features)
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
 
     def validate(self, x: torch.Tensor) -> None:
         """Raise ValueError/TypeError unless ``x`` is ``(..., in_features)`` in the weight's dtype."""
         owner = self.describe()
-        _checks.require_features(owner, x.shape, self.in_features)
+        messages.require_features(owner, x.shape, self.in_features)
         require_input_dtype(owner, x, self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,8 +58,9 @@ class Linear(nn.Linear):
         return F.linear(x, self.weight, self.bias)
 
 
-def _linear_config(layer: nn.Linear) -> str:
-    return _checks.describe("Linear", in_features=layer.in_features, out_features=layer.out_features)
+def _described(layer: nn.Linear) -> str:
+    """A plain ``nn.Linear`` described as ``torch_ref.Linear`` describes itself."""
+    return messages.describe("Linear", in_features=layer.in_features, out_features=layer.out_features)
 
 
 def collapse(first: nn.Linear, second: nn.Linear) -> Linear:
@@ -75,6 +72,10 @@ def collapse(first: nn.Linear, second: nn.Linear) -> Linear:
 
     Shape:
         first ``(hidden, in)``, second ``(out, hidden)`` (torch layout) -> ``Linear(in, out)``.
+
+    Raises:
+        TypeError: either layer is not an ``nn.Linear``.
+        ValueError: ``first.out_features != second.in_features``.
 
     >>> a, b = Linear(4, 8), Linear(8, 2)
     >>> x = torch.ones(3, 4)
@@ -88,7 +89,7 @@ def collapse(first: nn.Linear, second: nn.Linear) -> Linear:
             )
     if first.out_features != second.in_features:
         raise ValueError(
-            f"collapse(first={_linear_config(first)}, second={_linear_config(second)}): "
+            f"collapse(first={_described(first)}, second={_described(second)}): "
             f"the sizes don't chain; first's out_features={first.out_features} "
             f"must equal second's in_features={second.in_features}."
         )

@@ -8,23 +8,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaxlin import _checks
+from layer_rules import Described, messages, pointwise_impl
 from torch_ref.linear import require_input_dtype
 
-IMPLS = ("conv", "linear")
 
-
-class PointwiseConv(nn.Module):
+class PointwiseConv(Described, nn.Module):
     """A kernel-size-1 ``nn.Conv1d``: the same linear map applied at every position of a sequence.
 
     Parameters, their names, shapes and initialization are exactly ``nn.Conv1d(in, out, 1)``'s
     (``kaiming_uniform_(a=√5)``, i.e. ``U(±1/√in_features)``, and a bias ``U(±1/√in_features)``),
     so a ``Conv1d`` ``state_dict`` loads as is.
 
-    ``impl="conv"`` calls ``F.conv1d``. ``impl="linear"`` (the default) calls ``F.linear`` on the
+    ``impl="conv"`` calls ``F.conv1d``. ``impl="matmul"`` (the default) calls ``F.linear`` on the
     channels-last view ``x.transpose(-1, -2)`` with ``weight[..., 0]`` and transposes back: the same
     function, but faster, as it is one GEMM with no im2col and no convolution-kernel dispatch.
-    The ``"linear"`` output is a transposed (non-contiguous) view with the same shape.
+    That output is a transposed (non-contiguous) view with the same shape. ``"linear"`` (this path's
+    former name) and ``"dot"`` (jaxlin's) are accepted for ``"matmul"``. A zero-length sequence
+    gives an empty output on both paths (``F.conv1d`` itself refuses it).
 
     Shape:
         input ``(batch, features=in_features, length)`` or ``(in_features, length)`` (channels first)
@@ -36,23 +36,24 @@ class PointwiseConv(nn.Module):
     torch.Size([5, 2, 7])
     """
 
+    _config = ("in_features", "out_features")
+
     def __init__(
         self,
         in_features: int,
         out_features: int,
         *,
-        impl: str = "linear",
+        impl: str = "matmul",
         bias: bool = True,
         device=None,
         dtype=None,
     ):
         super().__init__()
-        owner = _checks.describe(type(self).__name__, in_features=in_features, out_features=out_features)
-        _checks.require_positive(owner, in_features=in_features, out_features=out_features)
-        _checks.require_choice(owner, "impl", impl, IMPLS)
+        owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
+        messages.require_positive(owner, in_features=in_features, out_features=out_features)
+        self.impl = pointwise_impl(owner, impl)
         self.in_features = in_features
         self.out_features = out_features
-        self.impl = impl
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(out_features, in_features, 1, **factory))
         if bias:
@@ -74,20 +75,14 @@ class PointwiseConv(nn.Module):
             f"impl={self.impl!r}, bias={self.bias is not None}"
         )
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__, in_features=self.in_features, out_features=self.out_features
-        )
-
     def validate(self, x: torch.Tensor) -> None:
         """Raise ValueError/TypeError unless ``x`` is a channels-first input of the weight's dtype."""
         owner = self.describe()
-        _checks.require_channels(owner, x.shape, self.in_features, channels_first=True)
+        messages.require_channels(owner, x.shape, self.in_features, channels_first=True)
         require_input_dtype(owner, x, self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.validate(x)
-        if self.impl == "conv":
+        if self.impl == "conv" and x.shape[-1] > 0:
             return F.conv1d(x, self.weight, self.bias)
         return F.linear(x.transpose(-1, -2), self.weight[..., 0], self.bias).transpose(-1, -2)

@@ -7,10 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from jaxlin import _checks
+from layer_rules import STAGES, Described, compute_stage, messages
 from torch_ref.linear import Linear, require_input_dtype
-
-STAGES = ("input", "hidden", "output")
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor | None, axis: int) -> torch.Tensor:
@@ -36,7 +34,7 @@ def masked_mean(h: torch.Tensor, mask: torch.Tensor | None, axis: int) -> torch.
     return (total / count).to(h.dtype)
 
 
-class PooledHead(nn.Module):
+class PooledHead(Described, nn.Module):
     """``classifier(activation(projector(x)))`` with a (masked) mean over ``axis`` at one stage.
 
     ``pool_at`` says where the mean sits: ``"input"`` (pool -> projector -> activation ->
@@ -47,7 +45,9 @@ class PooledHead(nn.Module):
     A mean commutes with an affine layer, so with ``reorder=True`` the mean is moved to the earliest
     stage where the function is unchanged (:attr:`compute_stage`): ``"input"`` without an activation,
     else ``"input"``/``"hidden"``. That is cheaper: the layers then run on one position per row instead
-    of ``seq``. ``reorder=False`` computes literally at ``pool_at``. With a ``mask``, a row with no real
+    of ``seq``. ``reorder=False`` computes literally at ``pool_at``. A ``mask`` is boolean (True = a real
+    position) or integer (nonzero = a real position, like Hugging Face's ``attention_mask``). With a
+    ``mask``, a row with no real
     position pools to zeros at the literal stage; when pooling earlier, such rows are reset to zeros
     right after the layer where the literal pool would have been (after the activation for
     ``"hidden"``, after the classifier for ``"output"``), so ``reorder=True`` computes exactly the same
@@ -65,6 +65,8 @@ class PooledHead(nn.Module):
     ('hidden', 'input')
     """
 
+    _config = ("in_features", "hidden_features", "out_features", "pool_at")
+
     def __init__(
         self,
         in_features: int,
@@ -80,7 +82,7 @@ class PooledHead(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        owner = _checks.describe(
+        owner = messages.describe(
             type(self).__name__,
             in_features=in_features,
             hidden_features=hidden_features,
@@ -88,10 +90,10 @@ class PooledHead(nn.Module):
             pool_at=pool_at,
         )
         sizes = {"in_features": in_features, "hidden_features": hidden_features, "out_features": out_features}
-        _checks.require_positive(owner, **sizes)
-        _checks.require_choice(owner, "pool_at", pool_at, STAGES)
-        _checks.require_callable(owner, "activation", activation)
-        _checks.require_axis_arg(owner, "axis", axis)
+        messages.require_positive(owner, **sizes)
+        messages.require_choice(owner, "pool_at", pool_at, STAGES)
+        messages.require_callable(owner, "activation", activation)
+        messages.require_axis_arg(owner, "axis", axis)
         self.in_features = in_features
         self.hidden_features = hidden_features
         self.out_features = out_features
@@ -105,50 +107,40 @@ class PooledHead(nn.Module):
     @property
     def compute_stage(self) -> str:
         """The stage where the mean is actually computed (``pool_at`` unless ``reorder`` moves it)."""
-        if not self.reorder:
-            return self.pool_at
-        if self.activation is None:
-            return "input"
-        return min(self.pool_at, "hidden", key=STAGES.index)
+        return compute_stage(self.pool_at, self.activation is not None, self.reorder)
 
     def extra_repr(self) -> str:
         return f"pool_at={self.pool_at!r}, axis={self.axis}, reorder={self.reorder}"
 
-    def describe(self) -> str:
-        """The module and its configuration, as error messages name it."""
-        return _checks.describe(
-            type(self).__name__,
-            in_features=self.in_features,
-            hidden_features=self.hidden_features,
-            out_features=self.out_features,
-            pool_at=self.pool_at,
-        )
-
-    def validate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> int:
-        """Raise ValueError/TypeError unless ``x`` and ``mask`` fit; return ``axis`` as an index >= 0."""
+    def validate(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[int, torch.Tensor | None]:
+        """Raise ValueError/TypeError unless ``x`` and ``mask`` fit; return ``axis`` as an index >= 0 and
+        the mask as booleans (nonzero = True)."""
         owner = self.describe()
-        axis = _checks.require_pool_axis(owner, x.shape, self.in_features, self.axis)
+        axis = messages.require_pool_axis(owner, x.shape, self.in_features, self.axis)
         require_input_dtype(owner, x, self.projector.weight)
-        if mask is not None:
-            _checks.require_mask(owner, x.shape, mask.shape, mask.dtype, mask.dtype == torch.bool)
-        return axis
+        if mask is None:
+            return axis, None
+        is_integer = not mask.is_floating_point() and not mask.is_complex() and mask.dtype != torch.bool
+        kind = "bool" if mask.dtype == torch.bool else "integer" if is_integer else "other"
+        messages.require_mask(owner, x.shape, mask.shape, mask.dtype, kind, "torch")
+        return axis, mask if kind == "bool" else mask != 0
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        axis = self.validate(x, mask)
+        axis, mask = self.validate(x, mask)
         stage = self.compute_stage
-        reset = mask is not None and stage != self.pool_at
-        nonempty = mask.any(dim=axis)[..., None] if reset else None
-        h = masked_mean(x, mask, axis) if stage == "input" else x
+        # Only a masked mean that moved earlier needs its empty rows reset where it was asked for.
+        nonempty = mask.any(dim=axis)[..., None] if mask is not None and stage != self.pool_at else None
+
+        def pool_or_reset(h: torch.Tensor, here: str) -> torch.Tensor:
+            if stage == here:
+                return masked_mean(h, mask, axis)
+            if nonempty is not None and self.pool_at == here:
+                return torch.where(nonempty, h, 0)
+            return h
+
+        h = pool_or_reset(x, "input")
         h = self.projector(h)
         if self.activation is not None:
             h = self.activation(h)
-        if stage == "hidden":
-            h = masked_mean(h, mask, axis)
-        if reset and self.pool_at == "hidden":
-            h = torch.where(nonempty, h, 0)
-        h = self.classifier(h)
-        if stage == "output":
-            h = masked_mean(h, mask, axis)
-        if reset and self.pool_at == "output":
-            h = torch.where(nonempty, h, 0)
-        return h
+        h = pool_or_reset(h, "hidden")
+        return pool_or_reset(self.classifier(h), "output")

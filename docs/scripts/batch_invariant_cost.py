@@ -2,17 +2,15 @@
 
 Usage: python docs/scripts/batch_invariant_cost.py [--repeats N]
 
-Each pair (plain, invariant) is timed interleaved — plain, invariant, plain, invariant, ... — on
-rotating random inputs, and the ratio reported is the median of the per-pair ratios, so a load
-change on the machine hits both sides alike. jaxlin runs along its recommended call path
-(``jax.jit`` over ``nnx.split`` state); torch runs eagerly under ``torch.no_grad()``.
+Each pair (plain, invariant) is timed interleaved by crosscheck's timing engine on rotating random
+inputs, so a load change on the machine hits both sides alike; the ratio is of the medians. jaxlin
+runs through ``jaxlin.jitted``; torch runs eagerly under ``torch.no_grad()``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -22,15 +20,14 @@ from flax import nnx
 
 import jaxlin
 import torch_ref
-from crosscheck.timing import device_info
+from crosscheck.harness.devices import device_info
+from crosscheck.harness.timing import measure, prepare
 
 SHAPES = ((128, 768, 768), (4096, 1024, 1024), (1, 768, 768))
 
 
-def jax_call(layer):
-    graphdef, state = nnx.split(layer)
-    forward = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
-    return lambda x: forward(state, x).block_until_ready()
+def random_rows(shape, seed: int) -> tuple[np.ndarray]:
+    return (np.random.default_rng(seed).standard_normal(shape).astype(np.float32),)
 
 
 def torch_call(layer):
@@ -41,20 +38,12 @@ def torch_call(layer):
     return call
 
 
-def interleaved(plain, invariant, inputs, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of each, and the median of per-pair ratios invariant/plain."""
-    for x in inputs[:2]:  # compile and warm up
-        plain(x), invariant(x)
-    a, b, ratios = [], [], []
-    for i in range(repeats):
-        x = inputs[i % len(inputs)]
-        start = time.perf_counter()
-        plain(x)
-        middle = time.perf_counter()
-        invariant(x)
-        end = time.perf_counter()
-        a.append(middle - start), b.append(end - middle), ratios.append((end - middle) / (middle - start))
-    return statistics.median(a), statistics.median(b), statistics.median(ratios)
+def interleaved(plain, invariant, make, sync, repeats: int) -> tuple[float, float, float]:
+    """Median seconds of each and their ratio invariant/plain, timed interleaved."""
+    calls = {"plain": prepare(plain, make, sync=sync), "invariant": prepare(invariant, make, sync=sync)}
+    timings = measure(calls, repeats=repeats)
+    t_plain, t_inv = timings["plain"].median_s, timings["invariant"].median_s
+    return t_plain, t_inv, t_inv / t_plain
 
 
 def row(rows, n_in, n_out, framework, t_plain, t_inv, ratio) -> None:
@@ -67,25 +56,34 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     info = device_info("cpu")
-    print(f"# {info['cpu_model']}, {info['cpu_cores']} cores, torch threads {info['torch_threads']}, "
-          f"jax {jax.__version__}, torch {torch.__version__}, float32, repeats {args.repeats}")
-    print("| rows, in→out | framework | plain Linear | BatchInvariantLinear | ratio (median of pairs) |")
+    print(
+        f"# {info['cpu_model']}, {info['cpu_cores']} cores, torch threads {info['torch_threads']}, "
+        f"jax {jax.__version__}, torch {torch.__version__}, float32, repeats {args.repeats}"
+    )
+    print("| rows, in→out | framework | plain Linear | BatchInvariantLinear | ratio |")
     print("|---|---|---|---|---|")
-    rng = np.random.default_rng(0)
     for rows, n_in, n_out in SHAPES:
-        inputs = [rng.standard_normal((rows, n_in)).astype(np.float32) for _ in range(3)]
-        plain = jaxlin.Linear(n_in, n_out, rngs=nnx.Rngs(0))
-        invariant = jaxlin.BatchInvariantLinear(n_in, n_out, rngs=nnx.Rngs(0))
-        jax_inputs = [jnp.asarray(x) for x in inputs]
-        t_plain, t_inv, ratio = interleaved(jax_call(plain), jax_call(invariant), jax_inputs, args.repeats)
-        row(rows, n_in, n_out, "jaxlin", t_plain, t_inv, ratio)
-        torch_plain = torch.nn.Linear(n_in, n_out)
-        torch_inv = torch_ref.BatchInvariantLinear(n_in, n_out)
-        torch_inputs = [torch.from_numpy(x) for x in inputs]
-        t_plain, t_inv, ratio = interleaved(
-            torch_call(torch_plain), torch_call(torch_inv), torch_inputs, args.repeats
+        make = functools.partial(random_rows, (rows, n_in))
+        plain = jaxlin.jitted(jaxlin.Linear(n_in, n_out, rngs=nnx.Rngs(0)))
+        invariant = jaxlin.jitted(jaxlin.BatchInvariantLinear(n_in, n_out, rngs=nnx.Rngs(0)))
+        to_jax = lambda i, m=make: tuple(map(jnp.asarray, m(i)))  # noqa: E731
+        row(
+            rows,
+            n_in,
+            n_out,
+            "jaxlin",
+            *interleaved(plain, invariant, to_jax, jax.block_until_ready, args.repeats),
         )
-        row(rows, n_in, n_out, "torch", t_plain, t_inv, ratio)
+        torch_plain = torch_call(torch.nn.Linear(n_in, n_out))
+        torch_inv = torch_call(torch_ref.BatchInvariantLinear(n_in, n_out))
+        to_torch = lambda i, m=make: tuple(map(torch.from_numpy, m(i)))  # noqa: E731
+        row(
+            rows,
+            n_in,
+            n_out,
+            "torch",
+            *interleaved(torch_plain, torch_inv, to_torch, lambda _: None, args.repeats),
+        )
 
 
 if __name__ == "__main__":

@@ -1,47 +1,53 @@
 """The batched matmul alone, JAX against torch, on heads-major arrays (no layout copies).
 
-Usage: python docs/scripts/batched_dot_parity.py
+Usage: python docs/scripts/batched_dot_parity.py [--repeats N]
 
 (heads, 2048, in) @ (heads, in, in) float32 for the study's three target shapes; ``jnp.matmul``
-under ``jax.jit`` against ``torch.bmm``; 30 interleaved rounds with a 2 ms pause after each call
-(torch's OpenMP threads spin-wait after a call and would slow the next JAX call), medians. This
-separates the cost of the dot from the transposing copies XLA adds for heads-last activations.
+under ``jax.jit`` against ``torch.bmm``; timed interleaved by crosscheck's timing engine (one
+framework after the other in each round, with a pause between: torch's OpenMP threads spin-wait
+after a call and would slow the next JAX call), medians. This separates the cost of the dot from
+the transposing copies XLA adds for heads-last activations.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import argparse
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
 
+from crosscheck.harness.timing import measure, prepare
+
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    repeats = parser.parse_args().repeats
     for heads, size in ((8, 64), (16, 128), (4, 512)):
-        rng = np.random.default_rng(0)
-        a = rng.standard_normal((heads, 2048, size)).astype(np.float32)
-        b = rng.standard_normal((heads, size, size)).astype(np.float32)
-        ja, jb, ta, tb = jnp.asarray(a), jnp.asarray(b), torch.from_numpy(a), torch.from_numpy(b)
+
+        def make(i, heads=heads, size=size):
+            rng = np.random.default_rng(i)
+            return (
+                rng.standard_normal((heads, 2048, size)).astype(np.float32),
+                rng.standard_normal((heads, size, size)).astype(np.float32),
+            )
+
         matmul = jax.jit(jnp.matmul)
         calls = {
-            "jax": lambda m=matmul, a=ja, b=jb: m(a, b).block_until_ready(),
-            "torch": lambda a=ta, b=tb: torch.bmm(a, b),
+            "jax": prepare(
+                matmul, lambda i: tuple(map(jnp.asarray, make(i))), sync=jax.block_until_ready, group="jax"
+            ),
+            "torch": prepare(
+                torch.bmm, lambda i: tuple(map(torch.from_numpy, make(i))), sync=lambda _: None, group="torch"
+            ),
         }
-        for call in calls.values():
-            call()
-        times = {name: [] for name in calls}
-        for _ in range(30):
-            for name, call in calls.items():
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
-                time.sleep(0.002)  # let torch's OpenMP threads stop spinning before the JAX call
-        jax_ms, torch_ms = (statistics.median(times[n]) * 1e3 for n in ("jax", "torch"))
-        shape = f"heads {heads}, {size}->{size}, 2048 rows"
-        print(f"{shape}: jnp.matmul {jax_ms:.2f} ms, torch.bmm {torch_ms:.2f} ms")
+        timings = measure(calls, repeats=repeats)
+        print(
+            f"heads {heads}, {size}->{size}, 2048 rows: jnp.matmul {timings['jax'].median_s * 1e3:.2f} ms, "
+            f"torch.bmm {timings['torch'].median_s * 1e3:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

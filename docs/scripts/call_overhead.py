@@ -1,16 +1,15 @@
 """Per-call overhead of the ways to call a tiny jaxlin module under jit (dispatch, not compute).
 
-Usage: python docs/scripts/call_overhead.py
+Usage: python docs/scripts/call_overhead.py [--repeats N]
 
 PerHeadLinear(1, 128, 128) on (4, 16, 1, 128): a raw ``jax.jit`` pure function, ``jaxlin.jitted``
-(state flattened once), ``jax.jit`` over the ``nnx.State`` pytree, and ``nnx.jit``; 2000
-interleaved rounds, medians in microseconds.
+(state flattened once), ``jax.jit`` over the ``nnx.State`` pytree, and ``nnx.jit``; timed
+interleaved by crosscheck's timing engine (2000 rounds by default), medians in microseconds.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import argparse
 
 import jax
 import jax.numpy as jnp
@@ -18,11 +17,14 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.harness.timing import measure, prepare
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2000)
+    repeats = parser.parse_args().repeats
     layer = jaxlin.PerHeadLinear(1, 128, 128, rngs=nnx.Rngs(0))
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 16, 1, 128)), jnp.float32)
     kernel, bias = layer.kernel[...], layer.bias[...]
 
     def pure(x, k, b):
@@ -35,20 +37,17 @@ def main() -> None:
     nnx_call = nnx.jit(lambda m, x: m(x))
     fast = jaxlin.jitted(layer)
     calls = {
-        "raw jax.jit": lambda: raw(x, kernel, bias),
-        "jaxlin.jitted": lambda: fast(x),
-        "jax.jit over nnx.State": lambda: over_state(state, x),
-        "nnx.jit": lambda: nnx_call(layer, x),
+        "raw jax.jit": lambda x: raw(x, kernel, bias),
+        "jaxlin.jitted": fast,
+        "jax.jit over nnx.State": lambda x: over_state(state, x),
+        "nnx.jit": lambda x: nnx_call(layer, x),
     }
-    for call in calls.values():
-        call().block_until_ready()
-    times = {name: [] for name in calls}
-    for _ in range(2000):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call().block_until_ready()
-            times[name].append(time.perf_counter() - start)
-    print(", ".join(f"{name} {statistics.median(t) * 1e6:.1f} us" for name, t in times.items()))
+    make = lambda i: (jnp.asarray(np.random.default_rng(i).standard_normal((4, 16, 1, 128)), jnp.float32),)  # noqa: E731
+    timings = measure(
+        {name: prepare(call, make, sync=jax.block_until_ready) for name, call in calls.items()},
+        repeats=repeats,
+    )
+    print(", ".join(f"{name} {t.median_s * 1e6:.1f} us" for name, t in timings.items()))
 
 
 if __name__ == "__main__":

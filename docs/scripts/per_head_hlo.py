@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import sys
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -31,8 +30,7 @@ def main() -> None:
     x = jnp.zeros((32, 64, heads, size), jnp.float32)
     for impl in ("einsum", "vmap"):
         layer = jaxlin.PerHeadLinear(heads, size, size, impl=impl, rngs=nnx.Rngs(0))
-        graphdef, state = nnx.split(layer)
-        compiled = jax.jit(lambda s, x, g=graphdef: nnx.merge(g, s)(x)).lower(state, x).compile()
+        compiled = jaxlin.jitted(layer).lower(x).compile()
         print(f"## impl={impl}, heads={heads}, in=out={size}, rows=2048")
         for line in entry_instructions(compiled.as_text()):
             print("   ", line)

@@ -1,26 +1,47 @@
-"""Time jaxlin.PointwiseConv impl="dot" vs impl="conv" along jax.jit over nnx.split state."""
+"""Time jaxlin.PointwiseConv impl="matmul" against impl="conv", both through jaxlin.jitted.
 
-import time
+Usage: python docs/scripts/pointwise_dot_vs_conv.py [--repeats N]
+
+Two shapes (the 1x1-convolution question's and a tall one), timed interleaved by crosscheck's
+timing engine (:mod:`crosscheck.harness.timing`), medians of rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.harness.timing import measure, prepare
 
-for shape, out in [((128, 8, 256), 32), ((64, 1024, 256), 256)]:
-    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
-    res = {}
-    for impl in ("dot", "conv"):
-        graphdef, state = nnx.split(jaxlin.PointwiseConv(shape[-1], out, impl=impl, rngs=nnx.Rngs(0)))
-        forward = jax.jit(lambda s, x, g=graphdef: nnx.merge(g, s)(x))
-        forward(state, x).block_until_ready()
-        times = []
-        for _ in range(30):
-            start = time.perf_counter()
-            forward(state, x).block_until_ready()
-            times.append(time.perf_counter() - start)
-        res[impl] = np.median(times) * 1e3
-    ratio = res["conv"] / res["dot"]
-    print(shape, "->", out, {k: f"{v:.3f} ms" for k, v in res.items()}, f"conv/dot = {ratio:.2f}")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    repeats = parser.parse_args().repeats
+    for shape, out in [((128, 8, 256), 32), ((64, 1024, 256), 256)]:
+        make = lambda i, s=shape: (np.random.default_rng(i).standard_normal(s).astype(np.float32),)  # noqa: E731
+        calls = {
+            impl: prepare(
+                jaxlin.jitted(jaxlin.PointwiseConv(shape[-1], out, impl=impl, rngs=nnx.Rngs(0))),
+                make,
+                sync=jax.block_until_ready,
+            )
+            for impl in ("matmul", "conv")
+        }
+        timings = measure(calls, repeats=repeats)
+        medians = {impl: t.median_s * 1e3 for impl, t in timings.items()}
+        print(
+            shape,
+            "->",
+            out,
+            {k: f"{v:.3f} ms" for k, v in medians.items()},
+            f"conv/matmul = {medians['conv'] / medians['matmul']:.2f}",
+        )
+
+
+if __name__ == "__main__":
+    main()

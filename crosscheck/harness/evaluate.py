@@ -1,0 +1,126 @@
+"""Run a module forward and backward in either framework and return NumPy arrays in torch names.
+
+The loss is fixed: ``sum(output * cotangent)`` with one cotangent shared by both frameworks, so
+the gradients are comparable element by element. Parameter gradients are keyed by PyTorch's
+``state_dict`` names and laid out like torch's parameters (a JAX module's are mapped through
+:mod:`crosscheck.weights`); the input gradient is ``"input"``, in jaxlin's layout.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import nnx
+
+from crosscheck.harness.cases import swap_channels
+from crosscheck.numerics import is_floating
+from crosscheck.weights import numpy_of_torch, torch_of_numpy, torch_state_of_jax
+from crosscheck.weights.tree import Rename
+
+
+@dataclass
+class Evaluation:
+    """One framework's output and gradients for one set of inputs."""
+
+    output: np.ndarray
+    grads: dict[str, np.ndarray]
+
+
+def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
+    """Floating inputs cast to ``dtype`` (rounded once, here); masks and integers kept as they are."""
+    arrays = [np.asarray(a) for a in inputs]
+    return tuple(a.astype(dtype) if is_floating(a.dtype) else a for a in arrays)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "grads"))
+def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
+    """One compiled program per module structure, shapes and dtypes (the float64 truth and the
+    magnitudes of a case share theirs)."""
+    if not grads:
+        return nnx.merge(graphdef, params, rest)(*inputs), None, None
+
+    def loss(p, x):
+        y = nnx.merge(graphdef, p, rest)(x, *inputs[1:])
+        accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
+        return jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate)), y
+
+    (param_grads, input_grad), y = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
+    return y, param_grads, input_grad
+
+
+def evaluate_jax(
+    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None
+) -> Evaluation:
+    """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``.
+
+    Shape:
+        inputs as the module takes them; ``cotangent`` has the output's shape.
+    """
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    arrays = tuple(jnp.asarray(a) for a in inputs)
+    ct = None if not grads else jnp.asarray(cotangent)
+    output, param_grads, input_grad = _forward_and_grads(graphdef, params, rest, arrays, ct, grads)
+    if not grads:
+        return Evaluation(np.asarray(output), {})
+    named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest), rename=rename)
+    named["input"] = np.asarray(input_grad)
+    return Evaluation(np.asarray(output), named)
+
+
+def evaluate_torch(
+    module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, channels_first: bool = False
+) -> Evaluation:
+    """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout.
+
+    ``channels_first`` moves the features axis of the first input to -2 for the module (as
+    ``nn.Conv1d`` takes it) and moves the output and input gradient back.
+    """
+    first = swap_channels(inputs[0]) if channels_first else inputs[0]
+    x = torch_of_numpy(first).requires_grad_(grads and is_floating(np.asarray(first).dtype))
+    rest = [torch_of_numpy(a) for a in inputs[1:]]
+    module.zero_grad(set_to_none=True)
+    y = module(x, *rest)
+    output = numpy_of_torch(y)
+    output = swap_channels(output) if channels_first else output
+    if not grads:
+        return Evaluation(output, {})
+    ct = swap_channels(cotangent) if channels_first else cotangent
+    accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
+    (y.to(accumulate) * torch.as_tensor(np.ascontiguousarray(ct), dtype=accumulate)).sum().backward()
+    named = {
+        name: numpy_of_torch(p.grad)
+        if p.grad is not None
+        else np.zeros(tuple(p.shape), numpy_of_torch(p).dtype)
+        for name, p in module.named_parameters()
+    }
+    input_grad = numpy_of_torch(x.grad)
+    named["input"] = swap_channels(input_grad) if channels_first else input_grad
+    return Evaluation(output, named)
+
+
+def magnitudes(
+    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None
+) -> Evaluation:
+    """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
+    with ``|W|``, ``|b|`` and cotangent ``|g|``.
+
+    For compositions of linear maps, means and activations with ``|act(z)| <= act(|z|)`` (relu,
+    gelu, identity) this is ``Σ|x||w|`` carried through every layer, the quantity rounding-error
+    bounds multiply; for gradients it is the same sum over the backward pass.
+    """
+    with jax.enable_x64(True):
+        graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+        params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
+        absolute = [
+            np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a
+            for a in inputs
+        ]
+        cotangent = None if cotangent is None else np.abs(cotangent)
+        return evaluate_jax(
+            nnx.merge(graphdef, params, rest), absolute, cotangent, grads=grads, rename=rename
+        )

@@ -1,0 +1,24 @@
+"""Numerics, NumPy only: rounding-error bounds, bit views, and the size-aware comparison.
+
+:mod:`~crosscheck.numerics.bounds` (``γ_K``, ``u``, :class:`Bound`), :mod:`~crosscheck.numerics.bits`
+(bits and ULPs), :mod:`~crosscheck.numerics.closeness` (``compare``, ``assert_close``).
+"""
+
+from crosscheck.numerics.bits import bits_of, is_floating, ulp_distance
+from crosscheck.numerics.bounds import SLACK, Bound, dot_bound, gamma, unit_roundoff
+from crosscheck.numerics.closeness import AssertionMismatch, Comparison, assert_close, compare
+
+__all__ = [
+    "SLACK",
+    "AssertionMismatch",
+    "Bound",
+    "Comparison",
+    "assert_close",
+    "bits_of",
+    "compare",
+    "dot_bound",
+    "gamma",
+    "is_floating",
+    "ulp_distance",
+    "unit_roundoff",
+]

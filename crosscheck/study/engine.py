@@ -1,0 +1,123 @@
+"""The study's engine: check that a configuration's implementations agree, then time them together.
+
+Every configuration holds implementations of one function on one set of weights. Each is called
+once (trace, compile, one run, timed apart) and its output checked against the first
+implementation's (within twice the float32 rounding allowance, on the first rows); for JAX
+formulations the compiled HLO is searched for its dot instructions (``one_batched_dot``: exactly
+one dot, with a batch dimension). Then all of them are timed by the harness's one engine
+(:func:`crosscheck.harness.timing.measure`: interleaved rounds, one framework at a time).
+GFLOP/s are reported against the GEMM peak of the same run (:mod:`crosscheck.study.plan`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+from crosscheck.harness.devices import torch_sync
+from crosscheck.harness.timing import Prepared, measure, prepare
+from crosscheck.numerics import Bound
+
+
+def dot_summary(hlo_text: str) -> tuple[int, bool]:
+    """``(number of dot instructions, whether any has a batch dimension)`` in compiled HLO text.
+
+    >>> dot_summary("%d = f32[4,8,8]{2,1,0} dot(%a, %b), lhs_batch_dims={0}, lhs_contracting_dims={2}")
+    (1, True)
+    """
+    dots = [line for line in hlo_text.splitlines() if re.search(r"\bdot\(", line)]
+    return len(dots), any("lhs_batch_dims" in line for line in dots)
+
+
+@dataclass
+class Impl:
+    """One implementation: ``call(*inputs)`` returns an array or tensor; ``hlo()`` its compiled HLO."""
+
+    name: str
+    framework: str  # "jax" or "torch"
+    call: Callable
+    hlo: Callable[[], str] | None = None
+    to_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its input layout, from the common one
+    from_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its output, back to the common one
+
+
+@dataclass
+class Config:
+    """One point of a study: its label, sizes, FLOPs per call, inputs per framework, impls."""
+
+    study: str
+    label: str
+    sizes: dict
+    flops: float
+    make_inputs: Callable[[int, Impl], tuple]  # (seed, impl) -> inputs in that impl's framework and layout
+    impls: list[Impl]
+    magnitude: Callable[[tuple], np.ndarray] | None = None  # |x|·|W| on the checked rows (float64)
+    k: int = 1
+    checked_rows: Callable[[np.ndarray], np.ndarray] = lambda y: y
+    extra: dict = field(default_factory=dict)
+
+
+def _to_numpy(y) -> np.ndarray:
+    if hasattr(y, "detach"):
+        return y.detach().cpu().float().numpy()
+    return np.asarray(y, np.float32)
+
+
+def _sync(framework: str, torch_device: str) -> Callable:
+    return jax.block_until_ready if framework == "jax" else torch_sync(torch_device)
+
+
+def _checked_output(config: Config, impl: Impl, prepared: Prepared) -> np.ndarray:
+    """The first input set's output, in the first implementation's layout, on the checked rows."""
+    out = _to_numpy(impl.call(*prepared.argsets[0]))
+    return config.checked_rows(impl.from_layout(out) if impl.from_layout else out)
+
+
+class _Reference:
+    """The first implementation's output and the allowance every other one is judged by."""
+
+    def __init__(self, config: Config, output: np.ndarray, inputs: tuple):
+        self.output = output
+        self.allowed = None
+        if config.magnitude is not None:
+            self.allowed = 2 * Bound(config.magnitude(inputs), config.k, "float32").allowed()
+
+    def agrees(self, out: np.ndarray) -> bool:
+        if out.shape != self.output.shape:
+            return False
+        if self.allowed is None:
+            return bool(np.array_equal(out, self.output))
+        return bool(np.all(np.abs(out.astype(np.float64) - self.output) <= self.allowed))
+
+
+def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None = None) -> list[dict]:
+    """Check every implementation against the first, then time them all, interleaved. One record each;
+    an implementation that fails (on this device, say) is recorded with its error, not fatal."""
+    records, prepared, reference = [], {}, None
+    for index, impl in enumerate(config.impls):
+        record = {"study": config.study, "config": config.label, **config.sizes}
+        record |= {"impl": impl.name, "framework": impl.framework, "flops": config.flops} | config.extra
+        records.append(record)
+        try:
+            make = lambda i, impl=impl: config.make_inputs(i, impl)  # noqa: E731
+            call = prepare(impl.call, make, sync=_sync(impl.framework, torch_device), group=impl.framework)
+            out = _checked_output(config, impl, call)
+            if reference is None:
+                reference = _Reference(config, out, call.argsets[0])
+            record |= {"compile_s": call.compile_s, "equal": reference.agrees(out)}
+            if not record["equal"]:
+                record["error"] = "output differs from the first implementation beyond rounding"
+            if impl.hlo is not None:
+                count, batched = dot_summary(impl.hlo())
+                record |= {"dots": count, "one_batched_dot": count == 1 and batched}
+            prepared[index] = call
+        except Exception as error:  # an implementation that fails on this device is recorded, not fatal
+            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    for index, timing in measure(prepared, repeats=repeats).items() if prepared else ():
+        records[index] |= {key: value for key, value in timing.as_dict().items() if key != "compile_s"}
+        records[index]["gflops"] = config.flops / timing.median_s / 1e9
+    return records

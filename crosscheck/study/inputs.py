@@ -1,0 +1,93 @@
+"""What every study configuration needs: inputs in each implementation's framework and layout, the
+layout changes, the pair builder's study cases, and magnitudes for the agreement check.
+
+>>> heads_first(np.zeros((2, 3, 4, 5))).shape
+(4, 2, 3, 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from crosscheck.harness.cases import Case, pair_of
+from crosscheck.harness.pairs import build_pair
+from crosscheck.study.engine import Impl
+
+
+def heads_first(a: np.ndarray) -> np.ndarray:
+    """``(..., heads, in)`` -> ``(heads, ..., in)``."""
+    return np.moveaxis(a, -2, 0)
+
+
+def heads_last(a: np.ndarray) -> np.ndarray:
+    """``(heads, ..., out)`` -> ``(..., heads, out)``."""
+    return np.moveaxis(a, 0, -2)
+
+
+def random_inputs(shape, device: str) -> Callable[[int, Impl], tuple]:
+    """``make(seed, impl)``: one random float32 array, NumPy-made, in the impl's framework and layout."""
+
+    def make(seed: int, impl: Impl):
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        x = np.ascontiguousarray(impl.to_layout(x)) if impl.to_layout else x
+        if impl.framework == "jax":
+            return (jnp.asarray(x),)
+        return (torch.from_numpy(x).to(device),)
+
+    return make
+
+
+def study_pair(jax_cls, torch_cls, *sizes, device: str, jax_options=None, torch_options=None, **options):
+    """A jaxlin/torch_ref pair on the study's one set of weights (torch's init under seed 0), the
+    torch module on ``device``; ``jax_options``/``torch_options`` go to one side only (an impl name)."""
+    make_jax = pair_of(jax_cls, torch_cls, *sizes, **options, **(jax_options or {}))[0]
+    make_torch = pair_of(jax_cls, torch_cls, *sizes, **options, **(torch_options or {}))[1]
+    pair = build_pair(Case(f"study {jax_cls.__name__}", make_jax, make_torch), "float32", seed=0)
+    return pair.jax, pair.torch.to(device)
+
+
+def no_grad(module) -> Callable:
+    """``module`` called without autograd, as a timed torch call."""
+
+    def call(*inputs):
+        with torch.no_grad():
+            return module(*inputs)
+
+    return call
+
+
+def compiled_hlo(fn, *args) -> Callable[[], str]:
+    """``hlo()`` of ``jax.jit(fn)`` on ``args``."""
+    return lambda: jax.jit(fn).lower(*args).compile().as_text()
+
+
+def module_hlo(call, shape) -> Callable[[], str]:
+    """``hlo()`` of a :func:`jaxlin.jitted` call on a float32 input of ``shape``."""
+    return lambda: call.lower(jnp.zeros(shape, jnp.float32)).compile().as_text()
+
+
+def linear_magnitude(kernel, bias, rows: int = 8) -> Callable[[tuple], np.ndarray]:
+    """``|x| @ |W| + |b|`` of the first ``rows`` rows, float64."""
+    w, b = np.abs(np.asarray(kernel, np.float64)), np.abs(np.asarray(bias, np.float64))
+    return lambda inputs: np.abs(np.asarray(inputs[0], np.float64).reshape(-1, w.shape[0])[:rows]) @ w + b
+
+
+def per_head_magnitude(kernel, bias, rows: int, heads: int, size: int) -> Callable[[tuple], np.ndarray]:
+    """``Σ|x||w| + |b|`` per head of the first 8 rows, float64."""
+    w, b = np.abs(np.asarray(kernel, np.float64)), np.abs(np.asarray(bias, np.float64))
+
+    def magnitude(inputs):
+        x = np.abs(np.asarray(inputs[0], np.float64).reshape(rows, heads, size)[:8])
+        return np.einsum("rhi,hio->rho", x, w) + b
+
+    return magnitude
+
+
+def first_rows(features: int, rows: int = 8) -> Callable[[np.ndarray], np.ndarray]:
+    """The first ``rows`` rows of an output with ``features`` per row."""
+    return lambda y: y.reshape(-1, features)[:rows]

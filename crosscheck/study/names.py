@@ -1,0 +1,54 @@
+"""The names of the study's studies and implementations: one constant each, used by the
+configurations that measure them and by the targets that read them, so a rename cannot turn a
+target into "not measured" (a test checks that every target names implementations the plan builds).
+"""
+
+PEAK, PER_HEAD, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS = (
+    "peak",
+    "per-head",
+    "pointwise",
+    "pooled",
+    "invariant",
+    "call-path",
+    "bias",
+)
+
+# per-head
+JAXLIN_EINSUM, JAXLIN_VMAP, JAXLIN_LOOP = "jaxlin einsum", "jaxlin vmap", "jaxlin loop"
+JAXLIN_HEADS_FIRST = "jaxlin einsum, heads-first input (head_axis=0)"
+JAX_VMAP = "jax.vmap (pure function)"
+EINSUM_NAIVE = "einsum ...hi,hio->...ho"
+EINSUM_KERNEL_FIRST = "einsum hio,...hi->...ho"
+EINSUM_HEADS_MAJOR = "einsum heads-major hri,hio->hro"
+NNX_VMAP_STACK = "nnx.vmap stack (nnx.jit)"
+TORCH_REF_BMM, TORCH_REF_VMAP, TORCH_REF_LOOP = "torch_ref bmm", "torch_ref vmap", "torch_ref loop"
+TORCH_REF_BMM_HEADS_FIRST = "torch_ref bmm, heads-first input (head_axis=0)"
+TORCH_COMPILE_BMM = "torch.compile(torch_ref bmm)"
+
+# pointwise
+JAXLIN_LINEAR = "jaxlin Linear"
+JAXLIN_POINTWISE = {"matmul": "jaxlin PointwiseConv matmul", "conv": "jaxlin PointwiseConv conv"}
+TORCH_LINEAR_CHANNELS_LAST = "torch nn.Linear (channels last)"
+TORCH_LINEAR_CHANNELS_FIRST = "torch nn.Linear on channels first (transpose, linear, transpose)"
+TORCH_REF_POINTWISE = {"matmul": "torch_ref PointwiseConv matmul", "conv": "torch_ref PointwiseConv conv"}
+TORCH_CONV1D = "torch nn.Conv1d"
+
+# pooled
+JAXLIN_REORDER = {True: "jaxlin reorder=True", False: "jaxlin reorder=False"}
+TORCH_REF_REORDER = {True: "torch_ref reorder=True", False: "torch_ref reorder=False"}
+
+# invariant
+JAXLIN_INVARIANT, TORCH_INVARIANT = "jaxlin BatchInvariantLinear", "torch BatchInvariantLinear"
+TORCH_LINEAR = "torch Linear"
+
+# call-path
+RAW_JIT = "raw jax.jit pure function"
+RECOMMENDED = "jax.jit over nnx.split state (recommended)"
+NNX_JIT, EAGER = "nnx.jit", "eager module call"
+
+# bias
+JAXLIN_BIAS = {True: "jaxlin Linear use_bias=True", False: "jaxlin Linear use_bias=False"}
+TORCH_BIAS = {True: "torch nn.Linear bias=True", False: "torch nn.Linear bias=False"}
+
+# peak
+JAX_MATMUL, TORCH_MM = "jax matmul", "torch mm"

@@ -1,0 +1,74 @@
+"""Exact copies between torch tensors, NumPy arrays and JAX arrays: bit for bit, and never shared.
+
+A copy owns its memory: ``tensor.numpy()`` and ``jnp.asarray(array)`` are zero-copy on CPU, so a
+later in-place update of the source (an optimizer step) would silently change the copy. bfloat16
+crosses as ``ml_dtypes.bfloat16`` through its 16-bit pattern.
+
+torch is an optional extra: it is imported only by the functions that receive or return a tensor.
+
+>>> a = np.arange(3.0, dtype=np.float32)
+>>> b = jax_of_numpy(a, "float32")
+>>> a[0] = 7.0
+>>> float(b[0])
+0.0
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+
+
+def _torch():
+    import torch  # optional extra: only callers that hold torch tensors get here
+
+    return torch
+
+
+def is_torch_module(module) -> bool:
+    """Whether ``module`` is a ``torch.nn.Module`` (without importing torch when nobody has)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(module, torch.nn.Module)
+
+
+def numpy_of_torch(tensor) -> np.ndarray:
+    """A NumPy copy of a torch tensor (detached, on the CPU), bit-exact for bfloat16 too.
+
+    Shape:
+        the tensor's shape.
+    """
+    torch = _torch()
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16).copy()
+    return tensor.numpy().copy()
+
+
+def torch_of_numpy(array: np.ndarray):
+    """A torch tensor copied from a NumPy array, bit-exact for ``ml_dtypes.bfloat16`` too.
+
+    Shape:
+        the array's shape.
+    """
+    torch = _torch()
+    array = np.ascontiguousarray(array)
+    if array.dtype == ml_dtypes.bfloat16:
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(array.copy())
+
+
+def torch_dtype_name(tensor) -> str:
+    """``"float32"``, ``"bfloat16"``, ...: a tensor's dtype as NumPy names it."""
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def jax_of_numpy(array: np.ndarray, dtype) -> jnp.ndarray:
+    """A JAX array of ``dtype`` holding a private copy of ``array``'s values.
+
+    Shape:
+        the array's shape.
+    """
+    return jnp.asarray(np.array(array, dtype=np.dtype(dtype), copy=True))

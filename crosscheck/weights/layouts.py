@@ -1,0 +1,162 @@
+"""The registry of layouts: for each JAX layer type, how its parameters sit in the PyTorch layer it mirrors.
+
+This is the only place that knows how two frameworks lay a parameter out. The exchange format is
+PyTorch's ``state_dict`` (names and layouts), so the rules map a JAX leaf layer's variables to the
+``state_dict`` entries of its PyTorch twin:
+
+=======================  ================================  =================================
+JAX layer                its variables                     the PyTorch layer's
+=======================  ================================  =================================
+jaxlin.Linear (+ Batch-  kernel ``(in, out)``, bias         torch_ref.Linear / nn.Linear:
+InvariantLinear)                                           weight ``(out, in)``, bias
+jaxlin.PointwiseConv     kernel ``(1, in, out)``, bias      torch_ref.PointwiseConv /
+                                                           nn.Conv1d(k=1): ``(out, in, 1)``
+jaxlin.PerHeadLinear     kernel ``(heads, in, out)``, bias  weight ``(heads, out, in)``, bias
+nnx.Linear               kernel ``(in, out)``, bias         nn.Linear: weight ``(out, in)``
+nnx.Conv                 kernel ``(k..., in, out)``, bias   nn.Conv1d/2d: ``(out, in, k...)``
+nnx.LayerNorm            scale, bias                        nn.LayerNorm: weight, bias
+nnx.Embed                embedding ``(num, features)``      nn.Embedding: weight, the same
+=======================  ================================  =================================
+
+Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
+(:mod:`crosscheck.weights.tree`). :func:`register_layout` adds a rule for a user's own layer.
+
+>>> [rule.torch_name for rule in layout_of(jaxlin.PerHeadLinear(2, 3, 4, rngs=nnx.Rngs(0))).params]
+['weight', 'bias']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from flax import nnx
+
+import jaxlin
+
+
+def same(a: np.ndarray) -> np.ndarray:
+    """The identity layout change (biases, norms, embeddings)."""
+    return a
+
+
+def swap_last_two(a: np.ndarray) -> np.ndarray:
+    """``(..., in, out)`` <-> ``(..., out, in)``; its own inverse."""
+    return np.swapaxes(a, -1, -2)
+
+
+def kernel_to_weight(a: np.ndarray) -> np.ndarray:
+    """A convolution kernel ``(k..., in, out)`` (Flax) as a weight ``(out, in, k...)`` (PyTorch)."""
+    spatial = a.ndim - 2
+    return np.transpose(a, (spatial + 1, spatial, *range(spatial)))
+
+
+def weight_to_kernel(a: np.ndarray) -> np.ndarray:
+    """A convolution weight ``(out, in, k...)`` (PyTorch) as a kernel ``(k..., in, out)`` (Flax)."""
+    return np.transpose(a, (*range(2, a.ndim), 1, 0))
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """One variable of a JAX layer and the ``state_dict`` entry it is: names and layout changes."""
+
+    jax_name: str
+    torch_name: str
+    to_torch: Callable[[np.ndarray], np.ndarray] = same
+    from_torch: Callable[[np.ndarray], np.ndarray] = same
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The rule of one JAX layer type: its variables, the PyTorch layers it mirrors, and what to say
+    when a pair's configurations differ in a way the parameters cannot show (an epsilon, a padding)."""
+
+    name: str
+    jax_types: tuple[type, ...]
+    params: tuple[ParamRule, ...]
+    torch_types: tuple[str, ...] = ()  # class names, e.g. "Conv1d": torch need not be imported here
+    channels_first: bool = False  # the PyTorch layer takes (batch, features, length)
+    notes: Callable[[object, object], list[str]] | None = None  # (jax layer, torch layer) -> differences
+
+
+WEIGHT_BIAS = (ParamRule("kernel", "weight", swap_last_two, swap_last_two), ParamRule("bias", "bias"))
+CONV_WEIGHT_BIAS = (
+    ParamRule("kernel", "weight", kernel_to_weight, weight_to_kernel),
+    ParamRule("bias", "bias"),
+)
+
+
+def _layer_norm_notes(ours, theirs) -> list[str]:
+    notes = []
+    eps = getattr(theirs, "eps", None)
+    if eps is not None and not np.isclose(ours.epsilon, eps, rtol=1e-6, atol=0):
+        notes.append(f"epsilon {ours.epsilon:g} in Flax vs eps {eps:g} in PyTorch")
+    if getattr(ours, "use_fast_variance", False):
+        notes.append(
+            "Flax computes the variance as E[x²] − E[x]² (use_fast_variance=True); PyTorch as E[(x − E[x])²]"
+        )
+    return notes
+
+
+def _canonical_padding(padding, spatial: int):
+    """``"VALID"``, ``"SAME"`` or per-axis ``(low, high)`` pairs, from either framework's spelling."""
+    if isinstance(padding, str):
+        return padding.upper()
+    sizes = (padding,) * spatial if isinstance(padding, int) else tuple(padding)
+    pairs = tuple((p, p) if isinstance(p, int) else tuple(p) for p in sizes)
+    return "VALID" if all(p == (0, 0) for p in pairs) else pairs
+
+
+def _conv_notes(ours, theirs) -> list[str]:
+    spatial = len(ours.kernel_size)
+    notes = []
+    if hasattr(theirs, "padding"):
+        flax, torch = _canonical_padding(ours.padding, spatial), _canonical_padding(theirs.padding, spatial)
+        if flax != torch:
+            notes.append(f"padding {ours.padding!r} in Flax vs {theirs.padding!r} in PyTorch")
+    for flax_name, torch_name in (("strides", "stride"), ("kernel_dilation", "dilation")):
+        flax_value, torch_value = getattr(ours, flax_name) or 1, getattr(theirs, torch_name, None)
+        flax_value = (flax_value,) * spatial if isinstance(flax_value, int) else tuple(flax_value)
+        if torch_value is not None and flax_value != tuple(torch_value):
+            notes.append(f"{flax_name} {flax_value} in Flax vs {torch_name} {tuple(torch_value)} in PyTorch")
+    return notes
+
+
+_REGISTRY: list[Layout] = [
+    Layout("jaxlin.PerHeadLinear", (jaxlin.PerHeadLinear,), WEIGHT_BIAS, ("PerHeadLinear",)),
+    Layout(
+        "jaxlin.PointwiseConv",
+        (jaxlin.PointwiseConv,),
+        CONV_WEIGHT_BIAS,
+        ("PointwiseConv", "Conv1d"),
+        channels_first=True,
+    ),
+    Layout("jaxlin.Linear", (jaxlin.Linear,), WEIGHT_BIAS, ("Linear", "BatchInvariantLinear")),
+    Layout("nnx.Linear", (nnx.Linear,), WEIGHT_BIAS, ("Linear",)),
+    Layout("nnx.Conv", (nnx.Conv,), CONV_WEIGHT_BIAS, ("Conv1d", "Conv2d", "Conv3d"), True, _conv_notes),
+    Layout(
+        "nnx.LayerNorm",
+        (nnx.LayerNorm,),
+        (ParamRule("scale", "weight"), ParamRule("bias", "bias")),
+        ("LayerNorm",),
+        notes=_layer_norm_notes,
+    ),
+    Layout("nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",)),
+]
+
+
+def register_layout(layout: Layout) -> None:
+    """Add a rule for a JAX layer type; it is tried before the built-in ones (so a subclass can
+    override its base class's rule)."""
+    _REGISTRY.insert(0, layout)
+
+
+def layout_of(module) -> Layout | None:
+    """The first registered rule whose JAX types ``module`` is an instance of, or ``None``."""
+    return next((layout for layout in _REGISTRY if isinstance(module, layout.jax_types)), None)
+
+
+def known_layers() -> list[str]:
+    """The names of every registered rule, for messages."""
+    return [layout.name for layout in _REGISTRY]

@@ -1,0 +1,195 @@
+"""Weights in and out of modules of either framework: files, and copies between live modules.
+
+One exchange format: PyTorch's ``state_dict`` names and layouts, as a safetensors file — what a
+PyTorch user (or ``save_pretrained``) already has. A JAX module tree is mapped onto it by
+:func:`crosscheck.weights.tree.plan`; a torch module is its own ``state_dict``.
+
+Every function validates everything before it writes anything: the key sets, every shape exactly
+(nothing broadcasts), dtypes (converted by copies; by files only with ``cast``), and values that
+would overflow in the target dtype. On any problem :class:`WeightsError` names the source, the key,
+the expected and the actual value and the module, and the target is left exactly as it was. A JAX
+module's new values are private copies (never views of a torch tensor).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from crosscheck.weights import files
+from crosscheck.weights.arrays import (
+    _torch,
+    is_torch_module,
+    jax_of_numpy,
+    numpy_of_torch,
+    torch_dtype_name,
+    torch_of_numpy,
+)
+from crosscheck.weights.files import Loaded, Spec, WeightsError, require_fit
+from crosscheck.weights.tree import Entry, Rename, owner, plan, torch_state_of_jax
+
+__all__ = [
+    "WeightsError",
+    "copy_jax_to_torch",
+    "copy_torch_to_jax",
+    "expected_specs",
+    "load_weights",
+    "save_weights",
+]
+
+
+def _torch_state(module) -> dict[str, object]:
+    return dict(module.state_dict())
+
+
+def expected_specs(module, *, rename: Rename = None) -> dict[str, Spec]:
+    """``{torch key: Spec}`` of a module's weights in the exchange format, reading no values."""
+    if is_torch_module(module):
+        return {key: Spec(tuple(t.shape), torch_dtype_name(t)) for key, t in _torch_state(module).items()}
+    return {entry.key: entry.torch_spec() for entry in plan(module, rename=rename)}
+
+
+def _write_jax(entries: list[Entry], arrays: dict[str, np.ndarray]) -> None:
+    """Give each entry's variable its array (torch layout), converted to the variable's layout and dtype."""
+    values = {e.key: jax_of_numpy(e.rule.from_torch(arrays[e.key]), e.variable[...].dtype) for e in entries}
+    for entry in entries:  # everything converted above: these assignments cannot fail half way
+        entry.variable[...] = values[entry.key]
+
+
+def _write_torch(module, arrays: dict[str, np.ndarray]) -> None:
+    torch = _torch()
+    state = _torch_state(module)
+    tensors = {key: torch_of_numpy(arrays[key]).to(state[key].dtype) for key in state}
+    with torch.no_grad():
+        for key, target in state.items():
+            target.copy_(tensors[key])
+
+
+def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> None:
+    """Write a module's weights (jaxlin, Flax, torch_ref or PyTorch) to ``path`` as a safetensors file.
+
+    Names and layouts are PyTorch's ``state_dict`` (a JAX module is mapped on the way out), with
+    metadata ``{"format": "pt", "writer": "crosscheck", "module": ...}``, so PyTorch and Hugging
+    Face tooling read the file as one of theirs. Values are stored bit for bit in their own dtype.
+    The write is atomic: the previous file, or none, survives any failure.
+
+    Shape:
+        each tensor in torch layout, e.g. Linear ``weight (out, in)``, PerHeadLinear
+        ``weight (heads, out, in)``, PointwiseConv ``weight (out, in, 1)``; biases as they are.
+
+    >>> import os, tempfile, jaxlin
+    >>> from flax import nnx
+    >>> path = os.path.join(tempfile.mkdtemp(), "head.safetensors")
+    >>> save_weights(jaxlin.PooledHead(2, 3, 1, rngs=nnx.Rngs(0)), path)
+    >>> files.header(path)["projector.weight"]
+    Spec(shape=(3, 2), dtype='float32')
+    """
+    if is_torch_module(module):
+        state = {key: numpy_of_torch(t) for key, t in _torch_state(module).items()}
+    else:
+        state = torch_state_of_jax(module, rename=rename)
+    metadata = {"format": "pt", "writer": "crosscheck", "module": owner(module)}
+    files.write(path, state, metadata)
+
+
+def load_weights(
+    module,
+    path: str | os.PathLike,
+    *,
+    prefix: str = "",
+    strict: bool = True,
+    rename: Rename = None,
+    cast: bool | str = False,
+) -> Loaded:
+    """Load a safetensors file in ``state_dict`` names and layouts into ``module`` (either framework).
+
+    ``prefix="classifier."`` takes a submodule's weights out of a whole checkpoint (the keys
+    ``classifier.weight``, ...); with ``strict=False`` the file's other keys are ignored and listed in
+    the result's ``ignored``. ``rename`` maps a JAX module's key names onto the file's (see
+    :func:`crosscheck.weights.tree.renamed`). A dtype other than the parameter's is an error unless
+    ``cast=True`` (convert, refusing complex values and overflow to inf) or ``cast="unsafe"``
+    (overflow allowed). NaN and inf load as they are (a checkpoint may hold ``-inf`` masks); the
+    result's ``nonfinite`` counts them per key. Nothing is unpickled; torch is not needed for a JAX
+    module. torch parameters keep their device and dtype.
+
+    Shape:
+        the file holds torch-layout tensors of the module's sizes, e.g. Linear ``weight (out, in)``
+        for a jaxlin kernel ``(in, out)``.
+
+    Raises:
+        WeightsError: anything that does not fit; the module is then unchanged.
+
+    >>> import os, tempfile, jaxlin
+    >>> from flax import nnx
+    >>> path = os.path.join(tempfile.mkdtemp(), "linear.safetensors")
+    >>> save_weights(jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)), path)
+    >>> layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(1))
+    >>> load_weights(layer, path).ignored
+    []
+    >>> bool((np.asarray(layer.kernel[...]) == jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)).kernel[...]).all())
+    True
+    >>> load_weights(jaxlin.Linear(2, 3, rngs=nnx.Rngs(0)), path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crosscheck.WeightsError: ...linear.safetensors: key 'weight' has shape (2, 3), expected (3, 2);
+    key 'bias' has shape (2,), expected (3,) for jaxlin.Linear(in_features=2, out_features=3)
+    """
+    if is_torch_module(module):
+        loaded = files.read(
+            path, expected_specs(module), owner(module), cast=cast, prefix=prefix, strict=strict
+        )
+        _write_torch(module, loaded.arrays)
+        return loaded
+    entries = plan(module, rename=rename)
+    expected = {entry.key: entry.torch_spec() for entry in entries}
+    loaded = files.read(path, expected, owner(module), cast=cast, prefix=prefix, strict=strict)
+    _write_jax(entries, loaded.arrays)
+    return loaded
+
+
+def _fitted(source: str, state: dict[str, np.ndarray], expected: dict[str, Spec], target: str) -> dict:
+    """``state`` checked against ``expected`` and converted to its dtypes, or WeightsError."""
+    require_fit(source, {key: files.spec_of(a) for key, a in state.items()}, expected, target, cast=True)
+    return {
+        key: files.converted(source, key, state[key], spec.dtype, target, cast=True)
+        for key, spec in expected.items()
+    }
+
+
+def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None) -> None:
+    """Give ``jax_module`` exactly the weights of ``torch_module``, each in the JAX variable's dtype.
+
+    The key sets must be equal and every shape must match exactly (nothing broadcasts); all of it is
+    checked, and every value converted, before the first variable changes. The JAX side gets private
+    copies: a later in-place update of the torch tensors does not reach it.
+
+    Raises:
+        WeightsError: a key missing or extra, a shape that differs, or a value that overflows the
+        JAX dtype; ``jax_module`` is then unchanged.
+
+    >>> import jaxlin, torch_ref
+    >>> from flax import nnx
+    >>> src, dst = torch_ref.Linear(3, 2), jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
+    >>> copy_torch_to_jax(src, dst)
+    >>> bool((np.asarray(dst.kernel[...]) == src.weight.detach().numpy().T).all())
+    True
+    """
+    entries = plan(jax_module, rename=rename)
+    state = {key: numpy_of_torch(t) for key, t in _torch_state(torch_module).items()}
+    expected = {entry.key: entry.torch_spec() for entry in entries}
+    source = f"copy_torch_to_jax from {owner(torch_module)}"
+    _write_jax(entries, _fitted(source, state, expected, owner(jax_module)))
+
+
+def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None) -> None:
+    """Give ``torch_module`` exactly the weights of ``jax_module``, each in the torch tensor's dtype.
+
+    The same checks as :func:`copy_torch_to_jax`, the other way; torch tensors keep their device.
+
+    Raises:
+        WeightsError: as :func:`copy_torch_to_jax`; ``torch_module`` is then unchanged.
+    """
+    state = torch_state_of_jax(jax_module, rename=rename)
+    source = f"copy_jax_to_torch from {owner(jax_module)}"
+    _write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), owner(torch_module)))

@@ -1,0 +1,195 @@
+"""A JAX module tree mapped onto PyTorch ``state_dict`` keys, leaf by leaf, by attribute path.
+
+The Flax path ``encoder.layer.0.intermediate.dense`` with its variable ``kernel`` is the torch key
+``encoder.layer.0.intermediate.dense.weight``: the path joined with dots, then the leaf's rule
+(:mod:`crosscheck.weights.layouts`) for the last name and the layout. Where the two models name
+their submodules differently, ``rename`` maps the keys: a dict of key prefixes (the longest match
+wins) or a callable from the JAX-side key to the torch key, like the rename tables of Hugging
+Face's converters. Every parameter must map to exactly one key: one :class:`WeightsError` lists
+every one that does not (no rule, or two parameters on one key) before anything is written.
+
+>>> import jaxlin
+>>> [entry.key for entry in plan(jaxlin.PooledHead(2, 3, 1, rngs=nnx.Rngs(0)))]
+['projector.weight', 'projector.bias', 'classifier.weight', 'classifier.bias']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from flax import nnx
+
+from crosscheck.weights.files import Spec, WeightsError
+from crosscheck.weights.layouts import Layout, ParamRule, known_layers, layout_of
+
+Rename = Mapping[str, str] | Callable[[str], str] | None
+WEIGHT_VARIABLES = (nnx.Param, nnx.BatchStat)  # what a state_dict holds; RNG state and caches are not weights
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One JAX variable and the torch key it maps to, with its layout change."""
+
+    key: str  # the torch state_dict key (after rename)
+    layer: str  # the dotted path of the JAX leaf layer, "" for the root
+    variable: nnx.Variable
+    rule: ParamRule
+    layout: Layout
+    module: object  # the JAX leaf layer
+
+    def jax_value(self) -> np.ndarray:
+        return np.asarray(self.variable[...])
+
+    def torch_value(self) -> np.ndarray:
+        """The variable's value in the torch layout (a view where the layout allows one)."""
+        return self.rule.to_torch(self.jax_value())
+
+    def torch_spec(self) -> Spec:
+        """The torch-layout shape and the variable's dtype, computed without copying any value."""
+        value = self.variable[...]
+        dummy = np.broadcast_to(np.empty((), np.int8), value.shape)
+        return Spec(tuple(self.rule.to_torch(dummy).shape), np.dtype(value.dtype).name)
+
+
+def dotted(*parts) -> str:
+    """``dotted("encoder", 0, "dense")`` -> ``"encoder.0.dense"`` (empty parts skipped)."""
+    return ".".join(str(part) for part in parts if part != "")
+
+
+def renamed(key: str, rename: Rename) -> str:
+    """``key`` through ``rename``: the longest matching prefix of a dict is replaced; a callable maps.
+
+    >>> renamed("layers.0.weight", {"layers.": "encoder.layer.", "layers.0.": "first."})
+    'first.weight'
+    """
+    if rename is None:
+        return key
+    if callable(rename):
+        return rename(key)
+    matches = [prefix for prefix in rename if key.startswith(prefix)]
+    if not matches:
+        return key
+    prefix = max(matches, key=len)
+    return rename[prefix] + key[len(prefix) :]
+
+
+def submodules(module, path: str = "") -> Iterator[tuple[str, object]]:
+    """``(dotted path, module)`` for ``module`` and every module below it, in definition order
+    (as PyTorch orders a ``state_dict``), each shared module once."""
+    seen: set[int] = set()
+
+    def walk(node, where: str):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        yield where, node
+        for name, child in _children(node):
+            yield from _descend(child, dotted(where, name))
+
+    def _descend(value, where: str):
+        if isinstance(value, nnx.Module):
+            yield from walk(value, where)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                yield from _descend(item, dotted(where, index))
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                yield from _descend(item, dotted(where, name))
+
+    yield from walk(module, path)
+
+
+def _children(module) -> Iterator[tuple[str, object]]:
+    """A module's attributes in definition order, without Flax's own bookkeeping."""
+    if isinstance(module, nnx.List):
+        yield from enumerate(module)
+        return
+    for name, value in vars(module).items():
+        if not name.startswith("_pytree__"):
+            yield name, value
+
+
+def _variables(module) -> Iterator[tuple[str, nnx.Variable]]:
+    for name, value in _children(module):
+        if isinstance(value, WEIGHT_VARIABLES):
+            yield name, value
+
+
+def plan(module, *, rename: Rename = None) -> list[Entry]:
+    """Every weight variable of a JAX module tree with its torch key, in ``state_dict`` order.
+
+    Raises:
+        TypeError: ``module`` is not a Flax NNX module.
+        WeightsError: some variable has no rule, or two variables map to one key; the message lists
+        all of them.
+    """
+    if not isinstance(module, nnx.Module):
+        raise TypeError(f"crosscheck.weights: expected a Flax NNX module here, got {owner(module)}.")
+    entries, unmatched = [], []
+    ruled: list[str] = []
+    for path, node in submodules(module):
+        if any(_inside(path, r) for r in ruled):
+            unmatched += [dotted(path, name) for name, _ in _variables(node)]
+            continue
+        layout = layout_of(node)
+        if layout is None:
+            unmatched += [dotted(path, name) for name, _ in _variables(node)]
+            continue
+        ruled.append(path)
+        covered = {rule.jax_name for rule in layout.params}
+        for rule in layout.params:
+            variable = getattr(node, rule.jax_name, None)
+            if variable is not None:
+                key = renamed(dotted(path, rule.torch_name), rename)
+                entries.append(Entry(key, path, variable, rule, layout, node))
+        unmatched += [dotted(path, name) for name, _ in _variables(node) if name not in covered]
+    keys = [entry.key for entry in entries]
+    doubled = sorted({key for key in keys if keys.count(key) > 1})
+    if unmatched or doubled:
+        raise WeightsError(_unmapped_message(module, unmatched, doubled))
+    return entries
+
+
+def _inside(path: str, layer: str) -> bool:
+    """Whether ``path`` lies strictly below the layer at ``layer`` ("" is the root)."""
+    return path != layer and (layer == "" or path.startswith(layer + "."))
+
+
+def _unmapped_message(module, unmatched: list[str], doubled: list[str]) -> str:
+    parts = []
+    if unmatched:
+        parts.append(f"no layout rule maps {', '.join(repr(u) for u in unmatched)}")
+    if doubled:
+        parts.append(f"two or more parameters map to {', '.join(repr(d) for d in doubled)}")
+    return (
+        f"{owner(module)}: {'; '.join(parts)}; the known layers are {', '.join(known_layers())} "
+        "(register_layout adds one; rename= maps differing names)"
+    )
+
+
+def owner(module) -> str:
+    """``jaxlin.Linear(in_features=8, out_features=4)``, ``torch.Linear(in_features=8, ...)``: a
+    module as the messages name it (its package, then its own description)."""
+    package = type(module).__module__.split(".")[0]
+    if callable(getattr(module, "describe", None)):
+        return f"{package}.{module.describe()}"
+    extra = module.extra_repr() if callable(getattr(module, "extra_repr", None)) else ""
+    return f"{package}.{type(module).__name__}" + (f"({extra})" if extra else "")
+
+
+def torch_state_of_jax(module, *, rename: Rename = None) -> dict[str, np.ndarray]:
+    """A JAX module's weights as a torch ``state_dict`` (names and layouts), as NumPy copies.
+
+    Shape:
+        each array in torch layout, e.g. Linear ``weight (out, in)``.
+
+    >>> import jaxlin
+    >>> state = torch_state_of_jax(jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)))
+    >>> {name: a.shape for name, a in state.items()}
+    {'weight': (2, 3), 'bias': (2,)}
+    """
+    return {
+        entry.key: np.ascontiguousarray(entry.torch_value()).copy() for entry in plan(module, rename=rename)
+    }

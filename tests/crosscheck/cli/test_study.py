@@ -1,0 +1,71 @@
+"""``crosscheck study --quick``: it runs, every formulation agrees, every output is written. No timing
+is asserted (DESIGN.md)."""
+
+import csv
+import json
+
+import pytest
+
+from crosscheck.cli import main as cli_main
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    status = cli_main(["study", "--quick", "--out", str(out)])
+    return status, out
+
+
+def test_quick_study_runs_and_every_formulation_agrees(quick_study):
+    status, out = quick_study
+    assert status == 0
+    data = json.loads((out / "study.json").read_text())
+    records = data["measurements"]
+    assert {r["study"] for r in records} == {
+        "peak",
+        "per-head",
+        "pointwise",
+        "pooled",
+        "invariant",
+        "call-path",
+        "bias",
+    }
+    errors = [r for r in records if "error" in r]
+    assert errors == []
+    assert all(r["equal"] for r in records)
+    per_head = [r for r in records if r["study"] == "per-head"]
+    impls = {r["impl"] for r in per_head}
+    assert {
+        "jaxlin einsum",
+        "jaxlin vmap",
+        "jaxlin loop",
+        "jax.vmap (pure function)",
+        "nnx.vmap stack (nnx.jit)",
+        "einsum ...hi,hio->...ho",
+        "torch_ref bmm",
+        "torch_ref vmap",
+        "torch_ref loop",
+    } <= impls
+    for r in per_head:
+        assert r["median_s"] > 0 and r["spread_s"] >= 0 and r["repeats"] >= 3 and r["compile_s"] > 0
+        assert r["gflops"] > 0 and r["peak_fraction"] > 0
+    einsum = [r for r in per_head if r["impl"] in ("jaxlin einsum", "jaxlin vmap")]
+    assert all(r["one_batched_dot"] for r in einsum)  # the compiled HLO holds one batched dot
+    assert all(r["dots"] > 1 for r in per_head if r["impl"] == "jaxlin loop")
+
+
+def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
+    _, out = quick_study
+    rows = list(csv.DictReader((out / "study.csv").open()))
+    assert rows and {"study", "impl", "median_s", "gflops", "one_batched_dot"} <= set(rows[0])
+    markdown = (out / "study.md").read_text()
+    assert (
+        markdown.startswith("# crosscheck study") and "## Targets" in markdown and "## per-head" in markdown
+    )
+    assert {p.name for p in out.glob("*.png")} >= {
+        "study-per-head.png",
+        "study-pointwise.png",
+        "study-peak.png",
+    }
+    goals = json.loads((out / "study.json").read_text())["targets"]
+    assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)

@@ -1,0 +1,94 @@
+"""jaxlin.Linear and collapse: float64 truth within the rounding bound, nnx.Linear parity, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crosscheck.numerics import dot_bound
+from jaxlin import Linear, collapse
+from tests._helpers import jax_grads
+
+# Eager JAX compiles once per shape: draw from small sets so compiled programs are reused.
+leading_shapes = st.sampled_from(((), (3,), (2, 5), (2, 1, 3)))
+sizes = st.sampled_from((1, 3, 8, 17, 48))
+
+
+@given(lead=leading_shapes, n_in=sizes, n_out=sizes, seed=st.integers(0, 2**16))
+def test_linear_matches_float64_truth_within_rounding_bound(lead, n_in, n_out, seed):
+    layer = Linear(n_in, n_out, rngs=nnx.Rngs(seed), bias_init=nnx.initializers.normal(1.0))
+    x = np.random.default_rng(seed).standard_normal(lead + (n_in,)).astype(np.float32)
+    kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
+    truth = x.astype(np.float64) @ kernel.astype(np.float64) + bias
+    y = np.asarray(layer(jnp.asarray(x)))
+    assert y.shape == lead + (n_out,) and y.dtype == np.float32
+    assert np.all(np.abs(y - truth) <= dot_bound(x, kernel, "float32", bias=bias))
+
+
+def test_linear_is_bitwise_nnx_linear_with_the_same_parameters():
+    ours, theirs = Linear(96, 40, rngs=nnx.Rngs(3)), nnx.Linear(96, 40, rngs=nnx.Rngs(3))
+    x = jax.random.normal(jax.random.key(0), (7, 11, 96), jnp.float32)
+    np.testing.assert_array_equal(ours.kernel[...], theirs.kernel[...])
+    np.testing.assert_array_equal(ours(x), theirs(x))
+
+
+def test_linear_without_bias_has_no_bias_parameter():
+    layer = Linear(4, 3, use_bias=False, rngs=nnx.Rngs(0))
+    assert layer.bias is None
+    x = jnp.ones((2, 4), jnp.float32)
+    np.testing.assert_array_equal(layer(x), x @ layer.kernel[...])
+
+
+def test_linear_dtype_sets_the_computation_dtype():
+    layer = Linear(8, 4, dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    assert layer(jnp.ones((2, 8), jnp.float32)).dtype == jnp.bfloat16
+    assert layer.kernel[...].dtype == jnp.float32
+
+
+def test_linear_runs_under_jit_over_split_state():
+    layer = Linear(5, 3, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(layer)
+    forward = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
+    x = jnp.arange(10.0, dtype=jnp.float32).reshape(2, 5)
+    np.testing.assert_allclose(forward(state, x), layer(x), rtol=1e-6)
+
+
+def test_linear_errors_are_raised_at_trace_time_under_jit():
+    layer = Linear(4, 2, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"axis -1 has 5, not 4"):
+        nnx.jit(lambda m, x: m(x))(layer, jnp.ones((3, 5), jnp.float32))
+
+
+@given(
+    lead=leading_shapes,
+    sizes=st.tuples(sizes, sizes, sizes),
+    bias=st.tuples(st.booleans(), st.booleans()),
+    seed=st.integers(0, 2**16),
+)
+def test_collapse_computes_second_of_first(lead, sizes, bias, seed):
+    n_in, hidden, n_out = sizes
+    normal = nnx.initializers.normal(1.0)
+    first = Linear(
+        n_in, hidden, use_bias=bias[0], bias_init=normal, param_dtype=jnp.float64, rngs=nnx.Rngs(seed)
+    )
+    second = Linear(
+        hidden, n_out, use_bias=bias[1], bias_init=normal, param_dtype=jnp.float64, rngs=nnx.Rngs(seed + 1)
+    )
+    merged = collapse(first, second)
+    assert (merged.in_features, merged.out_features) == (n_in, n_out)
+    assert (merged.bias is not None) == any(bias)
+    x = jnp.asarray(np.random.default_rng(seed).standard_normal(lead + (n_in,)))
+    stacked = second(first(x))
+    # Both sides round in float64; allow the bound of the two-step product with reduction hidden·in.
+    w1, w2 = np.abs(first.kernel[...]), np.abs(second.kernel[...])
+    scale = np.abs(x) @ w1 @ w2 + (np.abs(first.bias[...]) @ w2 if bias[0] else 0) + 1
+    np.testing.assert_array_less(np.abs(merged(x) - stacked), 4 * (n_in + hidden + 2) * 2.0**-53 * scale)
+
+
+def test_collapse_gradients_flow_through_the_merged_layer():
+    merged = collapse(Linear(3, 5, rngs=nnx.Rngs(0)), Linear(5, 2, rngs=nnx.Rngs(1)))
+    _, grads, input_grad = jax_grads(merged, jnp.ones((4, 3), jnp.float32))
+    assert set(grads) == {"kernel", "bias"} and input_grad.shape == (4, 3)
