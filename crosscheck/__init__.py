@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "AssertionMismatch": "crosscheck.numerics.closeness",
+    "AssertionMismatch": "crosscheck.numerics.comparison",
     "Bound": "crosscheck.numerics.bounds",
     "WeightsError": "crosscheck.weights.files",
     "assert_close": "crosscheck.numerics.closeness",

@@ -10,7 +10,7 @@ from flax.nnx.nn.dtypes import promote_dtype
 from jaxlin._inputs import require_real
 from jaxlin.initializers import default_bias_init, initialize, per_head_kernel_init
 from jaxlin.linear import affine
-from layer_rules import PER_HEAD_IMPLS, Described, messages
+from layer_rules import PER_HEAD_IMPLS, Described, JaxPerHeadImpl, messages
 
 IMPLS = PER_HEAD_IMPLS["jax"]
 
@@ -93,6 +93,11 @@ class PerHeadLinear(Described, nnx.Module):
     ``head_axis`` says where the heads axis is in the input (features are always last); the
     output keeps heads on that axis.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call; under ``jax.jit`` at trace time).
+        TypeError: an input that is not real floating point.
+
     Shape:
         input ``(..., heads=num_heads, features=in_features)`` -> ``(..., heads, out_features)``;
         kernel ``(num_heads, in_features, out_features)``, bias ``(num_heads, out_features)``.
@@ -116,7 +121,7 @@ class PerHeadLinear(Described, nnx.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: str = "einsum",
+        impl: JaxPerHeadImpl = "einsum",
         head_axis: int = -2,
         use_bias: bool = True,
         dtype=None,

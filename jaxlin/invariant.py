@@ -66,6 +66,11 @@ class BatchInvariantLinear(Linear):
     Same constructor, parameters (``kernel`` ``(in, out)``, ``bias``) and weight-file names as
     ``Linear``, plus the keyword ``tile_rows``.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call; under ``jax.jit`` at trace time).
+        TypeError: an input that is not real floating point.
+
     Shape:
         input ``(..., features=in_features)`` -> output ``(..., out_features)``.
 

@@ -31,6 +31,11 @@ class Linear(Described, nnx.Module):
     The same parameters and math as ``flax.nnx.Linear``; it adds input validation with
     messages that name the module, the expected and the actual shape.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call; under ``jax.jit`` at trace time).
+        TypeError: an input that is not real floating point.
+
     Shape:
         input ``(..., features=in_features)`` -> output ``(..., out_features)``;
         kernel ``(in_features, out_features)``, bias ``(out_features,)``.

@@ -12,7 +12,7 @@ from flax.nnx.nn.dtypes import promote_dtype
 from jaxlin._inputs import require_real
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
 from jaxlin.linear import affine
-from layer_rules import Described, messages, pointwise_impl
+from layer_rules import Described, PointwiseImpl, messages, pointwise_impl
 
 
 def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
@@ -49,6 +49,11 @@ class PointwiseConv(Described, nnx.Module):
     XLA:CPU and depends on the shape; ``docs/pointwise.md`` has the measurements. ``"dot"`` (this
     path's former name) and ``"linear"`` (torch_ref's) are accepted for ``"matmul"``.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call; under ``jax.jit`` at trace time).
+        TypeError: an input that is not real floating point.
+
     Shape:
         input ``(..., length, features=in_features)`` -> ``(..., length, out_features)``;
         kernel ``(1, in_features, out_features)``, bias ``(out_features,)``.
@@ -70,7 +75,7 @@ class PointwiseConv(Described, nnx.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: str = "matmul",
+        impl: PointwiseImpl = "matmul",
         use_bias: bool = True,
         dtype=None,
         param_dtype=jnp.float32,

@@ -11,7 +11,7 @@ from flax import nnx
 from jaxlin._inputs import as_mask, require_real
 from jaxlin.initializers import default_bias_init, default_kernel_init
 from jaxlin.linear import Linear
-from layer_rules import STAGES, Described, compute_stage, earliest_stage, messages
+from layer_rules import STAGES, Described, Stage, compute_stage, earliest_stage, messages
 
 __all__ = ["STAGES", "PooledHead", "earliest_stage", "masked_mean"]
 
@@ -57,6 +57,12 @@ class PooledHead(Described, nnx.Module):
     reset to zeros where the literal mean would have been taken, so masked results match too.
     ``reorder=False`` computes literally in the order asked.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit or a mask of the wrong shape (at the call; under ``jax.jit`` at trace time).
+        TypeError: an input that is not real floating point, a mask that is neither boolean nor
+        integer, an activation that is not callable.
+
     Shape:
         input ``(..., seq, ..., features=in_features)`` (seq at ``axis``), mask ``input.shape[:-1]``
         -> output ``input.shape[:-1]`` without ``axis``, plus ``(out_features,)``.
@@ -81,7 +87,7 @@ class PooledHead(Described, nnx.Module):
         hidden_features: int,
         out_features: int,
         *,
-        pool_at: str = "input",
+        pool_at: Stage = "input",
         activation: Callable[[jax.Array], jax.Array] | None = None,
         axis: int = -2,
         reorder: bool = True,

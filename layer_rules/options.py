@@ -9,18 +9,24 @@ the batch-invariant tile size, and how a module describes itself in messages.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from layer_rules.messages import describe, require_choice
 
-STAGES = ("input", "hidden", "output")
+Stage = Literal["input", "hidden", "output"]
+STAGES = get_args(Stage)
 """Where a ``PooledHead`` can take its mean, in the order the data flows."""
 
+PointwiseImpl = Literal["matmul", "conv", "dot", "linear"]
 POINTWISE_IMPLS = ("matmul", "conv")
 """``PointwiseConv``'s two paths in both frameworks: one matrix product, or the convolution op."""
 
 POINTWISE_ALIASES = {"dot": "matmul", "linear": "matmul"}
 """Older names of the matmul path (jaxlin said ``"dot"``, torch_ref ``"linear"``); still accepted."""
 
-PER_HEAD_IMPLS = {"jax": ("einsum", "vmap", "loop"), "torch": ("bmm", "vmap", "loop")}
+JaxPerHeadImpl = Literal["einsum", "vmap", "loop"]
+TorchPerHeadImpl = Literal["bmm", "vmap", "loop"]
+PER_HEAD_IMPLS = {"jax": get_args(JaxPerHeadImpl), "torch": get_args(TorchPerHeadImpl)}
 """``PerHeadLinear``'s formulations: each framework's batched contraction, vmap, and a loop over heads."""
 
 DEFAULT_TILE_ROWS = 128

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layer_rules import PER_HEAD_IMPLS, Described, messages
+from layer_rules import PER_HEAD_IMPLS, Described, TorchPerHeadImpl, messages
 from torch_ref.linear import require_input_dtype
 
 IMPLS = PER_HEAD_IMPLS["torch"]
@@ -51,6 +51,11 @@ class PerHeadLinear(Described, nn.Module):
     ``nn.Linear(in_features, out_features)``: weight and bias ``U(±1/√in_features)`` (per-head fan-in).
     Heads may sit on any axis but the last (``head_axis``); the output keeps them on that axis.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call).
+        TypeError: an input that is not real floating point or not in the weight's dtype.
+
     Shape:
         input ``(..., heads=num_heads, features=in_features)`` (heads on ``head_axis``)
         -> output ``(..., heads=num_heads, out_features)``;
@@ -71,7 +76,7 @@ class PerHeadLinear(Described, nn.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: str = "bmm",
+        impl: TorchPerHeadImpl = "bmm",
         head_axis: int = -2,
         bias: bool = True,
         device=None,

@@ -58,6 +58,11 @@ class BatchInvariantLinear(Linear):
     Same constructor, ``weight`` ``(out, in)``/``bias`` and ``state_dict`` as ``Linear``, plus the
     keyword ``tile_rows``.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call).
+        TypeError: an input that is not real floating point or not in the weight's dtype.
+
     Shape:
         input ``(..., features=in_features)`` -> output ``(..., out_features)``.
 

@@ -31,6 +31,11 @@ class Linear(Described, nn.Linear):
     A ``torch.nn.Linear`` (same initialization, same ``state_dict`` names ``weight``/``bias``)
     that validates its input with messages naming the module, the expected and the actual shape.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call).
+        TypeError: an input that is not real floating point or not in the weight's dtype.
+
     Shape:
         input ``(..., features=in_features)`` -> output ``(..., out_features)``;
         weight ``(out_features, in_features)``, bias ``(out_features,)``.

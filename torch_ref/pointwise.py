@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layer_rules import Described, messages, pointwise_impl
+from layer_rules import Described, PointwiseImpl, messages, pointwise_impl
 from torch_ref.linear import require_input_dtype
 
 
@@ -25,6 +25,11 @@ class PointwiseConv(Described, nn.Module):
     That output is a transposed (non-contiguous) view with the same shape. ``"linear"`` (this path's
     former name) and ``"dot"`` (jaxlin's) are accepted for ``"matmul"``. A zero-length sequence
     gives an empty output on both paths (``F.conv1d`` itself refuses it).
+
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit (at the call).
+        TypeError: an input that is not real floating point or not in the weight's dtype.
 
     Shape:
         input ``(batch, features=in_features, length)`` or ``(in_features, length)`` (channels first)
@@ -43,7 +48,7 @@ class PointwiseConv(Described, nn.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: str = "matmul",
+        impl: PointwiseImpl = "matmul",
         bias: bool = True,
         device=None,
         dtype=None,

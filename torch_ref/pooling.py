@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from layer_rules import STAGES, Described, compute_stage, messages
+from layer_rules import STAGES, Described, Stage, compute_stage, messages
 from torch_ref.linear import Linear, require_input_dtype
 
 
@@ -53,6 +53,12 @@ class PooledHead(Described, nn.Module):
     ``"hidden"``, after the classifier for ``"output"``), so ``reorder=True`` computes exactly the same
     function as ``reorder=False``, empty rows included.
 
+    Raises:
+        ValueError: a size or an option out of its range (at construction), an input whose shape
+        does not fit or a mask of the wrong shape (at the call).
+        TypeError: an input that is not real floating point or not in the weight's dtype, a mask
+        that is neither boolean nor integer, an activation that is not callable.
+
     Shape:
         input ``(..., seq, ..., features=in_features)`` with seq on ``axis``, mask ``x.shape[:-1]``
         (True = a real position) -> output: the input's shape without ``axis``, last axis
@@ -73,7 +79,7 @@ class PooledHead(Described, nn.Module):
         hidden_features: int,
         out_features: int,
         *,
-        pool_at: str = "input",
+        pool_at: Stage = "input",
         activation: Callable[[torch.Tensor], torch.Tensor] | None = None,
         axis: int = -2,
         reorder: bool = True,

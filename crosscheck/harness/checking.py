@@ -1,114 +1,49 @@
-"""``check``: a JAX module against a torch module that holds the same weights, in two tiers.
+"""``check``: any JAX module against any torch module that holds the same weights, in two tiers.
 
 For the output and every gradient (each parameter and the input):
 
 - **same function** — both modules in float64 (parameters and inputs upcast exactly) must agree
-  within twice the float64 bound. Rounding noise there is ~5·10^8 times smaller than in float32,
-  so a larger difference is different math, however small it looks in float32.
+  within what float64 rounding allows. Rounding noise there is ~5·10^8 times smaller than in
+  float32, so a larger difference is different math, however small it looks in float32.
 - **acceptable rounding** — in the working dtype, each framework's error against the float64
-  truth (the torch module in float64) must be within the size-aware allowance of
-  :class:`~crosscheck.numerics.Bound`.
+  truth (the torch module in float64) must be within its allowance.
 
-Magnitudes ``M`` come from :func:`crosscheck.harness.evaluate.magnitudes`; reduction lengths ``K``
-from :func:`reduction_lengths`. NaN and inf never pass unless ``equal_nan=True`` and every side,
-the truth included, has them at the same places.
+Which allowance is the module's rule (:mod:`crosscheck.harness.verdicts`): the analytic bound for
+jaxlin's layers and ``nnx.Linear`` (magnitudes from :func:`crosscheck.harness.evaluate.magnitudes`,
+reduction lengths from :func:`reduction_lengths`), the relative rule for anything else. NaN and inf
+never pass unless ``equal_nan=True`` and every side, the truth included, has them at the same places.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import torch
 from flax import nnx
 
 import torch_ref
-from crosscheck.harness.evaluate import Evaluation, cast_inputs, evaluate_jax, evaluate_torch, magnitudes
-from crosscheck.numerics import Bound, Comparison, compare
-
-
-@dataclass
-class ItemResult:
-    """Verdicts for one tensor (``"output"``, ``"grads.weight"``, ``"grads.input"``, ...).
-
-    ``nonfinite``: the NaN and inf values either framework produced in the working dtype, and where
-    the first one is; without ``equal_nan`` any of them fails the item, even where all sides agree.
-    """
-
-    item: str
-    k: int
-    same_function: Comparison
-    rounding: Comparison
-    cross_bound_ratio: float  # max |jax - torch| / (both sides' allowance), working dtype
-    nonfinite_count: int = 0
-    first_nonfinite: tuple[int, ...] = ()
-    equal_nan: bool = False
-
-    @property
-    def passed(self) -> bool:
-        finite = self.equal_nan or self.nonfinite_count == 0
-        return self.same_function.passed and self.rounding.passed and finite
-
-    @property
-    def nonfinite(self) -> bool:
-        """Whether a NaN or inf failed this item."""
-        return bool(self.same_function.nonfinite or self.rounding.nonfinite) or (
-            self.nonfinite_count > 0 and not self.equal_nan
-        )
-
-    @property
-    def path(self) -> str:
-        """``['output']`` or ``['grads']['weight']``, as a failure message names the item."""
-        return "['output']" if self.item == "output" else f"['grads']['{self.item.split('.', 1)[1]}']"
-
-
-@dataclass
-class CaseResult:
-    """All items of one comparison; ``passed`` when every item passes both tiers."""
-
-    name: str
-    dtype: str
-    items: list[ItemResult] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(item.passed for item in self.items)
-
-    def problems(self) -> list[str]:
-        """What failed, in words: ``same function``, ``rounding``, ``non-finite output``, ...."""
-        words = []
-        if not all(item.same_function.passed for item in self.items):
-            words.append("same function")
-        if not all(item.rounding.passed for item in self.items):
-            words.append("rounding")
-        for kind, items in (("output", self.items[:1]), ("gradients", self.items[1:])):
-            if any(item.nonfinite for item in items):
-                words.append(f"non-finite {kind}")
-        return words
-
-    def failures(self) -> list[str]:
-        """Torch-style messages for every failed tier of every item."""
-        header = f"{self.name} ({self.dtype})"
-        messages = []
-        for item in self.items:
-            what = "outputs" if item.item == "output" else "gradients"
-            if not item.same_function.passed:
-                messages.append(
-                    item.same_function.message(f"{what} in float64 (same function)", item.path, header)
-                )
-            if not item.rounding.passed:
-                messages.append(item.rounding.message(f"{what} against float64 truth", item.path, header))
-            if item.nonfinite_count and not item.equal_nan:
-                messages.append(
-                    f"{header}: {what} hold {item.nonfinite_count} NaN or inf values "
-                    f"(non-finite {what[:-1]}), the first at index {item.first_nonfinite}; check passes "
-                    "non-finite values only with equal_nan=True, where every side and the truth agree\n"
-                    f"The failure occurred for item {item.path}"
-                )
-        return messages
+from crosscheck.harness.evaluate import (
+    Evaluation,
+    cast_inputs,
+    evaluate_jax,
+    evaluate_torch,
+    first_array,
+    magnitudes,
+)
+from crosscheck.harness.verdicts import (
+    CaseResult,
+    Evidence,
+    has_analytic_bound,
+    judge_analytic,
+    judge_relative,
+)
+from crosscheck.weights import expected_specs, layout_of
+from crosscheck.weights.fit import require_fit
+from crosscheck.weights.tree import Rename, describe_module, dotted, renamed, submodules
 
 
 def _pooled_length(module, x_shape) -> int:
@@ -134,11 +69,37 @@ def reduction_lengths(module: nnx.Module, x_shape: tuple[int, ...]) -> dict[str,
     return {"output": max(forward, 1), "input": max(backward, 1), "params": forward + backward + rows}
 
 
-def _working_dtype(module: nnx.Module) -> np.dtype:
+def channels_first_of(torch_module) -> bool:
+    """Whether the torch module takes its input channels first: it holds an ``nn.Conv1d`` (or a
+    torch_ref ``PointwiseConv``) anywhere in its tree."""
+    return any(isinstance(m, (torch.nn.Conv1d, torch_ref.PointwiseConv)) for m in torch_module.modules())
+
+
+def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> list[str]:
+    """WeightsError unless the two modules' parameters map onto each other key for key and shape for
+    shape (dtypes may differ); the notes on configurations that differ where no weight shows it."""
+    source = f"check of {describe_module(jax_module)}"
+    declared = expected_specs(torch_module)
+    require_fit(
+        source, declared, expected_specs(jax_module, rename=rename), describe_module(torch_module), cast=True
+    )
+    torch_modules = dict(torch_module.named_modules())
+    notes = []
+    for path, layer in submodules(jax_module):
+        layout = layout_of(layer)
+        twin = torch_modules.get(renamed(path + ".", rename)[:-1] if path else "")
+        if layout is not None and layout.notes is not None and twin is not None:
+            notes += [f"{dotted(path) or '(root)'}: {note}" for note in layout.notes(layer, twin)]
+    return notes
+
+
+def working_dtype(module: nnx.Module) -> np.dtype:
+    """The dtype of the module's parameters: the dtype a comparison works in."""
     return np.dtype(next(iter(jax.tree.leaves(nnx.state(module, nnx.Param)))).dtype)
 
 
-def _float64_jax(module: nnx.Module) -> nnx.Module:
+def float64_jax(module: nnx.Module) -> nnx.Module:
+    """The same JAX module with every parameter upcast to float64 (exactly)."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     return nnx.merge(graphdef, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params), rest)
 
@@ -148,22 +109,29 @@ def check(
     torch_module,
     *inputs,
     grads: bool = True,
+    rename: Rename = None,
     channels_first: bool | None = None,
     equal_nan: bool = False,
     name: str = "",
     seed: int = 0,
 ) -> CaseResult:
-    """Compare a jaxlin module with a torch_ref module holding the same weights.
+    """Compare any Flax NNX module with any torch module holding the same weights.
 
-    ``inputs`` are NumPy arrays in jaxlin's layout (a mask is just another input); ``check``
-    moves the features axis for channels-first torch modules (``torch_ref.PointwiseConv`` is
-    detected). The working dtype is the jaxlin module's parameter dtype. A NaN or inf in an output or
-    gradient fails its item ("non-finite output"), even where all sides agree, unless
-    ``equal_nan=True``: then non-finite values pass where both frameworks and the float64 truth
-    hold the same one.
+    ``inputs`` are NumPy arrays in the JAX module's layout (a mask is just another input; an integer
+    first input, such as token ids, gets no gradient). ``rename`` maps the JAX module's weight names
+    onto the torch module's (see :func:`crosscheck.weights.tree.renamed`); they are checked to map,
+    key for key and shape for shape, before anything runs. ``channels_first`` (detected: the torch
+    module holds an ``nn.Conv1d``) moves the features axis of the first input for torch. A module
+    returning a tuple or a ``ModelOutput`` is compared on its first array. The working dtype is the
+    JAX module's parameter dtype. A NaN or inf in an output or gradient fails its item ("non-finite
+    output"), even where all sides agree, unless ``equal_nan=True``: then non-finite values pass
+    where both frameworks and the float64 truth hold the same one.
 
     Shape:
-        inputs as the jaxlin module takes them.
+        inputs as the JAX module takes them.
+
+    Raises:
+        WeightsError: the two modules' weights do not map onto each other.
 
     >>> import jaxlin, torch_ref
     >>> from crosscheck.weights import copy_torch_to_jax
@@ -173,52 +141,43 @@ def check(
     >>> check(ours, theirs, np.random.default_rng(0).standard_normal((3, 8))).passed
     True
     """
-    if channels_first is None:
-        channels_first = isinstance(torch_module, torch_ref.PointwiseConv)
-    dtype = _working_dtype(jax_module)
+    notes = require_same_weights(jax_module, torch_module, rename=rename)
+    channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
+    dtype = working_dtype(jax_module)
     work_inputs = cast_inputs(inputs, dtype)
     truth_inputs = cast_inputs(work_inputs, np.float64)
-    result = CaseResult(name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}", str(dtype))
+    title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
+    result = CaseResult(title, str(dtype), notes=notes)
+    analytic = has_analytic_bound(jax_module)
     with jax.enable_x64(True):
-        shape = jax.eval_shape(lambda *a: jax_module(*a), *work_inputs).shape
+        shape = jax.eval_shape(lambda *a: first_array(jax_module(*a)), *work_inputs).shape
         cotangent = np.random.default_rng(seed).standard_normal(shape)
-        jax_work = evaluate_jax(jax_module, work_inputs, cotangent, grads=grads)
-        jax_truth = evaluate_jax(_float64_jax(jax_module), truth_inputs, cotangent, grads=grads)
-        size = magnitudes(jax_module, truth_inputs, cotangent, grads=grads)
+        jax_work = evaluate_jax(jax_module, work_inputs, cotangent, grads=grads, rename=rename)
+        jax_truth = evaluate_jax(float64_jax(jax_module), truth_inputs, cotangent, grads=grads, rename=rename)
+        size = (
+            magnitudes(jax_module, truth_inputs, cotangent, grads=grads, rename=rename) if analytic else None
+        )
     evaluate = {"grads": grads, "channels_first": channels_first}
     torch_work = evaluate_torch(torch_module, work_inputs, cotangent, **evaluate)
     torch_truth = evaluate_torch(copy.deepcopy(torch_module).double(), truth_inputs, cotangent, **evaluate)
-    ks = reduction_lengths(jax_module, np.shape(inputs[0]))
-    for item, k in _items(jax_truth, ks):
+    ks = reduction_lengths(jax_module, np.shape(inputs[0])) if analytic else {}
+    for item in _items(jax_truth):
         pick = _picker(item)
-        magnitude = np.nan_to_num(
-            pick(size), nan=np.inf
-        )  # a NaN input: its elements are judged as non-finite
-        same = compare(
-            pick(jax_truth), pick(torch_truth), bound=Bound(magnitude, k, "float64"), equal_nan=equal_nan
-        )
-        bound = Bound(magnitude, k, str(dtype))
-        rounding = compare(
-            pick(jax_work), pick(torch_work), reference=pick(torch_truth), bound=bound, equal_nan=equal_nan
-        )
-        count, first = _nonfinite(pick(jax_work), pick(torch_work))
-        cross = rounding.metrics["cross_bound_ratio"]
-        result.items.append(ItemResult(item, k, same, rounding, cross, count, first, equal_nan))
+        evidence = Evidence(pick(jax_work), pick(torch_work), pick(jax_truth), pick(torch_truth))
+        if analytic:
+            k = ks["output"] if item == "output" else ks["input" if item == "grads.input" else "params"]
+            result.items.append(
+                judge_analytic(item, evidence, pick(size), k, str(dtype), equal_nan=equal_nan)
+            )
+        else:
+            result.items.append(judge_relative(item, evidence, str(dtype), equal_nan=equal_nan))
     return result
 
 
-def _nonfinite(*arrays: np.ndarray) -> tuple[int, tuple[int, ...]]:
-    """How many elements are NaN or inf in any of ``arrays`` (one shape), and the first such index."""
-    bad = np.logical_or.reduce([~np.isfinite(np.asarray(a, np.float64)) for a in arrays])
-    if not bad.any():
-        return 0, ()
-    return int(bad.sum()), tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-
-
-def _items(evaluation: Evaluation, ks: dict[str, int]):
-    yield "output", ks["output"]
+def _items(evaluation: Evaluation):
+    yield "output"
     for name in evaluation.grads:
-        yield f"grads.{name}", ks["input"] if name == "input" else ks["params"]
+        yield f"grads.{name}"
 
 
 def _picker(item: str):

@@ -37,18 +37,29 @@ def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
     return tuple(a.astype(dtype) if is_floating(a.dtype) else a for a in arrays)
 
 
+def first_array(output):
+    """A module's output as one array: itself, or the first array of a tuple, list or ``ModelOutput``
+    (what a Hugging Face model returns), whichever framework it comes from."""
+    while isinstance(output, (tuple, list, dict)):
+        output = next(iter(output.values())) if isinstance(output, dict) else output[0]
+    return output
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "grads"))
 def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
     """One compiled program per module structure, shapes and dtypes (the float64 truth and the
-    magnitudes of a case share theirs)."""
+    magnitudes of a case share theirs). The first input gets a gradient when it is floating."""
     if not grads:
-        return nnx.merge(graphdef, params, rest)(*inputs), None, None
+        return first_array(nnx.merge(graphdef, params, rest)(*inputs)), None, None
 
     def loss(p, x):
-        y = nnx.merge(graphdef, p, rest)(x, *inputs[1:])
+        y = first_array(nnx.merge(graphdef, p, rest)(x, *inputs[1:]))
         accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
         return jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate)), y
 
+    if not jnp.issubdtype(inputs[0].dtype, jnp.floating):
+        param_grads, y = jax.grad(lambda p: loss(p, inputs[0]), has_aux=True)(params)
+        return y, param_grads, None
     (param_grads, input_grad), y = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
     return y, param_grads, input_grad
 
@@ -68,7 +79,8 @@ def evaluate_jax(
     if not grads:
         return Evaluation(np.asarray(output), {})
     named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest), rename=rename)
-    named["input"] = np.asarray(input_grad)
+    if input_grad is not None:
+        named["input"] = np.asarray(input_grad)
     return Evaluation(np.asarray(output), named)
 
 
@@ -81,10 +93,11 @@ def evaluate_torch(
     ``nn.Conv1d`` takes it) and moves the output and input gradient back.
     """
     first = swap_channels(inputs[0]) if channels_first else inputs[0]
-    x = torch_of_numpy(first).requires_grad_(grads and is_floating(np.asarray(first).dtype))
+    floating = is_floating(np.asarray(first).dtype)
+    x = torch_of_numpy(first).requires_grad_(grads and floating)
     rest = [torch_of_numpy(a) for a in inputs[1:]]
     module.zero_grad(set_to_none=True)
-    y = module(x, *rest)
+    y = first_array(module(x, *rest))
     output = numpy_of_torch(y)
     output = swap_channels(output) if channels_first else output
     if not grads:

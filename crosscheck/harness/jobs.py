@@ -21,7 +21,7 @@ import numpy as np
 from crosscheck.harness import cases as registry
 from crosscheck.harness.batch_probe import failed_record, probe_case
 from crosscheck.harness.cases import Case
-from crosscheck.harness.checking import CaseResult, check
+from crosscheck.harness.checking import check
 from crosscheck.harness.choices import TIMED_ROUNDS
 from crosscheck.harness.devices import jax_device, torch_device
 from crosscheck.harness.evaluate import cast_inputs
@@ -29,6 +29,7 @@ from crosscheck.harness.pairs import Pair, build_pair
 from crosscheck.harness.precision import precision_mode
 from crosscheck.harness.probing import DEFAULT_REPEATS
 from crosscheck.harness.timing import ROTATE, Prepared, Timing, measure, prepare_pair
+from crosscheck.harness.verdicts import CaseResult
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,6 @@ def measure(prepared: Mapping[Hashable, Prepared], *, repeats: int | None = None
     samples: dict[Hashable, list[float]] = {key: [] for key in prepared}
     shuffle = np.random.default_rng(0)
     collecting = gc.isenabled()
-    gc.collect()
     gc.disable()  # as timeit does: a collection of the whole heap is not the function's cost
     try:
         for round_ in range(rounds):

@@ -9,77 +9,21 @@ side, or the float64 truth, is finite always fails.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import ml_dtypes
 import numpy as np
 
 from crosscheck.numerics.bits import bits_of, is_floating, ulp_distance
 from crosscheck.numerics.bounds import SLACK, Bound
-
-
-class Worst(NamedTuple):
-    """The element that is furthest beyond its allowance."""
-
-    ratio: float
-    error: float
-    index: tuple[int, ...]
-    allowed: float
-
-
-@dataclass(frozen=True)
-class Allowance:
-    """What each element may be off by, and the words a failure message uses for it."""
-
-    allowed: np.ndarray
-    text: str
-    deterministic: np.ndarray | None = None
-    probabilistic: np.ndarray | None = None
-
-
-@dataclass
-class Comparison:
-    """Metrics of ``actual`` against ``expected`` (and each against ``reference``) and the verdict."""
-
-    passed: bool
-    metrics: dict[str, float]
-    shape: tuple[int, ...]
-    dtype: str
-    mismatched: int
-    worst_index: tuple[int, ...]
-    worst_error: float
-    worst_allowed: float
-    bound_text: str
-    nonfinite: tuple[str, ...] = ()  # e.g. "actual has 2 NaN, first at index (0, 7)"
-
-    def message(self, what: str, item: str = "", header: str = "") -> str:
-        """The torch-style failure text, with the non-finite values, the item path and the bound."""
-        total = max(int(np.prod(self.shape)), 1)
-        title = f"{what} are not close ({self.dtype})"
-        lines = [f"{header}: {title}" if header else title]
-        lines.append(
-            f"Mismatched elements: {self.mismatched} / {total} ({100 * self.mismatched / total:.1f}%)"
-        )
-        lines += [f"Non-finite values: {note}" for note in self.nonfinite]
-        lines.append(
-            f"Greatest absolute difference: {self.worst_error:.1e} at index {self.worst_index} "
-            f"(up to {self.worst_allowed:.1e} allowed; {self.bound_text})"
-        )
-        if item:
-            lines.append(f"The failure occurred for item {item}")
-        return "\n".join(lines)
-
-
-class Judged(NamedTuple):
-    """One side (``actual`` or ``expected``) judged against its target."""
-
-    label: str
-    target: str  # what it is judged against: "expected" or "the float64 reference"
-    values: np.ndarray
-    error: np.ndarray
-    nonfinite: np.ndarray  # where a non-finite value alone fails the element
-    ratio: np.ndarray  # error / allowed, inf where non-finite
+from crosscheck.numerics.comparison import AssertionMismatch, Comparison
+from crosscheck.numerics.judging import (
+    Allowance,
+    judge,
+    nonfinite_mismatch,
+    nonfinite_note,
+    ratio_to,
+    side_metrics,
+    worst_of,
+)
 
 
 def compare(
@@ -123,20 +67,20 @@ def compare(
     allowance = _allowance(bound, e, raw_expected.dtype, with_reference=reference is not None)
     metrics = _closeness_metrics(raw_actual, raw_expected, a, e)
     if raw_reference is None:
-        judged = [_judge("actual", a, "expected", e, allowance.allowed, equal_nan)]
+        judged = [judge("actual", a, "expected", e, allowance.allowed, equal_nan)]
     else:
         truth = raw_reference.astype(np.float64)
         judged = [
-            _judge(label, values, "the float64 reference", truth, allowance.allowed, equal_nan)
+            judge(label, values, "the float64 reference", truth, allowance.allowed, equal_nan)
             for label, values in (("actual", a), ("expected", e))
         ]
         with np.errstate(invalid="ignore"):  # inf - inf: judged by _nonfinite_mismatch
-            cross = _ratio(np.abs(a - e), 2 * allowance.allowed, _nonfinite_mismatch(a, e, equal_nan))
+            cross = ratio_to(np.abs(a - e), 2 * allowance.allowed, nonfinite_mismatch(a, e, equal_nan))
         metrics["cross_bound_ratio"] = float(np.max(cross, initial=0.0))
     for side in judged:
-        metrics |= _side_metrics(side, allowance)
+        metrics |= side_metrics(side, allowance)
     bad = np.logical_or.reduce([side.ratio > 1 for side in judged])
-    worst = max((_worst(side, allowance.allowed) for side in judged), key=lambda w: w.ratio)
+    worst = max((worst_of(side, allowance.allowed) for side in judged), key=lambda w: w.ratio)
     return Comparison(
         passed=not bool(bad.any()),
         metrics=metrics,
@@ -147,7 +91,7 @@ def compare(
         worst_error=worst.error,
         worst_allowed=worst.allowed,
         bound_text=allowance.text,
-        nonfinite=tuple(note for side in judged if (note := _nonfinite_note(side))),
+        nonfinite=tuple(note for side in judged if (note := nonfinite_note(side))),
     )
 
 
@@ -243,91 +187,10 @@ def _closeness_metrics(raw_actual, raw_expected, a: np.ndarray, e: np.ndarray) -
     }
 
 
-def _nonfinite_mismatch(values: np.ndarray, target: np.ndarray, equal_nan: bool) -> np.ndarray:
-    """Where a non-finite value fails by itself: one side non-finite and the other not, infinities of
-    different signs, an infinity against NaN, or NaN against NaN unless ``equal_nan``."""
-    finite = np.isfinite(values) & np.isfinite(target)
-    same_infinity = np.isinf(values) & (values == target)
-    both_nan = np.isnan(values) & np.isnan(target)
-    return ~finite & ~same_infinity & ~(both_nan & equal_nan)
-
-
-def _ratio(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> np.ndarray:
-    """``error / allowed`` with 0/0 = 0, x/0 = inf, inf wherever ``nonfinite`` and 0 for matched
-    non-finite values (whose error is NaN)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(error == 0, 0.0, error / allowed)
-    return np.where(nonfinite, np.inf, np.where(np.isnan(ratio), 0.0, ratio))
-
-
-def _judge(
-    label: str, values: np.ndarray, target: str, truth: np.ndarray, allowed, equal_nan: bool
-) -> Judged:
-    with np.errstate(invalid="ignore"):
-        error = np.abs(values - truth)
-    nonfinite = _nonfinite_mismatch(values, truth, equal_nan)
-    return Judged(label, target, values, error, nonfinite, _ratio(error, allowed, nonfinite))
-
-
-def _side_metrics(side: Judged, allowance: Allowance) -> dict[str, float]:
-    label = side.label
-    metrics = {
-        f"{label}_max_error": float(
-            np.max(np.where(side.nonfinite, np.inf, np.nan_to_num(side.error)), initial=0.0)
-        ),
-        f"{label}_bound_ratio": float(np.max(side.ratio, initial=0.0)),
-        f"{label}_nonfinite": float(side.nonfinite.sum()),
-    }
-    if allowance.deterministic is not None:
-        for kind, bound in (("det", allowance.deterministic), ("prob", allowance.probabilistic)):
-            ratio = _ratio(side.error, np.broadcast_to(bound, side.error.shape), side.nonfinite)
-            metrics[f"{label}_{kind}_ratio"] = float(np.max(ratio, initial=0.0))
-    return metrics
-
-
-def _worst(side: Judged, allowed: np.ndarray) -> Worst:
-    if side.ratio.size == 0:
-        return Worst(-1.0, 0.0, (), 0.0)
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(side.ratio)), side.ratio.shape))
-    error = np.inf if side.nonfinite[index] else float(np.nan_to_num(side.error[index]))
-    return Worst(float(side.ratio[index]), error, index, float(allowed[index]))
-
-
-def _nonfinite_note(side: Judged) -> str:
-    """``"actual has 2 NaN and 1 inf, first at index (0, 7)"``: the failing non-finite values."""
-    bad = side.nonfinite
-    if not bad.any():
-        return ""
-    counts = [
-        f"{int(n)} {word}"
-        for n, word in (
-            ((bad & np.isnan(side.values)).sum(), "NaN"),
-            ((bad & np.isinf(side.values)).sum(), "inf"),
-        )
-        if n
-    ]
-    parts = [f"{side.label} has {' and '.join(counts)}"] if counts else []
-    finite = int((bad & np.isfinite(side.values)).sum())
-    if finite:
-        parts.append(f"{side.label} is finite at {finite} where {side.target} is not")
-    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-    return f"{'; '.join(parts)}, first at index {first}"
-
-
 def _nanmax(a: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     return float("nan") if np.isnan(a).any() else float(np.max(a))
-
-
-class AssertionMismatch(AssertionError):
-    """Raised by :func:`assert_close`; carries the :class:`Comparison`."""
-
-    __module__ = "crosscheck"
-
-    def __init__(self, message: str, comparison: Comparison):
-        super().__init__(message)
-        self.comparison = comparison
 
 
 def assert_close(

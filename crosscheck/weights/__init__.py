@@ -9,7 +9,8 @@
 """
 
 from crosscheck.weights.arrays import numpy_of_torch, torch_of_numpy
-from crosscheck.weights.files import Loaded, Spec, WeightsError
+from crosscheck.weights.files import Loaded
+from crosscheck.weights.fit import Spec, WeightsError
 from crosscheck.weights.layouts import Layout, ParamRule, layout_of, register_layout
 from crosscheck.weights.transfer import (
     copy_jax_to_torch,
@@ -18,7 +19,7 @@ from crosscheck.weights.transfer import (
     load_weights,
     save_weights,
 )
-from crosscheck.weights.tree import Entry, owner, plan, renamed, torch_state_of_jax
+from crosscheck.weights.tree import Entry, describe_module, plan, renamed, torch_state_of_jax
 
 __all__ = [
     "Entry",
@@ -33,7 +34,7 @@ __all__ = [
     "layout_of",
     "load_weights",
     "numpy_of_torch",
-    "owner",
+    "describe_module",
     "plan",
     "register_layout",
     "renamed",

@@ -5,8 +5,7 @@ written and read with safetensors' NumPy backend, which stores that dtype as ``B
 back bit-exact once ``ml_dtypes`` is imported (it is, below). Nothing is ever unpickled: a file is
 an 8-byte header length, a JSON header and raw little-endian tensor data, parsed by safetensors.
 
-:func:`require_fit` holds the checks and the words of every mismatch, for files and for copies
-between live modules alike.
+The checks and the words of every mismatch are :func:`crosscheck.weights.fit.require_fit`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import ml_dtypes  # noqa: F401  (registers "bfloat16" with NumPy; safetensors' NumPy backend needs it)
 import numpy as np
@@ -23,6 +21,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from crosscheck.atomic import atomic_write
+from crosscheck.weights.fit import Spec, WeightsError, converted, nonfinite, require_fit
 
 # safetensors' dtype codes, named as NumPy (and torch, without "torch.") name them.
 DTYPE_NAMES = {
@@ -42,26 +41,6 @@ DTYPE_NAMES = {
     "BOOL": "bool",
 }
 
-CASTS = (False, True, "unsafe")
-"""``cast=False``: dtypes must match; ``True``: convert, refusing complex to real and overflow to
-infinity; ``"unsafe"``: convert, letting finite values that do not fit become ±inf."""
-
-
-class WeightsError(ValueError):
-    """A weights file (or a module's state) that does not fit its module, or that cannot be read.
-
-    The message names the file or source, the key, the expected and the actual value, and the module.
-    """
-
-    __module__ = "crosscheck"  # raised and documented as crosscheck.WeightsError
-
-
-class Spec(NamedTuple):
-    """A tensor's shape and dtype name (``"float32"``), as a file header or a module declares it."""
-
-    shape: tuple[int, ...]
-    dtype: str
-
 
 @dataclass
 class Loaded:
@@ -71,19 +50,6 @@ class Loaded:
     arrays: dict[str, np.ndarray]
     ignored: list[str] = field(default_factory=list)
     nonfinite: dict[str, int] = field(default_factory=dict)
-
-
-def _shape(shape) -> str:
-    return str(tuple(int(size) for size in shape))
-
-
-def _quoted(keys) -> str:
-    return ", ".join(repr(key) for key in keys)
-
-
-def spec_of(array) -> Spec:
-    """The :class:`Spec` of a NumPy array (or anything with ``shape`` and a NumPy ``dtype``)."""
-    return Spec(tuple(int(size) for size in array.shape), np.dtype(array.dtype).name)
 
 
 def write(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
@@ -117,9 +83,9 @@ def _looks_pickled(name: str) -> bool:
     return start == b"PK\x03\x04" or start[:1] == b"\x80"
 
 
-def _readable(name: str, owner: str) -> None:
+def _readable(name: str, target: str) -> None:
     """WeightsError unless ``name`` is a file this process may read, saying which it is not."""
-    expected = f"expected the weights of {owner} in a safetensors file"
+    expected = f"expected the weights of {target} in a safetensors file"
     try:
         with open(name, "rb"):
             pass
@@ -136,9 +102,9 @@ def _readable(name: str, owner: str) -> None:
 
 
 @contextlib.contextmanager
-def _opened(name: str, owner: str):
+def _opened(name: str, target: str):
     """``safe_open(name)`` with every way of failing turned into a WeightsError naming the file."""
-    _readable(name, owner)
+    _readable(name, target)
     try:
         handle = safe_open(name, framework="numpy")
     except (SafetensorError, OSError) as error:
@@ -150,16 +116,16 @@ def _opened(name: str, owner: str):
         )
         raise WeightsError(
             f"{name}: not a safetensors file ({error}); expected an 8-byte header length, a JSON header "
-            f"and the tensor data, with the weights of {owner}{hint}"
+            f"and the tensor data, with the weights of {target}{hint}"
         ) from error
     with handle as file:
         yield file
 
 
-def header(path: str | os.PathLike, owner: str = "a module") -> dict[str, Spec]:
+def header(path: str | os.PathLike, target: str = "a module") -> dict[str, Spec]:
     """The tensors a file declares, ``{key: Spec}``, read from its header only."""
     name = os.fspath(path)
-    with _opened(name, owner) as file:
+    with _opened(name, target) as file:
         return {key: _declared(file, key) for key in file.keys()}
 
 
@@ -169,90 +135,10 @@ def _declared(file, key: str) -> Spec:
     return Spec(tuple(int(size) for size in view.get_shape()), DTYPE_NAMES.get(code, code.lower()))
 
 
-def require_fit(
-    source: str,
-    declared: Mapping[str, Spec],
-    expected: Mapping[str, Spec],
-    owner: str,
-    *,
-    cast: bool | str = False,
-    strict: bool = True,
-    prefix: str = "",
-) -> list[str]:
-    """Raise WeightsError unless the ``declared`` tensors fit the ``expected`` ones; return the
-    declared keys that were ignored.
-
-    ``declared`` is keyed as the source names its tensors (``prefix`` + the expected key). Every
-    problem is found before raising, in one message that names ``source``, each key, the expected and
-    the actual value, and ``owner``: missing and unexpected keys (unexpected ones are ignored and
-    returned when ``strict=False``), then shapes, then dtypes (converted when ``cast`` allows it).
-
-    >>> require_fit("f.safetensors", {"w": Spec((2,), "float32")}, {"w": Spec((3,), "float32")}, "Demo()")
-    Traceback (most recent call last):
-    ...
-    crosscheck.WeightsError: f.safetensors: key 'w' has shape (2,), expected (3,) for Demo()
-    """
-    if cast not in CASTS:
-        raise ValueError(f"cast must be one of {', '.join(map(repr, CASTS))}, got {cast!r}.")
-    wanted = {prefix + key: spec for key, spec in expected.items()}
-    missing = [key for key in wanted if key not in declared]
-    unexpected = [key for key in declared if key not in wanted]
-    if missing or (unexpected and strict):
-        parts = [
-            f"{kind} key{'s' if len(keys) > 1 else ''} {_quoted(keys)}"
-            for kind, keys in (("missing", missing), ("unexpected", unexpected if strict else []))
-            if keys
-        ]
-        scope = f"the keys starting with {prefix!r} to be exactly" if prefix else "exactly the keys"
-        hint = "; pass strict=False to ignore the others" if unexpected and strict and not missing else ""
-        raise WeightsError(
-            f"{source}: {' and '.join(parts)}; expected {scope} {_quoted(wanted)} for {owner}{hint}"
-        )
-    problems = [
-        f"key {key!r} has shape {_shape(declared[key].shape)}, expected {_shape(spec.shape)}"
-        for key, spec in wanted.items()
-        if tuple(declared[key].shape) != tuple(spec.shape)
-    ]
-    for key, spec in wanted.items():
-        have = declared[key].dtype
-        if have == spec.dtype:
-            continue
-        if not cast:
-            problems.append(f"key {key!r} has dtype {have}, expected {spec.dtype}")
-        elif have.startswith("complex") and not spec.dtype.startswith("complex"):
-            problems.append(
-                f"key {key!r} has dtype {have}, which cannot become {spec.dtype} "
-                "without losing its imaginary part"
-            )
-    if problems:
-        hint = "; pass cast=True to convert it" if not cast and any(" dtype " in p for p in problems) else ""
-        raise WeightsError(f"{source}: {'; '.join(problems)} for {owner}{hint}")
-    return unexpected
-
-
-def converted(
-    source: str, key: str, array: np.ndarray, dtype: str, owner: str, cast: bool | str
-) -> np.ndarray:
-    """``array`` as ``dtype`` (a copy), refusing finite values that become ±inf unless ``cast="unsafe"``."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = np.array(array, dtype=dtype, copy=True)
-    floating = result.dtype.kind == "f" or result.dtype == ml_dtypes.bfloat16
-    if cast != "unsafe" and floating and np.asarray(array).dtype != result.dtype:
-        values = np.asarray(array).astype(np.float64)
-        overflowed = np.isfinite(values) & ~np.isfinite(result.astype(np.float64))
-        if overflowed.any():
-            largest = float(np.max(np.abs(values[overflowed])))
-            raise WeightsError(
-                f"{source}: key {key!r} has {int(overflowed.sum())} finite values (up to {largest:.3g}) that "
-                f"become inf in {dtype} for {owner}; pass cast='unsafe' to accept that"
-            )
-    return result
-
-
 def read(
     path: str | os.PathLike,
     expected: Mapping[str, Spec],
-    owner: str,
+    target: str,
     *,
     cast: bool | str = False,
     prefix: str = "",
@@ -279,28 +165,21 @@ def read(
     dtype('float32')
     """
     name = os.fspath(path)
-    with _opened(name, owner) as file:
+    with _opened(name, target) as file:
         declared = {key: _declared(file, key) for key in file.keys()}
-        ignored = require_fit(name, declared, expected, owner, cast=cast, strict=strict, prefix=prefix)
+        ignored = require_fit(name, declared, expected, target, cast=cast, strict=strict, prefix=prefix)
         loaded = Loaded({}, ignored)
         for key, spec in expected.items():
             try:
                 stored = file.get_tensor(prefix + key)
             except Exception as error:  # an unreadable dtype, data that does not fit its header
                 raise WeightsError(
-                    f"{name}: cannot read key {prefix + key!r} as {spec.dtype} ({error}) for {owner}"
+                    f"{name}: cannot read key {prefix + key!r} as {spec.dtype} ({error}) for {target}"
                 ) from error
-            loaded.arrays[key] = converted(name, prefix + key, stored, spec.dtype, owner, cast)
-            if _nonfinite(stored):
-                loaded.nonfinite[key] = _nonfinite(stored)
+            loaded.arrays[key] = converted(name, prefix + key, stored, spec.dtype, target, cast)
+            if nonfinite(stored):
+                loaded.nonfinite[key] = nonfinite(stored)
     return loaded
-
-
-def _nonfinite(array: np.ndarray) -> int:
-    """How many NaN and inf values a floating array holds (0 for other dtypes)."""
-    if array.dtype.kind != "f" and array.dtype != ml_dtypes.bfloat16:
-        return 0
-    return int(np.size(array) - np.isfinite(np.asarray(array, np.float64)).sum())
 
 
 def nonfinite_counts(path: str | os.PathLike) -> dict[str, int]:
@@ -309,7 +188,7 @@ def nonfinite_counts(path: str | os.PathLike) -> dict[str, int]:
     counts = {}
     with _opened(name, "a module") as file:
         for key in file.keys():
-            count = _nonfinite(file.get_tensor(key))
+            count = nonfinite(file.get_tensor(key))
             if count:
                 counts[key] = count
     return counts

@@ -26,8 +26,9 @@ from crosscheck.weights.arrays import (
     torch_dtype_name,
     torch_of_numpy,
 )
-from crosscheck.weights.files import Loaded, Spec, WeightsError, require_fit
-from crosscheck.weights.tree import Entry, Rename, owner, plan, torch_state_of_jax
+from crosscheck.weights.files import Loaded
+from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of
+from crosscheck.weights.tree import Entry, Rename, describe_module, plan, torch_state_of_jax
 
 __all__ = [
     "WeightsError",
@@ -89,7 +90,7 @@ def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> N
         state = {key: numpy_of_torch(t) for key, t in _torch_state(module).items()}
     else:
         state = torch_state_of_jax(module, rename=rename)
-    metadata = {"format": "pt", "writer": "crosscheck", "module": owner(module)}
+    metadata = {"format": "pt", "writer": "crosscheck", "module": describe_module(module)}
     files.write(path, state, metadata)
 
 
@@ -137,22 +138,22 @@ def load_weights(
     """
     if is_torch_module(module):
         loaded = files.read(
-            path, expected_specs(module), owner(module), cast=cast, prefix=prefix, strict=strict
+            path, expected_specs(module), describe_module(module), cast=cast, prefix=prefix, strict=strict
         )
         _write_torch(module, loaded.arrays)
         return loaded
     entries = plan(module, rename=rename)
     expected = {entry.key: entry.torch_spec() for entry in entries}
-    loaded = files.read(path, expected, owner(module), cast=cast, prefix=prefix, strict=strict)
+    loaded = files.read(path, expected, describe_module(module), cast=cast, prefix=prefix, strict=strict)
     _write_jax(entries, loaded.arrays)
     return loaded
 
 
 def _fitted(source: str, state: dict[str, np.ndarray], expected: dict[str, Spec], target: str) -> dict:
     """``state`` checked against ``expected`` and converted to its dtypes, or WeightsError."""
-    require_fit(source, {key: files.spec_of(a) for key, a in state.items()}, expected, target, cast=True)
+    require_fit(source, {key: spec_of(a) for key, a in state.items()}, expected, target, cast=True)
     return {
-        key: files.converted(source, key, state[key], spec.dtype, target, cast=True)
+        key: converted(source, key, state[key], spec.dtype, target, cast=True)
         for key, spec in expected.items()
     }
 
@@ -178,8 +179,8 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None) -> Non
     entries = plan(jax_module, rename=rename)
     state = {key: numpy_of_torch(t) for key, t in _torch_state(torch_module).items()}
     expected = {entry.key: entry.torch_spec() for entry in entries}
-    source = f"copy_torch_to_jax from {owner(torch_module)}"
-    _write_jax(entries, _fitted(source, state, expected, owner(jax_module)))
+    source = f"copy_torch_to_jax from {describe_module(torch_module)}"
+    _write_jax(entries, _fitted(source, state, expected, describe_module(jax_module)))
 
 
 def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None) -> None:
@@ -191,5 +192,7 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None) -> Non
         WeightsError: as :func:`copy_torch_to_jax`; ``torch_module`` is then unchanged.
     """
     state = torch_state_of_jax(jax_module, rename=rename)
-    source = f"copy_jax_to_torch from {owner(jax_module)}"
-    _write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), owner(torch_module)))
+    source = f"copy_jax_to_torch from {describe_module(jax_module)}"
+    _write_torch(
+        torch_module, _fitted(source, state, expected_specs(torch_module), describe_module(torch_module))
+    )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from flax import nnx
 
-from crosscheck.weights.files import Spec, WeightsError
+from crosscheck.weights.fit import Spec, WeightsError
 from crosscheck.weights.layouts import Layout, ParamRule, known_layers, layout_of
 
 Rename = Mapping[str, str] | Callable[[str], str] | None
@@ -126,7 +126,9 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
         all of them.
     """
     if not isinstance(module, nnx.Module):
-        raise TypeError(f"crosscheck.weights: expected a Flax NNX module here, got {owner(module)}.")
+        raise TypeError(
+            f"crosscheck.weights: expected a Flax NNX module here, got {describe_module(module)}."
+        )
     entries, unmatched = [], []
     ruled: list[str] = []
     for path, node in submodules(module):
@@ -164,12 +166,12 @@ def _unmapped_message(module, unmatched: list[str], doubled: list[str]) -> str:
     if doubled:
         parts.append(f"two or more parameters map to {', '.join(repr(d) for d in doubled)}")
     return (
-        f"{owner(module)}: {'; '.join(parts)}; the known layers are {', '.join(known_layers())} "
+        f"{describe_module(module)}: {'; '.join(parts)}; the known layers are {', '.join(known_layers())} "
         "(register_layout adds one; rename= maps differing names)"
     )
 
 
-def owner(module) -> str:
+def describe_module(module) -> str:
     """``jaxlin.Linear(in_features=8, out_features=4)``, ``torch.Linear(in_features=8, ...)``: a
     module as the messages name it (its package, then its own description)."""
     package = type(module).__module__.split(".")[0]
