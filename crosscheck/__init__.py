@@ -25,6 +25,7 @@ _EXPORTS = {
     "dot_bound": "crosscheck.numerics.bounds",
     "gamma": "crosscheck.numerics.bounds",
     "load_weights": "crosscheck.weights.transfer",
+    "locate": "crosscheck.harness.locating",
     "probe": "crosscheck.harness.probing",
     "save_weights": "crosscheck.weights.transfer",
     "unit_roundoff": "crosscheck.numerics.bounds",

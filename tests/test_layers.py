@@ -24,6 +24,7 @@ DEFERRED = {
     ("crosscheck.cli.run", "command"),
     ("crosscheck.cli.batch_probe", "command"),
     ("crosscheck.cli.study", "command"),
+    ("crosscheck.cli.locate", "command"),
     ("crosscheck.cli.common", "jax_device_or_exit"),
     ("crosscheck.cli.common", "session"),
     ("crosscheck.weights.arrays", "_torch"),

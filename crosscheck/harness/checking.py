@@ -99,9 +99,15 @@ def working_dtype(module: nnx.Module) -> np.dtype:
 
 
 def float64_jax(module: nnx.Module) -> nnx.Module:
-    """The same JAX module with every parameter upcast to float64 (exactly)."""
+    """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
+    whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    return nnx.merge(graphdef, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params), rest)
+    double = nnx.merge(graphdef, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params), rest)
+    for _, layer in submodules(double):
+        dtype = getattr(layer, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+            layer.dtype = jnp.float64
+    return double
 
 
 def check(

@@ -111,8 +111,9 @@ def evaluate_torch(
         else np.zeros(tuple(p.shape), numpy_of_torch(p).dtype)
         for name, p in module.named_parameters()
     }
-    input_grad = numpy_of_torch(x.grad)
-    named["input"] = swap_channels(input_grad) if channels_first else input_grad
+    if floating:
+        input_grad = numpy_of_torch(x.grad)
+        named["input"] = swap_channels(input_grad) if channels_first else input_grad
     return Evaluation(output, named)
 
 

@@ -127,14 +127,16 @@ def _ratio(comparison) -> float:
 
 
 def _floating_leaves(tree) -> list:
-    leaves = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, torch.Tensor))
-    floating = []
-    for leaf in leaves:
-        if isinstance(leaf, torch.Tensor) and leaf.is_floating_point():
-            floating.append(leaf)
-        elif isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(np.asarray(leaf).dtype):
-            floating.append(leaf)
-    return floating
+    """The floating arrays and tensors of nested tuples, lists and dicts (a ``ModelOutput`` too), in order."""
+    if isinstance(tree, torch.Tensor):
+        return [tree] if tree.is_floating_point() else []
+    if isinstance(tree, (jax.Array, np.ndarray)):
+        return [tree] if is_floating(np.asarray(tree).dtype) else []
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in _floating_leaves(value)]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for value in tree for leaf in _floating_leaves(value)]
+    return []
 
 
 def _substituted(jax_call: Call, torch_call: Call) -> tuple[tuple, dict, str]:

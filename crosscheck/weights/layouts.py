@@ -99,6 +99,13 @@ def _layer_norm_notes(ours, theirs) -> list[str]:
     return notes
 
 
+def _embed_notes(ours, theirs) -> list[str]:
+    padding = getattr(theirs, "padding_idx", None)
+    if padding is None:
+        return []
+    return [f"padding_idx={padding} in PyTorch: that row gets no gradient; nnx.Embed has no padding index"]
+
+
 def _canonical_padding(padding, spatial: int):
     """``"VALID"``, ``"SAME"`` or per-axis ``(low, high)`` pairs, from either framework's spelling."""
     if isinstance(padding, str):
@@ -142,7 +149,9 @@ _REGISTRY: list[Layout] = [
         ("LayerNorm",),
         notes=_layer_norm_notes,
     ),
-    Layout("nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",)),
+    Layout(
+        "nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",), notes=_embed_notes
+    ),
 ]
 
 

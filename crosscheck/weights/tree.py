@@ -59,20 +59,34 @@ def dotted(*parts) -> str:
 
 
 def renamed(key: str, rename: Rename) -> str:
-    """``key`` through ``rename``: the longest matching prefix of a dict is replaced; a callable maps.
+    """``key`` through ``rename``: a callable maps the whole key; a dict maps dotted path pieces.
+
+    A dict's key is a piece of a path such as ``"layers."`` or ``"attention.self_attention."``; it
+    matches where it starts the key or follows a dot (never inside a name), and the longest piece
+    that matches is replaced, once, at its first place.
 
     >>> renamed("layers.0.weight", {"layers.": "encoder.layer.", "layers.0.": "first."})
     'first.weight'
+    >>> renamed("encoder.layer.1.attention.self_attention.query.weight", {"self_attention.": "self."})
+    'encoder.layer.1.attention.self.query.weight'
     """
     if rename is None:
         return key
     if callable(rename):
         return rename(key)
-    matches = [prefix for prefix in rename if key.startswith(prefix)]
-    if not matches:
+    found = [(piece, where) for piece in rename if (where := _boundary_find(key, piece)) >= 0]
+    if not found:
         return key
-    prefix = max(matches, key=len)
-    return rename[prefix] + key[len(prefix) :]
+    piece, where = max(found, key=lambda match: len(match[0]))
+    return key[:where] + rename[piece] + key[where + len(piece) :]
+
+
+def _boundary_find(key: str, piece: str) -> int:
+    """Where ``piece`` first occurs in ``key`` at the start or right after a dot; -1 if nowhere."""
+    if key.startswith(piece):
+        return 0
+    where = key.find("." + piece)
+    return where + 1 if where >= 0 else -1
 
 
 def submodules(module, path: str = "") -> Iterator[tuple[str, object]]:

@@ -1,0 +1,176 @@
+"""``crosscheck locate``: the first layer where a user's JAX port diverges from its PyTorch reference.
+
+Both models come from ``module:function`` factories (importable from the current directory), get
+one set of weights (``--weights FILE``, a safetensors ``state_dict``; else the torch model's own,
+copied), and run on random inputs (``--input KIND:SHAPE``, repeatable, or ``--input-shape``).
+
+Exit status: 0 when every layer passes, 1 when one fails, 2 for a usage error (a factory that
+cannot be imported, weights that do not fit).
+
+>>> from crosscheck.cli.parser import build_parser
+>>> argv = ["locate", "--jax", "a:b", "--torch", "c:d", "--input", "tokens=100:2,16"]
+>>> args = build_parser().parse_args(argv)
+>>> args.input[0].kind, args.input[0].shape, args.input[0].high
+('tokens', (2, 16), 100)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from crosscheck.cli import common, options
+
+KINDS = ("normal", "tokens", "mask")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One random input: ``normal`` N(0, 1) floats, ``tokens=V`` integers in [0, V), or a 0/1 ``mask``
+    (the last row padded after two thirds of its length)."""
+
+    kind: str
+    shape: tuple[int, ...]
+    high: int = 0
+
+    def make(self, rng: np.random.Generator) -> np.ndarray:
+        if self.kind == "tokens":
+            return rng.integers(0, self.high, self.shape)
+        if self.kind == "mask":
+            mask = np.ones(self.shape, np.int64)
+            mask[-1, (2 * self.shape[-1]) // 3 :] = 0
+            return mask
+        return rng.standard_normal(self.shape)
+
+
+def input_spec(text: str) -> InputSpec:
+    """``normal:2,16,64``, ``tokens=100:2,16`` or ``mask:2,16``."""
+    kind, _, shape = text.partition(":")
+    kind, _, high = kind.partition("=")
+    sizes = [part.strip() for part in shape.split(",") if part.strip()]
+    valid = kind in KINDS and sizes and all(s.isdigit() and int(s) > 0 for s in sizes)
+    if not valid or (kind == "tokens") != bool(high) or (high and not high.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"invalid input {text!r} (normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16; positive sizes)"
+        )
+    return InputSpec(kind, tuple(int(s) for s in sizes), int(high or 0))
+
+
+def shape_spec(text: str) -> InputSpec:
+    """``--input-shape 2,16,64``: one N(0, 1) input of that shape."""
+    return input_spec(f"normal:{text}")
+
+
+def rename_spec(text: str) -> dict[str, str]:
+    """``self_attention.=self.,layers.=layer.``: the JAX path pieces and the torch ones they stand for."""
+    pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+    if not pairs or any(not old or not sep for old, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"invalid rename {text!r} (OLD=NEW pairs, comma-separated)")
+    return {old: new for old, _, new in pairs}
+
+
+def add_parser(commands) -> None:
+    locate = commands.add_parser(
+        "locate",
+        help="the first layer where a JAX port diverges from its PyTorch reference",
+        description="Build both models from module:function factories, give them one set of weights, run "
+        "them on random inputs and judge every submodule present in both on its own float64-truth input; "
+        "print the table and write DIR/locate.json and DIR/locate.md. Exit 1 when a layer fails.",
+    )
+    locate.add_argument("--jax", required=True, metavar="MODULE:FACTORY", help="builds the Flax NNX model")
+    locate.add_argument("--torch", required=True, metavar="MODULE:FACTORY", help="builds the PyTorch model")
+    locate.add_argument(
+        "--weights", metavar="FILE", help="a safetensors state_dict for both (default: torch's own)"
+    )
+    locate.add_argument(
+        "--rename", type=rename_spec, metavar="OLD=NEW,...", help="JAX path pieces -> torch's"
+    )
+    locate.add_argument(
+        "--input",
+        action="append",
+        type=input_spec,
+        metavar="KIND:SHAPE",
+        help="a random input, repeatable: normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16",
+    )
+    locate.add_argument(
+        "--input-shape",
+        type=shape_spec,
+        metavar="SHAPE",
+        help="one normal input of this shape, e.g. 2,16,64 (the same as --input normal:2,16,64)",
+    )
+    locate.add_argument("--seed", type=options.seed, default=0, help="seed for the inputs (default: 0)")
+    locate.add_argument(
+        "--device", choices=options.DEVICES, default="auto", help="where to run (default: auto)"
+    )
+    locate.add_argument(
+        "--out",
+        default=options.DEFAULT_OUT,
+        metavar="DIR",
+        help=f"output directory (default: {options.DEFAULT_OUT})",
+    )
+    locate.set_defaults(handler=command)  # fmt: skip
+
+
+def _built(parser: argparse.ArgumentParser, option: str, spec: str):
+    """``module:function()``, or exit 2 saying why it could not be built."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        parser.error(f"{option} {spec}: expected MODULE:FACTORY, e.g. my_port:build")
+    sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+        return factory()
+    except (
+        Exception
+    ) as error:  # an import error, a missing name, a factory that raises: all usage errors here
+        parser.error(f"{option} {spec}: cannot build the model ({type(error).__name__}: {error})")
+    finally:
+        sys.path.remove(os.getcwd())
+
+
+def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    """``crosscheck locate``: see :func:`add_parser` for the options."""
+    # JAX and PyTorch load here, when the command runs, not for --help.
+    from crosscheck.harness.locating import locate
+    from crosscheck.reporting import documents, locate_report
+    from crosscheck.weights import WeightsError, copy_torch_to_jax, load_weights
+
+    specs = (args.input or []) + ([args.input_shape] if args.input_shape else [])
+    if not specs:
+        parser.error("give the inputs: --input KIND:SHAPE (repeatable) or --input-shape SHAPE")
+    common.jax_device_or_exit(parser, args.device)
+    common.out_dir_or_exit(parser, "--out", args.out)
+    jax_model, torch_model = _built(parser, "--jax", args.jax), _built(parser, "--torch", args.torch)
+    try:
+        if args.weights:
+            load_weights(torch_model, args.weights)
+            load_weights(jax_model, args.weights, rename=args.rename)
+        else:
+            copy_torch_to_jax(torch_model, jax_model, rename=args.rename)
+    except (WeightsError, TypeError) as error:
+        parser.error(f"the weights do not fit: {error}")
+    torch_model.eval()
+    rng = np.random.default_rng(args.seed)
+    inputs = [spec.make(rng) for spec in specs]
+    with common.session("pinned", args.device) as session:
+        task = session.progress.add_task("locate", total=1)
+        result = locate(
+            jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}"
+        )
+        session.progress.advance(task)
+    env = session.environment(argv)
+    locate_report.print_locate(common.console(), result, title=env["command"])
+    document = {"schema": documents.SCHEMA, "environment": env, "locate": locate_report.locate_record(result)}
+    markdown = locate_report.render_locate(env, result)
+    write = lambda: documents.write_documents(args.out, "locate", document, markdown)  # noqa: E731
+    paths = common.write_or_report(write, f"the locate report to {args.out}")
+    failed = sum(1 for layer in result.layers if not layer.passed)
+    first = locate_report.first_failure_text(result)
+    listed = f" · report: {', '.join(paths)}" if paths else ""
+    print(f"{len(result.layers)} layers: {failed} failed; first failure: {first}{listed}")
+    return 1 if failed or paths is None else 0

@@ -1,0 +1,53 @@
+"""The report of ``locate``: a record per layer (strict JSON), the table, ``locate.md``.
+
+>>> from crosscheck.harness.locating import LocateResult
+>>> locate_record(LocateResult("m", "float32", [], [], []))["passed"]
+True
+"""
+
+from __future__ import annotations
+
+from crosscheck.harness.locating import HEADERS
+from crosscheck.reporting.environment import machine_line
+from crosscheck.reporting.tables import markdown_table, print_table
+
+
+def first_failure_text(result) -> str:
+    """The first failure as the table names it: a path, ``(model)``, or ``none``."""
+    path = result.first_failure
+    return "none" if path is None else (path or "(model)")
+
+
+def locate_record(result) -> dict:
+    """The result as plain data: every layer with its items' tiers, and what matched nothing."""
+    layers = []
+    for layer in result.layers:
+        items = [{"item": item.item, "rule": item.rule, "passed": item.passed,
+                  "same_function": {"passed": item.same_function.passed, **item.same_function.metrics},
+                  "rounding": {"passed": item.rounding.passed, **item.rounding.metrics}}
+                 for item in layer.items]  # fmt: skip
+        layers.append({"path": layer.path, "jax_path": layer.jax_path, "torch_type": layer.torch_type,
+                       "jax_type": layer.jax_type, "inputs": layer.inputs, "passed": layer.passed,
+                       "error": layer.error, "items": items})  # fmt: skip
+    return {"name": result.name, "dtype": result.dtype, "passed": result.passed,
+            "first_failure": result.first_failure, "layers": layers, "torch_only": result.torch_only,
+            "jax_only": result.jax_only}  # fmt: skip
+
+
+def print_locate(console, result, title: str = "") -> None:
+    """The table on a rich console: failing layers in red, the first failure in bold."""
+    rows = result.rows()
+    first = first_failure_text(result)
+    styles = [("bold red" if row[0] == first else "red") if row[-1] != "pass" else None for row in rows]
+    print_table(console, HEADERS, rows, title=title, styles=styles)
+
+
+def render_locate(env: dict, result) -> str:
+    """``locate.md``: the command, the machine, the table, the first failure, the unmatched modules."""
+    lines = ["# crosscheck locate", "", f"`{env.get('command', '')}` · {env.get('timestamp', '')}", ""]
+    lines += [machine_line(env), "", *markdown_table(HEADERS, result.rows()), ""]
+    lines.append(f"First failure: **{first_failure_text(result)}**")
+    for side, paths in (("torch", result.torch_only), ("JAX", result.jax_only)):
+        if paths:
+            lines += ["", f"Only in {side} (judged inside their parents): {', '.join(paths)}"]
+    return "\n".join(lines) + "\n"
