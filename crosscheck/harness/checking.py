@@ -41,6 +41,7 @@ from crosscheck.harness.verdicts import (
     judge_analytic,
     judge_relative,
 )
+from crosscheck.numerics.relative import rms
 from crosscheck.weights import expected_specs, layout_of
 from crosscheck.weights.fit import require_fit
 from crosscheck.weights.tree import Rename, describe_module, dotted, renamed, submodules
@@ -167,6 +168,8 @@ def check(
     torch_work = evaluate_torch(torch_module, work_inputs, cotangent, **evaluate)
     torch_truth = evaluate_torch(copy.deepcopy(torch_module).double(), truth_inputs, cotangent, **evaluate)
     ks = reduction_lengths(jax_module, np.shape(inputs[0])) if analytic else {}
+    params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
+    gradient_scale = rms(np.concatenate(params)) if params else 0.0
     for item in _items(jax_truth):
         pick = _picker(item)
         evidence = Evidence(pick(jax_work), pick(torch_work), pick(jax_truth), pick(torch_truth))
@@ -176,7 +179,8 @@ def check(
                 judge_analytic(item, evidence, pick(size), k, str(dtype), equal_nan=equal_nan)
             )
         else:
-            result.items.append(judge_relative(item, evidence, str(dtype), equal_nan=equal_nan))
+            scale = gradient_scale if item.startswith("grads.") and item != "grads.input" else 0.0
+            result.items.append(judge_relative(item, evidence, str(dtype), scale=scale, equal_nan=equal_nan))
     return result
 
 

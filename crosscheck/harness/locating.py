@@ -26,6 +26,7 @@ from crosscheck.harness.capture import Call, capture_jax, capture_torch
 from crosscheck.harness.cases import swap_channels
 from crosscheck.harness.checking import (
     channels_first_of,
+    check,
     float64_jax,
     reduction_lengths,
     require_same_weights,
@@ -230,15 +231,44 @@ def _judge_layer(
         layer.error = "no floating output to compare"
 
 
+def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
+    """The whole model's ``rename`` for the weights of one layer (keys relative to the layer)."""
+
+    def mapped(key: str) -> str:
+        full = renamed(f"{jax_path}.{key}" if jax_path else key, rename)
+        return full[len(torch_path) + 1 :] if torch_path else full
+
+    return mapped
+
+
+def _check_layer(
+    layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan
+) -> bool:
+    """With gradients: :func:`check` the pair on the truth's inputs, when they are positional arrays
+    that pair one to one (else the forward-only judgment runs); whether it ran."""
+    with jax.enable_x64(True):
+        args, kwargs, given = _substituted(jax_call, torch_call)
+    torch_args = [a for a in torch_call.args if a is not None]
+    torch_kwargs = {k: v for k, v in torch_call.kwargs.items() if v is not None}
+    if given != "truth" or kwargs or torch_kwargs or len(args) != len(torch_args):
+        return False
+    inputs = [np.asarray(a) for a in args]
+    result = check(jax_layers[layer.jax_path], torch_layers[layer.path], *inputs, grads=True,
+                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan)  # fmt: skip
+    layer.inputs, layer.items = given, result.items
+    return True
+
+
 def locate(
-    jax_module, torch_module, *inputs, rename: Rename = None, channels_first: bool | None = None,
-    equal_nan: bool = False, name: str = "",
+    jax_module, torch_module, *inputs, rename: Rename = None, grads: bool = False,
+    channels_first: bool | None = None, equal_nan: bool = False, name: str = "",
 ) -> LocateResult:  # fmt: skip
-    """Judge every submodule present in both models on its own float64-truth input (forward only;
-    :func:`crosscheck.harness.checking.check` judges the gradients of the whole model).
+    """Judge every submodule present in both models on its own float64-truth input.
 
     ``inputs`` are NumPy arrays in the JAX model's layout, as for ``check``; ``rename`` maps JAX
-    attribute paths onto torch's as it maps weight names.
+    attribute paths onto torch's as it maps weight names. ``grads=True`` also judges each layer's
+    parameter and input gradients (:func:`crosscheck.harness.checking.check` on the layer, where its
+    inputs are positional arrays that pair one to one; other layers are judged forward only).
 
     Shape:
         inputs as the JAX model takes them.
@@ -275,7 +305,10 @@ def locate(
             call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
         )
         try:
-            _judge_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call, dtype, equal_nan)
+            checked = grads and _check_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call,
+                                             rename, equal_nan)  # fmt: skip
+            if not checked:
+                _judge_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call, dtype, equal_nan)
         except Exception as error:  # a layer that cannot be called alone is reported, and the others go on
             layer.error = f"{type(error).__name__}: {error}"
         result.layers.append(layer)

@@ -148,10 +148,13 @@ def judge_analytic(item: str, evidence: Evidence, magnitude: np.ndarray, k: int,
     return _item(item, k, same, rounding, evidence, equal_nan, "analytic")
 
 
-def judge_relative(item: str, evidence: Evidence, dtype: str, *, equal_nan: bool = False) -> ItemResult:
-    """Both tiers without an analytic bound: errors judged against the other framework's."""
+def judge_relative(
+    item: str, evidence: Evidence, dtype: str, *, scale: float = 0.0, equal_nan: bool = False
+) -> ItemResult:
+    """Both tiers without an analytic bound: errors judged against the other framework's (``scale``:
+    see :func:`crosscheck.numerics.relative.compare_relative`)."""
     rounding = compare_relative(
-        evidence.jax_work, evidence.torch_work, evidence.torch_truth, dtype, equal_nan=equal_nan
+        evidence.jax_work, evidence.torch_work, evidence.torch_truth, dtype, scale=scale, equal_nan=equal_nan
     )
     truth = np.asarray(evidence.torch_truth, np.float64)
     working = max(rms(_finite(evidence.jax_work, truth)), rms(_finite(evidence.torch_work, truth)))

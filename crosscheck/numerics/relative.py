@@ -68,11 +68,15 @@ def compare_relative(
     *,
     factor: float = FACTOR,
     floor_ulps: float = FLOOR_ULPS,
+    scale: float = 0.0,
     equal_nan=False,
 ) -> Comparison:
     """The rounding tier without an analytic bound: ``actual`` and ``expected`` (both frameworks in the
     working ``dtype``) each against the float64 ``reference``: each RMS error within ``factor`` × the
-    other's plus ``floor_ulps`` ulps of the reference's RMS.
+    other's plus ``floor_ulps`` ulps of the output's scale — the reference's RMS, or ``scale`` when
+    that is larger. A tensor that is zero by cancellation (the gradient of an attention key bias) has
+    no scale of its own: its rounding noise is that of the terms that cancel, so a caller passes the
+    scale of the computation it belongs to (``check`` passes the RMS of all parameter gradients).
 
     Shape:
         all three share one shape.
@@ -81,7 +85,7 @@ def compare_relative(
     bad, notes = _nonfinite([a, e], t, equal_nan)
     keep = ~bad & np.isfinite(t)
     err_a, err_e = rms((a - t)[keep]), rms((e - t)[keep])
-    floor = floor_ulps * unit_roundoff(dtype) * rms(t[keep])
+    floor = floor_ulps * unit_roundoff(dtype) * max(rms(t[keep]), scale)
     ratio_a = err_a / (factor * err_e + floor) if err_a else 0.0
     ratio_e = err_e / (factor * err_a + floor) if err_e else 0.0
     metrics = {

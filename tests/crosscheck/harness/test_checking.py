@@ -259,3 +259,47 @@ def test_a_module_that_makes_nan_from_finite_input_fails_even_with_equal_nan():
         *_pair(torch_ref.Linear(8, 4), NanRow(8, 4, rngs=nnx.Rngs(0))), _normal(3, 8), equal_nan=True
     )
     assert not result.passed and "non-finite output" in result.problems()
+
+
+# ---- any pair: a user's module tree, plain PyTorch layers, the relative rule ----------------------
+
+
+def test_a_users_module_tree_is_checked_with_every_gradient_by_the_relative_rule():
+    from tests.crosscheck.harness.models import build_jax, build_torch
+
+    theirs, ours = build_torch(), build_jax()
+    copy_torch_to_jax(theirs, ours)
+    result = check(ours, theirs, _normal(3, 5, 16))
+    assert result.passed, "\n".join(result.failures())
+    names = [item.item for item in result.items]
+    assert names[0] == "output" and "grads.block.norm.weight" in names and names[-1] == "grads.input"
+    assert {item.rule for item in result.items} == {"relative"}
+
+
+def test_different_math_in_a_users_tree_is_caught_in_float64():
+    from tests.crosscheck.harness.models import build_jax_tanh_gelu, build_torch
+
+    theirs, ours = build_torch(), build_jax_tanh_gelu()
+    copy_torch_to_jax(theirs, ours)
+    output = check(ours, theirs, _normal(3, 5, 16), grads=False).items[0]
+    assert not output.same_function.passed and "RMS difference in float64" in output.same_function.message(
+        "x"
+    )
+
+
+def test_a_plain_conv1d_is_detected_as_channels_first():
+    torch.manual_seed(0)
+    theirs = torch.nn.Conv1d(8, 4, 1)
+    ours = jaxlin.PointwiseConv(8, 4, rngs=nnx.Rngs(0))
+    copy_torch_to_jax(theirs, ours)
+    result = check(ours, theirs, _normal(2, 7, 8))
+    assert result.passed, "\n".join(result.failures())
+
+
+def test_weights_that_do_not_map_are_a_weights_error_before_anything_runs():
+    from crosscheck import WeightsError
+
+    with pytest.raises(
+        WeightsError, match=r"check of jaxlin.Linear\(in_features=8, out_features=4\): missing key 'bias'"
+    ):
+        check(jaxlin.Linear(8, 4, rngs=nnx.Rngs(0)), torch.nn.Linear(8, 4, bias=False), _normal(2, 8))
