@@ -141,11 +141,19 @@ class PerHeadLinear(Described, nnx.Module):
         self.dtype, self.param_dtype, self.precision = dtype, param_dtype, precision
         kernel_shape = (num_heads, in_features, out_features)
         self.kernel = nnx.Param(
-            initialize(kernel_init, rngs.params(), kernel_shape, param_dtype, in_features)
+            initialize(kernel_init, rngs.params(), kernel_shape, param_dtype, in_features, owner=owner)
         )
         self.bias = (
             nnx.Param(
-                initialize(bias_init, rngs.params(), (num_heads, out_features), param_dtype, in_features)
+                initialize(
+                    bias_init,
+                    rngs.params(),
+                    (num_heads, out_features),
+                    param_dtype,
+                    in_features,
+                    owner=owner,
+                    what="bias",
+                )
             )
             if use_bias
             else None

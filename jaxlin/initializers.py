@@ -25,9 +25,14 @@ from flax import nnx
 
 
 class FanInInitializer:
-    """An initializer that needs the layer's fan-in, called as ``init(key, shape, dtype, fan_in=...)``."""
+    """An initializer that needs the layer's fan-in, called as ``init(key, shape, dtype, fan_in)``.
 
-    def __call__(self, key: jax.Array, shape, dtype=jnp.float32, *, fan_in: int) -> jax.Array:
+    The fan-in is the fourth positional argument so that Flax's metadata wrappers, which pass their
+    arguments through positionally (``nnx.with_partitioning(torch_uniform, ("heads", None, None))``),
+    hand it on.
+    """
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32, fan_in: int | None = None) -> jax.Array:
         raise NotImplementedError
 
 
@@ -41,7 +46,9 @@ class FanInUniform(FanInInitializer):
     def __init__(self, scale: float = 1.0):
         self.scale = scale
 
-    def __call__(self, key, shape, dtype=jnp.float32, *, fan_in: int) -> jax.Array:
+    def __call__(self, key, shape, dtype=jnp.float32, fan_in: int | None = None) -> jax.Array:
+        if fan_in is None:
+            raise TypeError("FanInUniform: pass the layer's fan_in (jaxlin layers do).")
         bound = self.scale / fan_in**0.5
         return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
 
@@ -69,8 +76,38 @@ weights √heads times too small.
 default_bias_init = nnx.initializers.zeros_init()
 
 
-def initialize(init, key: jax.Array, shape, dtype, fan_in: int) -> jax.Array:
-    """Call ``init`` as Flax calls initializers, passing ``fan_in`` to a :class:`FanInInitializer`."""
-    if isinstance(init, FanInInitializer):
-        return init(key, shape, dtype, fan_in=fan_in)
-    return init(key, shape, dtype)
+def initialize(init, key: jax.Array, shape, dtype, fan_in: int, *, owner: str = "", what: str = "kernel"):
+    """Call ``init`` as Flax calls initializers, passing ``fan_in`` to a :class:`FanInInitializer`,
+    also one wrapped by ``nnx.with_partitioning``/``nnx.with_metadata`` (what it returns then carries
+    the sharding metadata, as ``nnx.Linear``'s does).
+
+    Raises:
+        ValueError: the sharding metadata splits an axis over mesh axes whose size does not divide it
+        (named after ``owner`` and ``what``).
+    """
+    inner = init
+    while hasattr(inner, "__wrapped__"):
+        inner = inner.__wrapped__
+    value = (
+        init(key, shape, dtype, fan_in) if isinstance(inner, FanInInitializer) else init(key, shape, dtype)
+    )
+    metadata = getattr(value, "metadata", None)
+    if isinstance(metadata, dict) and metadata.get("out_sharding"):
+        require_divisible(owner, what, shape, metadata["out_sharding"], metadata.get("mesh"))
+    return value
+
+
+def require_divisible(owner: str, what: str, shape, spec, mesh=None) -> None:
+    """ValueError unless each axis of ``shape`` split by ``spec`` (mesh axis names per array axis)
+    divides by the size of those mesh axes (``mesh``, else the one ``jax.set_mesh`` set)."""
+    sizes = dict((mesh or jax.sharding.get_abstract_mesh()).shape)
+    for index, (dim, axes) in enumerate(zip(shape, spec, strict=False)):
+        names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+        parts = 1
+        for name in names:
+            parts *= sizes.get(name, 1)
+        if dim % parts:
+            raise ValueError(
+                f"{owner}: {what} axis {index} has size {dim}, which the mesh axis {axes!r} of size {parts} "
+                f"does not divide; make it a multiple of {parts} or use a smaller mesh axis."
+            )

@@ -71,9 +71,21 @@ class Linear(Described, nnx.Module):
         self.param_dtype = param_dtype
         self.precision = precision
         shape = (in_features, out_features)
-        self.kernel = nnx.Param(initialize(kernel_init, rngs.params(), shape, param_dtype, in_features))
+        self.kernel = nnx.Param(
+            initialize(kernel_init, rngs.params(), shape, param_dtype, in_features, owner=owner)
+        )
         self.bias = (
-            nnx.Param(initialize(bias_init, rngs.params(), (out_features,), param_dtype, in_features))
+            nnx.Param(
+                initialize(
+                    bias_init,
+                    rngs.params(),
+                    (out_features,),
+                    param_dtype,
+                    in_features,
+                    owner=owner,
+                    what="bias",
+                )
+            )
             if use_bias
             else None
         )

@@ -23,6 +23,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 SEED = 20261122
 
+# tests/sharded needs 8 devices, set before JAX starts: tests/test_sharding.py runs it in its own process.
+collect_ignore = [] if "device_count=8" in os.environ.get("XLA_FLAGS", "") else ["sharded"]
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

@@ -26,6 +26,7 @@ from crosscheck.harness.choices import (  # noqa: F401 (re-exported for the comm
     RUN_PROBES,
     TIMED_ROUNDS,
 )
+from crosscheck.harness.mesh_specs import MeshSpec, parse_mesh
 
 DEFAULT_OUT = "crosscheck-out"
 DEFAULT_STUDY_OUT = "crosscheck-study"
@@ -66,6 +67,14 @@ def batch_sizes(text: str) -> BatchSizes:
     """``"1,2,8"`` or ``"1-4096"``, kept as ranges (the memory they need is checked by the command)."""
     try:
         return BatchSizes.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def mesh(text: str) -> MeshSpec:
+    """``data=2,heads=4``: a device mesh's axes and sizes."""
+    try:
+        return parse_mesh(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -52,6 +52,13 @@ def add_parser(commands) -> None:
         "at the end.",
     )
     run.add_argument(
+        "--mesh",
+        type=options.mesh,
+        metavar="AXES",
+        help="run the JAX side sharded on a device mesh, e.g. data=2,heads=4 (the batch on data, heads or "
+        "linear outputs on the other axis); on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N",
+    )
+    run.add_argument(
         "--no-probe",
         dest="probe",
         action="store_false",
@@ -63,7 +70,7 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck run``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
-    from crosscheck.harness import cases, jobs, pairs, probing
+    from crosscheck.harness import cases, jobs, meshes, pairs, probing
     from crosscheck.reporting import probe_report, run_report
     from crosscheck.weights import WeightsError, files
 
@@ -71,6 +78,11 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     names, dtypes = common.chosen_or_exit(
         parser, args, args.cases, list(registry), option="--cases", noun="case"
     )
+    if args.mesh:
+        try:
+            meshes.make_mesh(args.mesh)
+        except ValueError as error:
+            parser.error(f"--mesh: {error}")
     common.out_dir_or_exit(parser, "--out", args.out)
     workers = jobs.default_workers() if args.workers is None else args.workers
     misfit, nonfinite = {}, {}
@@ -99,6 +111,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         repeats=args.repeats,
         probe_batch_sizes=sizes,
         probe_modes=("jax.jit", "torch"),
+        mesh=args.mesh or (),
     )
     with common.session(args.precision, args.device) as session:
         runs, probe_records = jobs.run_jobs(
@@ -113,7 +126,8 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     ]
     probe = {"batch_sizes": list(sizes), "records": probe_records} if args.probe else None
     weights = {"path": args.weights, "nonfinite": nonfinite} if args.weights else None
-    report = run_report.build_report(session.environment(argv), records, probe, weights)
+    mesh = {name: size for name, size in args.mesh} if args.mesh else None
+    report = run_report.build_report(session.environment(argv, mesh=mesh), records, probe, weights)
     terminal = common.console()
     run_report.print_summary(terminal, report)
     if probe is not None:

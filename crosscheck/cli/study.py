@@ -37,24 +37,39 @@ def add_parser(commands) -> None:
         action="store_false",
         help="skip torch.compile (tried at the three target configurations of the full study)",
     )
+    study.add_argument(
+        "--mesh",
+        type=options.mesh,
+        metavar="AXES",
+        help="add the heads-sharded per-head rows over 1, 2, 4, ... devices up to the mesh's size, e.g. "
+        "heads=8 (on CPU set XLA_FLAGS=--xla_force_host_platform_device_count=8)",
+    )
     study.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck study``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
+    from crosscheck.harness import meshes
     from crosscheck.harness.devices import torch_device
     from crosscheck.study import outputs, plan, targets
 
     common.jax_device_or_exit(parser, args.device)
+    mesh_devices = 0
+    if args.mesh:
+        try:
+            mesh_devices = meshes.make_mesh(args.mesh).size
+        except ValueError as error:
+            parser.error(f"--mesh: {error}")
     common.out_dir_or_exit(parser, "--out", args.out)
     torch_target = torch_device(args.device)
-    steps = plan.plan(args.quick, torch_target, compiled=args.compile and not args.quick)
+    compiled = args.compile and not args.quick
+    steps = plan.plan(args.quick, torch_target, compiled=compiled, mesh_devices=mesh_devices)
     with common.session("pinned", args.device) as session:
         task = session.progress.add_task("study", total=len(steps))
         advance = lambda: session.progress.advance(task)  # noqa: E731
         records = plan.run_plan(steps, torch_device=torch_target, advance=advance)
-    env = session.environment(argv)
+    env = session.environment(argv, mesh=dict(args.mesh) if args.mesh else None)
     goals = targets.evaluate(targets.TARGETS, records)
     for goal in goals:
         met = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]

@@ -121,6 +121,7 @@ def check(
     equal_nan: bool = False,
     name: str = "",
     seed: int = 0,
+    place=None,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
 
@@ -132,7 +133,9 @@ def check(
     returning a tuple or a ``ModelOutput`` is compared on its first array. The working dtype is the
     JAX module's parameter dtype. A NaN or inf in an output or gradient fails its item ("non-finite
     output"), even where all sides agree, unless ``equal_nan=True``: then non-finite values pass
-    where both frameworks and the float64 truth hold the same one.
+    where both frameworks and the float64 truth hold the same one. ``place(inputs)`` puts the JAX
+    side's inputs on devices (:func:`crosscheck.harness.meshes.input_placer` shards them on a mesh);
+    the torch module runs where it is.
 
     Shape:
         inputs as the JAX module takes them.
@@ -159,8 +162,9 @@ def check(
     with jax.enable_x64(True):
         shape = jax.eval_shape(lambda *a: first_array(jax_module(*a)), *work_inputs).shape
         cotangent = np.random.default_rng(seed).standard_normal(shape)
-        jax_work = evaluate_jax(jax_module, work_inputs, cotangent, grads=grads, rename=rename)
-        jax_truth = evaluate_jax(float64_jax(jax_module), truth_inputs, cotangent, grads=grads, rename=rename)
+        run = {"grads": grads, "rename": rename, "place": place}
+        jax_work = evaluate_jax(jax_module, work_inputs, cotangent, **run)
+        jax_truth = evaluate_jax(float64_jax(jax_module), truth_inputs, cotangent, **run)
         size = (
             magnitudes(jax_module, truth_inputs, cotangent, grads=grads, rename=rename) if analytic else None
         )

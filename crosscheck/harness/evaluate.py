@@ -9,6 +9,7 @@ the gradients are comparable element by element. Parameter gradients are keyed b
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -65,15 +66,17 @@ def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
 
 
 def evaluate_jax(
-    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None
-) -> Evaluation:
-    """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``.
+    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None,
+    place: Callable[[tuple], tuple] | None = None,
+) -> Evaluation:  # fmt: skip
+    """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
+    ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
 
     Shape:
         inputs as the module takes them; ``cotangent`` has the output's shape.
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    arrays = tuple(jnp.asarray(a) for a in inputs)
+    arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jnp.asarray(cotangent)
     output, param_grads, input_grad = _forward_and_grads(graphdef, params, rest, arrays, ct, grads)
     if not grads:

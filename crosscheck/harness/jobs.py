@@ -25,10 +25,11 @@ from crosscheck.harness.checking import check
 from crosscheck.harness.choices import TIMED_ROUNDS
 from crosscheck.harness.devices import jax_device, torch_device
 from crosscheck.harness.evaluate import cast_inputs
+from crosscheck.harness.meshes import MeshSpec, input_placer, make_mesh, shard_module
 from crosscheck.harness.pairs import Pair, build_pair
 from crosscheck.harness.precision import precision_mode
 from crosscheck.harness.probing import DEFAULT_REPEATS
-from crosscheck.harness.timing import ROTATE, Prepared, Timing, measure, prepare_pair
+from crosscheck.harness.timing import ROTATE, Timing, measure, prepare_pair
 from crosscheck.harness.verdicts import CaseResult
 
 
@@ -44,6 +45,18 @@ class Options:
     probe_batch_sizes: tuple[int, ...] = ()
     probe_modes: tuple[str, ...] = ("jax.jit", "torch")
     probe_repeats: int = DEFAULT_REPEATS
+    mesh: MeshSpec = ()  # ((name, size), ...): the JAX side runs sharded on this mesh
+
+
+def sharded_pair(case: Case, dtype: str, options: Options) -> tuple[Pair, object]:
+    """The case's pair (:func:`build_pair`) and how to place its JAX inputs: on the default device, or
+    the JAX module sharded on ``options.mesh`` with its inputs split on ``data``."""
+    pair = build_pair(case, dtype, seed=options.seed, weights=options.weights)
+    if not options.mesh:
+        return pair, None
+    mesh = make_mesh(options.mesh)
+    shard_module(pair.jax, mesh)
+    return pair, input_placer(mesh)
 
 
 @dataclass
@@ -75,13 +88,15 @@ class CheckJob:
     case: str
     dtype: str
 
-    def run(self, options: Options, pair: Pair | None = None) -> CaseRun:
+    def run(self, options: Options, built: tuple[Pair, object] | None = None) -> CaseRun:
         case = registry.all_cases()[self.case]
         try:
             with _x64(self.dtype), jax.default_device(jax_device(options.device)):
-                pair = pair or build_pair(case, self.dtype, seed=options.seed, weights=options.weights)
+                pair, place = built or sharded_pair(case, self.dtype, options)
                 inputs = case.make_inputs(np.random.default_rng(options.seed))
-                result = check(*pair, *inputs, channels_first=case.channels_first, name=case.name)
+                result = check(
+                    *pair, *inputs, channels_first=case.channels_first, name=case.name, place=place
+                )
         except Exception as error:  # a case that raises fails; the run goes on
             return CaseRun(case.name, self.dtype, error=_failure(error))
         return CaseRun(case.name, self.dtype, result=result)
@@ -172,7 +187,8 @@ def _timing_argsets(case: Case, dtype: str, seed: int) -> tuple[list, list]:
     return argsets, [case.torch_inputs(args) for args in argsets]
 
 
-def _prepare_timing(case: Case, pair: Pair, dtype: str, options: Options) -> dict[tuple[str, str], Prepared]:
+def _prepare_timing(case: Case, built: tuple[Pair, object], dtype: str, options: Options) -> dict:
+    pair, place = built
     argsets, torch_argsets = _timing_argsets(case, dtype, options.seed)
     return prepare_pair(
         pair.jax,
@@ -182,6 +198,7 @@ def _prepare_timing(case: Case, pair: Pair, dtype: str, options: Options) -> dic
         device=jax_device(options.device),
         torch_device=torch_device(options.device),
         x64=dtype == "float64",
+        place=place,
     )
 
 
@@ -245,14 +262,14 @@ def _compile_timers(checks, options: Options, pool: _Pool, store, progress, bar)
         case = cases[job.case]
         try:
             with _x64(job.dtype):
-                pair = build_pair(case, job.dtype, seed=options.seed, weights=options.weights)
+                built = sharded_pair(case, job.dtype, options)
         except Exception as error:  # CheckJob.run meets the same error and records it
-            pair, prepared[job.index] = None, _failure(error)
+            built, prepared[job.index] = None, _failure(error)
         if not pool.processes:
-            store(job.index, job.run(options, pair))
-        if pair is not None:
+            store(job.index, job.run(options, built))
+        if built is not None:
             try:
-                prepared[job.index] = _prepare_timing(case, pair, job.dtype, options)
+                prepared[job.index] = _prepare_timing(case, built, job.dtype, options)
             except Exception as error:  # timing a case that raises fails it; the run goes on
                 prepared[job.index] = f"timing: {_failure(error)}"
         progress.advance(bar)

@@ -181,18 +181,29 @@ def torch_calls(module) -> tuple[Callable, Callable]:
 
 
 def prepare_pair(
-    jax_module, torch_module, argsets, torch_argsets, *, device, torch_device: str, x64: bool = False
+    jax_module,
+    torch_module,
+    argsets,
+    torch_argsets,
+    *,
+    device,
+    torch_device: str,
+    x64: bool = False,
+    place=None,
 ):
     """The four calls of a module pair — ``("jax" | "torch", "forward" | "forward_backward")`` — run once
-    each on their devices, ready for :func:`measure`.
+    each on their devices, ready for :func:`measure`. ``place(inputs)`` instead of ``device``: the JAX
+    module stays where it is (sharded on a mesh) and its inputs go where ``place`` puts them.
 
     Shape:
         ``argsets`` (jaxlin layout) and ``torch_argsets`` (torch layout): :data:`ROTATE` input tuples.
     """
     context = (lambda: jax.enable_x64(True)) if x64 else contextlib.nullcontext
     with context():
-        nnx.update(jax_module, jax.device_put(nnx.state(jax_module), device))
-        jax_args = [tuple(jax.device_put(a, device) for a in args) for args in argsets]
+        if place is None:
+            nnx.update(jax_module, jax.device_put(nnx.state(jax_module), device))
+            place = lambda args: tuple(jax.device_put(a, device) for a in args)  # noqa: E731
+        jax_args = [place(tuple(args)) for args in argsets]
         jax_forward, jax_backward = jax_calls(jax_module)
     module = torch_module.to(torch_device)
     torch_args = [tuple(torch_of_numpy(a).to(torch_device) for a in args) for args in torch_argsets]

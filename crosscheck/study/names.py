@@ -3,7 +3,7 @@ configurations that measure them and by the targets that read them, so a rename 
 target into "not measured" (a test checks that every target names implementations the plan builds).
 """
 
-PEAK, PER_HEAD, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS = (
+PEAK, PER_HEAD, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS, SHARDED = (
     "peak",
     "per-head",
     "pointwise",
@@ -11,6 +11,7 @@ PEAK, PER_HEAD, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS = (
     "invariant",
     "call-path",
     "bias",
+    "sharded",
 )
 
 # per-head
@@ -52,3 +53,11 @@ TORCH_BIAS = {True: "torch nn.Linear bias=True", False: "torch nn.Linear bias=Fa
 
 # peak
 JAX_MATMUL, TORCH_MM = "jax matmul", "torch mm"
+
+
+# sharded
+
+
+def sharded_per_head(devices: int) -> str:
+    """The heads-sharded PerHeadLinear over ``devices`` devices."""
+    return f"jaxlin PerHeadLinear heads-sharded over {devices} device{'s' if devices > 1 else ''}"

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crosscheck.study import configs, names
+from crosscheck.study import configs, names, sharded
 from crosscheck.study.engine import Config, run_config
 from crosscheck.study.per_head import per_head
 
@@ -25,8 +25,9 @@ class Step:
     build: Callable[[], Config]
 
 
-def plan(quick: bool, device: str, *, compiled: bool) -> list[Step]:
-    """Every configuration of the study, in the order it runs (the GEMM peak first)."""
+def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> list[Step]:
+    """Every configuration of the study, in the order it runs (the GEMM peak first); with
+    ``mesh_devices``, the heads-sharded per-head layer over 1, 2, 4, ... up to that many devices."""
     grid = configs.QUICK if quick else configs.FULL
     steps = [Step("GEMM peak", names.PEAK, lambda: configs.peak(grid["peak_n"]))]
     for leading in grid["leading"]:
@@ -55,6 +56,11 @@ def plan(quick: bool, device: str, *, compiled: bool) -> list[Step]:
         steps.append(Step(f"call path h{heads}", names.CALL_PATH, build))
     rows = 4096 if quick else 65536
     steps.append(Step(f"bias ({rows}, 256)", names.BIAS, lambda: configs.bias(rows, 256, device)))
+    if mesh_devices:
+        shapes = [(16, 64, (4, 16))] if quick else [(16, 128, (32, 64)), (8, 64, (32, 64))]
+        for heads, size, leading in shapes:
+            build = functools.partial(sharded.sharded_per_head, heads, size, leading, mesh_devices)
+            steps.append(Step(f"sharded h{heads} {size}", names.SHARDED, build))
     return steps
 
 
