@@ -15,18 +15,25 @@ def loss_weights(shape, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
 
 
-def jax_grads(module: nnx.Module, *inputs, cotangent=None):
+def apply(module: nnx.Module, *inputs, transform=None):
+    """``module(*inputs)``, through ``transform`` (``nnx.jit``, or None for eager) when given."""
+    call = (transform or (lambda fn: fn))(lambda m, *args: m(*args))
+    return call(module, *inputs)
+
+
+def jax_grads(module: nnx.Module, *inputs, cotangent=None, transform=None):
     """Output, parameter gradients (a flat ``{path: array}``) and the first input's gradient of
-    ``sum(module(*inputs) * cotangent)``.
+    ``sum(module(*inputs) * cotangent)``; forward and gradient go through ``transform`` when given.
     """
     graphdef, params = nnx.split(module, nnx.Param)
-    y = module(*inputs)
+    y = apply(module, *inputs, transform=transform)
     ct = jnp.asarray(loss_weights(y.shape) if cotangent is None else cotangent, y.dtype)
 
     def loss(p, x):
         return jnp.sum(nnx.merge(graphdef, p)(x, *inputs[1:]) * ct)
 
-    param_grads, input_grad = jax.grad(loss, argnums=(0, 1))(params, inputs[0])
+    gradient = jax.grad(loss, argnums=(0, 1))
+    param_grads, input_grad = (transform(gradient) if transform else gradient)(params, inputs[0])
     flat = {".".join(map(str, path)): np.asarray(leaf[...]) for path, leaf in nnx.to_flat_state(param_grads)}
     return np.asarray(y), flat, np.asarray(input_grad)
 

@@ -2,7 +2,7 @@
 cycle, imports sit at the top of modules, and ``import torch_ref`` loads no JAX.
 
 The layers, top to bottom: ``atomic`` (the standard library only), ``numerics`` (NumPy only),
-``weights``, ``harness``, ``reporting``, ``study``, ``cli``. ``layer_rules`` is imported by jaxlin
+``weights``, ``harness``, ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is imported by jaxlin
 and torch_ref and imports nothing of theirs.
 """
 
@@ -17,7 +17,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAYERS = ("atomic", "numerics", "weights", "harness", "reporting", "study", "cli")
+LAYERS = ("atomic", "numerics", "weights", "harness", "reporting", "training", "study", "cli")
 # Imports inside functions, each for a reason: heavy frameworks in command handlers (a fast --help),
 # and optional extras that only some callers have.
 DEFERRED = {
@@ -25,10 +25,12 @@ DEFERRED = {
     ("crosscheck.cli.batch_probe", "command"),
     ("crosscheck.cli.study", "command"),
     ("crosscheck.cli.locate", "command"),
+    ("crosscheck.cli.train", "command"),
     ("crosscheck.cli.common", "jax_device_or_exit"),
     ("crosscheck.cli.common", "session"),
     ("crosscheck.weights.arrays", "_torch"),
     ("crosscheck.study.outputs", "plot"),
+    ("crosscheck.training.plots", "pyplot"),
 }
 
 

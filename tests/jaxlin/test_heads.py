@@ -4,6 +4,7 @@ Sizes are drawn from small fixed sets: eager JAX compiles every new shape, so a 
 recur keep the suite fast while still covering no/one/several leading axes and a single head.
 """
 
+import chex
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from crosscheck.numerics import dot_bound
 from jaxlin import PerHeadLinear
-from tests._helpers import CHEAP, jax_grads, linear_holding, loss_weights, numpy_init
+from tests._helpers import CHEAP, apply, jax_grads, linear_holding, loss_weights, numpy_init
 
 IMPLS = ("einsum", "vmap", "loop")
 leading_shapes = st.sampled_from(((), (2,), (3, 1), (2, 2, 3)))
@@ -89,13 +90,15 @@ def reference_bounds(layer: PerHeadLinear, x, cotangent=None):
     use_bias=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_impls_agree_with_each_other_and_with_linear_head_by_head(dtype, lead, sizes, use_bias, seed):
+def test_impls_agree_with_each_other_and_with_linear_head_by_head(
+    variant, dtype, lead, sizes, use_bias, seed
+):
     num_heads, n_in, n_out = sizes
     layers = {impl: make(impl, sizes, dtype, use_bias, seed) for impl in IMPLS}
     x = jnp.asarray(np.random.default_rng(seed).standard_normal(lead + (num_heads, n_in)), dtype)
     expected = linear_head_by_head(layers["loop"], x)
     assert expected.shape == lead + (num_heads, n_out) and expected.dtype == np.dtype(dtype)
-    outputs = {impl: np.asarray(layer(x)) for impl, layer in layers.items()}
+    outputs = {impl: np.asarray(apply(layer, x, transform=variant)) for impl, layer in layers.items()}
     # "loop" runs Linear's own dot_general on kernel[h]: bitwise Linear head by head.
     np.testing.assert_array_equal(outputs["loop"], expected)
     # Each side is within the bound of the exact result, so within twice the bound of each other.
@@ -111,11 +114,11 @@ def test_impls_agree_with_each_other_and_with_linear_head_by_head(dtype, lead, s
     [(jnp.float64, (2, 2, 3), True), (jnp.float32, (2, 2, 3), True), (jnp.float32, (), False)],
     ids=["float64", "float32", "float32-unbatched-no-bias"],
 )
-def test_gradients_agree_across_impls(dtype, lead, use_bias):
+def test_gradients_agree_across_impls(variant, dtype, lead, use_bias):
     sizes = (4, 8, 5)
     layers = {impl: make(impl, sizes, dtype, use_bias, seed=11) for impl in IMPLS}
     x = jnp.asarray(np.random.default_rng(12).standard_normal(lead + sizes[:2]), dtype)
-    results = {impl: jax_grads(layer, x) for impl, layer in layers.items()}
+    results = {impl: jax_grads(layer, x, transform=variant) for impl, layer in layers.items()}
     y_loop, g_loop, gx_loop = results["loop"]
     cotangent = np.asarray(jnp.asarray(loss_weights(y_loop.shape), dtype), np.float64)
     bounds = reference_bounds(layers["loop"], x, cotangent)
@@ -206,7 +209,9 @@ def test_errors_are_raised_at_trace_time_under_jit():
 
 
 @given(lead=st.sampled_from(((7,), (2, 5), (1, 3, 2))), use_bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_heads_first_input_takes_the_copy_free_einsum_and_gives_the_heads_last_bits(lead, use_bias, seed):
+def test_heads_first_input_takes_the_copy_free_einsum_and_gives_the_heads_last_bits(
+    variant, lead, use_bias, seed
+):
     first = PerHeadLinear(
         3, 6, 4, head_axis=0, use_bias=use_bias, bias_init=numpy_init(seed), **CHEAP, rngs=nnx.Rngs(0)
     )
@@ -215,7 +220,8 @@ def test_heads_first_input_takes_the_copy_free_einsum_and_gives_the_heads_last_b
     if use_bias:
         last.bias[...] = first.bias[...]
     x = np.random.default_rng(seed).standard_normal((3, *lead, 6)).astype(np.float32)  # (heads, ..., in)
-    y = first(jnp.asarray(x))
-    assert y.shape == (3, *lead, 4) and y.dtype == jnp.float32
-    expected = jnp.moveaxis(last(jnp.moveaxis(jnp.asarray(x), 0, -2)), -2, 0)
+    y = apply(first, jnp.asarray(x), transform=variant)
+    chex.assert_shape(y, (3, *lead, 4))
+    chex.assert_type(y, jnp.float32)
+    expected = jnp.moveaxis(apply(last, jnp.moveaxis(jnp.asarray(x), 0, -2), transform=variant), -2, 0)
     np.testing.assert_array_equal(y, expected)

@@ -48,9 +48,9 @@ def torch_layer(jax_layer):
     return layer
 
 
-def jax_forward_and_input_grad(layer, *, jit: bool):
+def jax_forward_and_input_grad(layer, transform=None):
     """``compute(x, g)`` -> output and the input gradient for cotangent ``g``, parameters cast to
-    the rows' dtype; one jitted program per shape when ``jit``.
+    the rows' dtype; through ``transform`` (``nnx.jit``: one program per shape) when given.
     """
     graphdef, state = nnx.split(layer)
 
@@ -59,8 +59,8 @@ def jax_forward_and_input_grad(layer, *, jit: bool):
         y, pullback = jax.vjp(lambda x: nnx.merge(graphdef, state)(x), x)
         return y, pullback(g)[0]
 
-    if jit:
-        forward_and_grad = jax.jit(forward_and_grad)
+    if transform is not None:
+        forward_and_grad = transform(forward_and_grad)
 
     def compute(x, g):
         return [np.asarray(a) for a in forward_and_grad(state, jnp.asarray(x), jnp.asarray(g))]
@@ -94,12 +94,11 @@ def assert_row_alone_is_bitwise_the_row_in_the_batch(compute, lead, dtype, seed,
     np.testing.assert_array_equal(bits(alone_grad[0]), bits(flat_grad[row]), err_msg=f"grad row {row}")
 
 
-@pytest.mark.parametrize("jit", [True, False], ids=["jit", "eager"])
 @given(lead=LEADING, dtype=DTYPES, seed=st.integers(0, 2**16), position=st.integers(0, 4095))
 def test_jaxlin_rows_and_input_grad_rows_do_not_depend_on_the_batch(
-    jax_layer, jit, lead, dtype, seed, position
+    jax_layer, variant, lead, dtype, seed, position
 ):
-    compute = jax_forward_and_input_grad(jax_layer, jit=jit)
+    compute = jax_forward_and_input_grad(jax_layer, variant)
     assert_row_alone_is_bitwise_the_row_in_the_batch(compute, lead, dtype, seed, position)
 
 
@@ -118,7 +117,7 @@ def test_every_position_of_two_tiles_equals_its_row_alone(jax_layer, torch_layer
     x = rows_of((256, IN), dtype, 5)
     g = rows_of((256, OUT), dtype, 6)
     if framework == "jaxlin":
-        compute = jax_forward_and_input_grad(jax_layer, jit=True)
+        compute = jax_forward_and_input_grad(jax_layer, nnx.jit)
     else:
         compute = torch_forward_and_input_grad(torch_layer)
     y, grad = compute(x, g)
@@ -129,8 +128,8 @@ def test_every_position_of_two_tiles_equals_its_row_alone(jax_layer, torch_layer
 
 def test_jit_and_eager_give_the_same_bits(jax_layer):
     x, g = rows_of((130, IN), "float32", 9), rows_of((130, OUT), "float32", 10)
-    jitted = jax_forward_and_input_grad(jax_layer, jit=True)(x, g)
-    eager = jax_forward_and_input_grad(jax_layer, jit=False)(x, g)
+    jitted = jax_forward_and_input_grad(jax_layer, nnx.jit)(x, g)
+    eager = jax_forward_and_input_grad(jax_layer)(x, g)
     for under_jit, without_jit in zip(jitted, eager, strict=True):
         np.testing.assert_array_equal(bits(under_jit), bits(without_jit))
 

@@ -1,5 +1,6 @@
 """jaxlin.Linear and collapse: float64 truth within the rounding bound, nnx.Linear parity, errors."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from crosscheck.numerics import dot_bound
 from jaxlin import Linear, collapse
-from tests._helpers import jax_grads
+from tests._helpers import apply, jax_grads
 
 # Eager JAX compiles once per shape: draw from small sets so compiled programs are reused.
 leading_shapes = st.sampled_from(((), (3,), (2, 5), (2, 1, 3)))
@@ -18,13 +19,15 @@ sizes = st.sampled_from((1, 3, 8, 17, 48))
 
 
 @given(lead=leading_shapes, n_in=sizes, n_out=sizes, seed=st.integers(0, 2**16))
-def test_linear_matches_float64_truth_within_rounding_bound(lead, n_in, n_out, seed):
+def test_linear_matches_float64_truth_within_rounding_bound(variant, lead, n_in, n_out, seed):
     layer = Linear(n_in, n_out, rngs=nnx.Rngs(seed), bias_init=nnx.initializers.normal(1.0))
     x = np.random.default_rng(seed).standard_normal(lead + (n_in,)).astype(np.float32)
     kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
     truth = x.astype(np.float64) @ kernel.astype(np.float64) + bias
-    y = np.asarray(layer(jnp.asarray(x)))
-    assert y.shape == lead + (n_out,) and y.dtype == np.float32
+    y = apply(layer, jnp.asarray(x), transform=variant)
+    chex.assert_shape(y, lead + (n_out,))
+    chex.assert_type(y, np.float32)
+    y = np.asarray(y)
     assert np.all(np.abs(y - truth) <= dot_bound(x, kernel, "float32", bias=bias))
 
 
@@ -68,7 +71,7 @@ def test_linear_errors_are_raised_at_trace_time_under_jit():
     bias=st.tuples(st.booleans(), st.booleans()),
     seed=st.integers(0, 2**16),
 )
-def test_collapse_computes_second_of_first(lead, sizes, bias, seed):
+def test_collapse_computes_second_of_first(variant, lead, sizes, bias, seed):
     n_in, hidden, n_out = sizes
     normal = nnx.initializers.normal(1.0)
     first = Linear(
@@ -81,11 +84,13 @@ def test_collapse_computes_second_of_first(lead, sizes, bias, seed):
     assert (merged.in_features, merged.out_features) == (n_in, n_out)
     assert (merged.bias is not None) == any(bias)
     x = jnp.asarray(np.random.default_rng(seed).standard_normal(lead + (n_in,)))
-    stacked = second(first(x))
+    stacked = variant(lambda a, b, v: b(a(v)))(first, second, x)
     # Both sides round in float64; allow the bound of the two-step product with reduction hidden·in.
     w1, w2 = np.abs(first.kernel[...]), np.abs(second.kernel[...])
     scale = np.abs(x) @ w1 @ w2 + (np.abs(first.bias[...]) @ w2 if bias[0] else 0) + 1
-    np.testing.assert_array_less(np.abs(merged(x) - stacked), 4 * (n_in + hidden + 2) * 2.0**-53 * scale)
+    np.testing.assert_array_less(
+        np.abs(apply(merged, x, transform=variant) - stacked), 4 * (n_in + hidden + 2) * 2.0**-53 * scale
+    )
 
 
 def test_collapse_gradients_flow_through_the_merged_layer():

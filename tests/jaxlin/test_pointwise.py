@@ -5,7 +5,7 @@ Sizes are drawn from small fixed sets: eager JAX compiles every new shape, so a 
 recur keep the suite fast while still covering no/one/several leading axes and length 1.
 """
 
-import jax
+import chex
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -72,7 +72,7 @@ def assert_within(actual, expected, bound, what):
     seed=st.integers(0, 2**16),
 )
 def test_matmul_conv_and_linear_are_the_same_function_with_the_same_gradients(
-    dtype, lead, length, features, use_bias, seed
+    variant, dtype, lead, length, features, use_bias, seed
 ):
     n_in, n_out = features
     dot = make("matmul", n_in, n_out, dtype, use_bias, seed)
@@ -80,9 +80,9 @@ def test_matmul_conv_and_linear_are_the_same_function_with_the_same_gradients(
     dense = linear_like(dot)
     x = jnp.asarray(np.random.default_rng(seed).standard_normal(lead + (length, n_in)), dtype)
 
-    y_dot, g_dot, gx_dot = jax_grads(dot, x)
-    y_conv, g_conv, gx_conv = jax_grads(conv, x)
-    y_dense, g_dense, gx_dense = jax_grads(dense, x)
+    y_dot, g_dot, gx_dot = jax_grads(dot, x, transform=variant)
+    y_conv, g_conv, gx_conv = jax_grads(conv, x, transform=variant)
+    y_dense, g_dense, gx_dense = jax_grads(dense, x, transform=variant)
     assert y_dot.shape == y_conv.shape == lead + (length, n_out)
     assert y_dot.dtype == y_conv.dtype == np.dtype(dtype)
     assert set(g_dot) == set(g_conv) == ({"kernel", "bias"} if use_bias else {"kernel"})
@@ -176,7 +176,7 @@ def test_errors_are_raised_at_trace_time_under_jit():
 def test_gradients_are_finite_under_jit():
     layer = PointwiseConv(3, 2, impl="conv", **CHEAP, rngs=nnx.Rngs(0))
     grads = nnx.jit(nnx.grad(lambda m, x: jnp.sum(m(x) ** 2)))(layer, jnp.ones((2, 4, 3), jnp.float32))
-    assert jax.tree.all(jax.tree.map(lambda g: bool(jnp.all(jnp.isfinite(g))), grads))
+    chex.assert_tree_all_finite(grads)
 
 
 @pytest.mark.parametrize("old, new", [("dot", "matmul"), ("linear", "matmul")])
@@ -189,4 +189,5 @@ def test_the_old_names_of_the_matmul_path_are_accepted(old, new):
 def test_a_zero_length_sequence_gives_an_empty_output_on_both_impls(impl, lead):
     layer = PointwiseConv(3, 4, impl=impl, **CHEAP, rngs=nnx.Rngs(0))
     y = layer(jnp.ones((*lead, 0, 3), jnp.float32))
-    assert y.shape == (*lead, 0, 4) and y.dtype == jnp.float32
+    chex.assert_shape(y, (*lead, 0, 4))
+    chex.assert_type(y, jnp.float32)

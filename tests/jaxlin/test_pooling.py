@@ -6,6 +6,7 @@ recur keep the suite fast while still covering no/one/several leading axes and a
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_dtypes
@@ -19,7 +20,7 @@ from crosscheck.numerics import gamma
 from jaxlin import PooledHead
 from jaxlin.pooling import masked_mean
 from layer_rules import STAGES, earliest_stage
-from tests._helpers import CHEAP, jax_grads, loss_weights, numpy_init, params_of
+from tests._helpers import CHEAP, apply, jax_grads, loss_weights, numpy_init, params_of
 
 IN, HIDDEN, OUT = 5, 7, 3
 # (4,) and 6 are also the fixed (batch, seq) of the gradient tests, so their compiled programs are reused.
@@ -125,13 +126,13 @@ def assert_same_function(got, want, head, x, mask, what):
     masked=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_without_activation_every_stage_is_the_same_function(dtype, lead, seq, masked, seed):
+def test_without_activation_every_stage_is_the_same_function(variant, dtype, lead, seq, masked, seed):
     # The mean is a weighted sum with weights adding to one, so it commutes with both affine layers.
     rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.standard_normal(lead + (seq, IN)), dtype)
     mask = jnp.asarray(random_mask(rng, lead + (seq,))) if masked else None
     heads = {stage: make(stage, dtype=dtype, seed=seed) for stage in STAGES}
-    outputs = {stage: np.asarray(head(x, mask)) for stage, head in heads.items()}
+    outputs = {stage: np.asarray(apply(head, x, mask, transform=variant)) for stage, head in heads.items()}
     assert outputs["input"].shape == lead + (OUT,) and outputs["input"].dtype == np.dtype(dtype)
     y_mag = magnitudes(heads["input"], x, mask, np.zeros(lead + (OUT,)))[0]
     bound = 2 * gamma(chain_length(x.shape), np.dtype(dtype).name) * y_mag
@@ -142,13 +143,13 @@ def test_without_activation_every_stage_is_the_same_function(dtype, lead, seq, m
 # Gradients cost a compile per shape and stage: fixed configurations that the other tests reuse.
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "padded"])
-def test_without_activation_every_stage_has_the_same_parameter_gradients(dtype, masked):
+def test_without_activation_every_stage_has_the_same_parameter_gradients(variant, dtype, masked):
     # The seed thread claims that pooling first or last gives different gradients. In exact
     # arithmetic it does not: the stages are one affine function of the parameters and the input,
     # so every gradient agrees; what differs is rounding only, within the γ_K bound checked here.
     x = jnp.asarray(np.random.default_rng(1).standard_normal((4, 6, IN)), dtype)
     mask = padded_mask(np.maximum(LENGTHS, 1), 6) if masked else None  # no empty row: see below
-    results = {stage: jax_grads(make(stage, dtype=dtype), x, mask) for stage in STAGES}
+    results = {stage: jax_grads(make(stage, dtype=dtype), x, mask, transform=variant) for stage in STAGES}
     for stage in ("hidden", "output"):
         assert_same_function(results[stage], results["input"], make(dtype=dtype), x, mask, stage)
 
@@ -180,16 +181,16 @@ def test_with_relu_pooling_before_the_activation_is_another_function():
 @pytest.mark.parametrize("pool_at", STAGES)
 @pytest.mark.parametrize("activation", [None, jax.nn.relu], ids=["linear", "relu"])
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "padded-with-empty-row"])
-def test_reorder_is_the_same_function_with_the_same_gradients(pool_at, activation, masked):
+def test_reorder_is_the_same_function_with_the_same_gradients(variant, pool_at, activation, masked):
     literal = make(pool_at, activation, reorder=False)
     moved = make(pool_at, activation, reorder=True)
     assert literal.compute_stage == pool_at
     assert moved.compute_stage == earliest_stage(pool_at, activation is not None)
     x = jnp.asarray(np.random.default_rng(1).standard_normal((4, 6, IN)))
     mask = padded_mask(LENGTHS, 6) if masked else None
-    got, want = jax_grads(moved, x, mask), jax_grads(literal, x, mask)
+    got, want = jax_grads(moved, x, mask, transform=variant), jax_grads(literal, x, mask, transform=variant)
     assert_same_function(got, want, literal, x, mask, f"reorder {pool_at}")
-    assert all(np.all(np.isfinite(g)) for g in got[1].values()) and np.all(np.isfinite(got[2]))
+    chex.assert_tree_all_finite(got)  # the empty row's 0/0 must not leak into any gradient
     if masked:
         np.testing.assert_array_equal(got[2][1], 0)  # an all-padding row does not reach the loss
 
@@ -230,18 +231,23 @@ def numpy_masked_mean(x, mask, axis):
 
 @settings(deadline=None)
 @given(lead=leading_shapes, seq=seq_lengths, empty=st.booleans(), seed=st.integers(0, 2**16))
-def test_masked_mean_matches_numpy_with_zeros_and_finite_gradients_for_empty_rows(lead, seq, empty, seed):
+def test_masked_mean_matches_numpy_with_zeros_and_finite_gradients_for_empty_rows(
+    variant, lead, seq, empty, seed
+):
     rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.standard_normal(lead + (seq, IN)))
     mask = random_mask(rng, lead + (seq,), empty_rows=empty)
     axis = len(lead)
-    got = np.asarray(masked_mean(x, jnp.asarray(mask), axis=axis))
+    pool = variant(lambda v, m: masked_mean(v, m, axis=axis))
+    got = np.asarray(pool(x, jnp.asarray(mask)))
     np.testing.assert_allclose(got, numpy_masked_mean(x, mask, axis), rtol=1e-13, atol=1e-15)
     if empty:
         np.testing.assert_array_equal(got.reshape(-1, IN)[0], 0.0)
     # d/dx sum(mean * c) = c / count at real positions, 0 at padding (no NaN from 0/0).
     c = loss_weights(got.shape)
-    grad = np.asarray(jax.grad(lambda v: jnp.sum(masked_mean(v, jnp.asarray(mask), axis) * c))(x))
+    grad = variant(jax.grad(lambda v, m: jnp.sum(masked_mean(v, m, axis) * c)))(x, jnp.asarray(mask))
+    chex.assert_tree_all_finite(grad)
+    grad = np.asarray(grad)
     count = np.maximum(mask.sum(-1, keepdims=True), 1)
     expected = np.where(mask[..., None], np.expand_dims(c, axis) / count[..., None], 0.0)
     np.testing.assert_allclose(grad, expected, rtol=1e-14, atol=0)

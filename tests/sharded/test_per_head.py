@@ -2,6 +2,7 @@
 unsharded ones, parameter gradients summed over a data-split batch within the rounding allowance, and
 compiled programs with no collective at all where none is needed."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,6 +47,22 @@ def test_forward_and_input_gradient_are_bitwise_the_unsharded_ones(mesh, spec):
     np.testing.assert_array_equal(np.asarray(sharded_forward(sharded, x)), np.asarray(forward(params, X)))
     np.testing.assert_array_equal(np.asarray(sharded_grads(sharded, x)[1]), np.asarray(grads(params, X)[1]))
     assert sharded_forward(sharded, x).sharding.spec[2] == "heads"
+
+
+def test_sharding_places_the_state_and_keeps_every_leaf_bitwise(mesh):
+    plain, sharded = nnx.state(_layer()), nnx.state(shard_heads(_layer(), mesh))
+    chex.assert_trees_all_equal_shapes_and_dtypes(sharded, plain)
+    chex.assert_trees_all_equal(sharded, plain)
+    assert sharded["kernel"][...].sharding.spec == PartitionSpec("heads", None, None)
+
+
+def test_with_only_the_heads_split_every_gradient_is_bitwise_the_unsharded_one(mesh):
+    # No batch split means no cross-device sum: each device computes its heads' full reductions.
+    params, _, grads = _functions(_layer())
+    sharded, _, sharded_grads = _functions(shard_heads(_layer(), mesh))
+    chex.assert_trees_all_equal(
+        sharded_grads(sharded, _placed(mesh, PartitionSpec(None, None, "heads"))), grads(params, X)
+    )
 
 
 def test_parameter_gradients_summed_over_a_data_split_batch_are_within_the_rounding_allowance(mesh):

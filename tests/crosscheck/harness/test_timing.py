@@ -1,9 +1,14 @@
 """The one timing engine: the first call apart, inputs rotating, calls interleaved round by round."""
 
+import chex
+import jax
 import numpy as np
 import pytest
 
-from crosscheck.harness.timing import ROTATE, measure, prepare, time_call
+from crosscheck.harness.cases import all_cases
+from crosscheck.harness.evaluate import cast_inputs
+from crosscheck.harness.pairs import build_pair
+from crosscheck.harness.timing import ROTATE, measure, prepare, prepare_pair, time_call
 
 
 def test_time_call_rotates_inputs_and_reports_the_first_call_apart():
@@ -41,3 +46,35 @@ def test_without_a_number_of_rounds_the_budget_decides_within_its_limits():
 def test_zero_rounds_is_refused():
     with pytest.raises(ValueError, match="measure: repeats must be at least 1, got 0"):
         time_call(lambda x: x, lambda i: (i,), sync=lambda r: r, repeats=0)
+
+
+# One case per jaxlin module and impl (the torch side and the other pooled variants trace the same way).
+TRACED_CASES = [
+    "linear",
+    "pointwise-matmul",
+    "pointwise-conv",
+    "pooled-hidden-relu-masked-reorder",
+    "pooled-output-linear-full-literal",
+    "perhead-einsum-bmm",
+    "perhead-vmap-bmm",
+    "perhead-loop-bmm",
+    "collapse",
+]
+
+
+@pytest.mark.parametrize("name", TRACED_CASES)
+def test_crosscheck_runs_timed_jax_calls_trace_once_each(monkeypatch, name):
+    # The forward through jaxlin.jitted and the jitted gradient: two traces of the module, then none.
+    case = all_cases()[name]
+    pair = build_pair(case, "float32")
+    cls = type(pair.jax)
+    chex.clear_trace_counter()
+    monkeypatch.setattr(cls, "__call__", chex.assert_max_traces(cls.__call__, n=2))
+    argsets = [
+        cast_inputs(case.make_inputs(np.random.default_rng(i)), np.dtype("float32")) for i in range(ROTATE)
+    ]
+    torch_argsets = [case.torch_inputs(args) for args in argsets]
+    prepared = prepare_pair(
+        pair.jax, pair.torch, argsets, torch_argsets, device=jax.devices("cpu")[0], torch_device="cpu"
+    )
+    assert all(t.repeats == 4 for t in measure(prepared, repeats=4).values())

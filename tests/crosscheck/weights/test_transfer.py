@@ -9,6 +9,7 @@ import re
 import struct
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_dtypes
@@ -97,10 +98,9 @@ def _jax_bits(module: nnx.Module) -> dict[str, np.ndarray]:
 
 
 def _assert_same_bits(actual: dict, expected: dict) -> None:
-    assert sorted(actual) == sorted(expected)
-    for key in expected:
-        assert actual[key].dtype == expected[key].dtype, key
-        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+    """The same names, shapes and dtypes and the same bits; a failure names the parameter."""
+    chex.assert_trees_all_equal_shapes_and_dtypes(actual, expected)
+    chex.assert_trees_all_equal(actual, expected)
 
 
 def _torch_module(name: str, dtype: torch.dtype, seed: int = 0) -> torch.nn.Module:
