@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
 from jaxlin._inputs import require_real
+from jaxlin.auto import fastest_per_head
 from jaxlin.initializers import default_bias_init, initialize, per_head_kernel_init
 from jaxlin.linear import affine
 from layer_rules import PER_HEAD_IMPLS, Described, JaxPerHeadImpl, messages
@@ -84,11 +87,13 @@ class PerHeadLinear(Described, nnx.Module):
     """``num_heads`` independent linear layers: head ``h`` computes ``x[..., h, :] @ kernel[h] + bias[h]``.
 
     ``impl`` picks the formulation, all with the same parameters and the same function:
-    ``"einsum"`` one contraction with heads as a batch dimension, ``"vmap"`` ``jax.vmap`` of a
-    single head's linear over a stacked kernel (what ``nnx.vmap`` over ``nnx.split_rngs``-made
-    per-head ``Linear`` layers computes, without the per-call graph bookkeeping), ``"loop"`` a
-    Python loop over heads. The default kernel init is lecun_normal with fan-in ``in_features``
-    *per head*; ``nnx.Einsum`` and ``LinearGeneral(batch_axis=...)`` count ``heads * in_features``.
+    ``"auto"`` (the default) the one the study measured fastest for the backend and shape
+    (:func:`jaxlin.auto.fastest_per_head`, chosen at trace time), ``"einsum"`` one contraction
+    with heads as a batch dimension, ``"vmap"`` ``jax.vmap`` of a single head's linear over a
+    stacked kernel (what ``nnx.vmap`` over ``nnx.split_rngs``-made per-head ``Linear`` layers
+    computes, without the per-call graph bookkeeping), ``"loop"`` a Python loop over heads. The
+    default kernel init is lecun_normal with fan-in ``in_features`` *per head*; ``nnx.Einsum`` and
+    ``LinearGeneral(batch_axis=...)`` count ``heads * in_features``.
 
     ``head_axis`` says where the heads axis is in the input (features are always last); the
     output keeps heads on that axis.
@@ -121,7 +126,7 @@ class PerHeadLinear(Described, nnx.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: JaxPerHeadImpl = "einsum",
+        impl: JaxPerHeadImpl = "auto",
         head_axis: int = -2,
         use_bias: bool = True,
         dtype=None,
@@ -159,16 +164,23 @@ class PerHeadLinear(Described, nnx.Module):
             else None
         )
 
+    def formulation(self, shape: tuple[int, ...]) -> str:
+        """The formulation a heads-last input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""
+        if self.impl != "auto":
+            return self.impl
+        rows = math.prod(shape) // (self.num_heads * self.in_features)
+        return fastest_per_head(self.num_heads, rows, self.in_features, self.out_features)
+
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
         axis = messages.require_heads(owner, x.shape, self.num_heads, self.in_features, self.head_axis)
         require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if axis == 0 and x.ndim > 2 and self.impl == "einsum":
+        if axis == 0 and x.ndim > 2 and self.impl in ("auto", "einsum"):
             return per_head_einsum_heads_first(x, kernel, bias, self.precision)
         moved = axis != x.ndim - 2
         if moved:
             x = jnp.moveaxis(x, axis, -2)
-        y = FORMULATIONS[self.impl](x, kernel, bias, self.precision)
+        y = FORMULATIONS[self.formulation(x.shape)](x, kernel, bias, self.precision)
         return jnp.moveaxis(y, -2, axis) if moved else y

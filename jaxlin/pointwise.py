@@ -10,9 +10,10 @@ from flax import nnx
 from flax.nnx.nn.dtypes import promote_dtype
 
 from jaxlin._inputs import require_real
+from jaxlin.auto import fastest_pointwise
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
 from jaxlin.linear import affine
-from layer_rules import Described, PointwiseImpl, messages, pointwise_impl
+from layer_rules import AUTO, POINTWISE_IMPLS, Described, JaxPointwiseImpl, messages, pointwise_impl
 
 
 def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
@@ -75,7 +76,7 @@ class PointwiseConv(Described, nnx.Module):
         in_features: int,
         out_features: int,
         *,
-        impl: PointwiseImpl = "matmul",
+        impl: JaxPointwiseImpl = "auto",
         use_bias: bool = True,
         dtype=None,
         param_dtype=jnp.float32,
@@ -86,7 +87,7 @@ class PointwiseConv(Described, nnx.Module):
     ):
         owner = messages.describe(type(self).__name__, in_features=in_features, out_features=out_features)
         messages.require_positive(owner, in_features=in_features, out_features=out_features)
-        self.impl = pointwise_impl(owner, impl)
+        self.impl = pointwise_impl(owner, impl, (AUTO, *POINTWISE_IMPLS))
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = use_bias
@@ -113,13 +114,19 @@ class PointwiseConv(Described, nnx.Module):
             else None
         )
 
+    def formulation(self, shape: tuple[int, ...]) -> str:
+        """The path an input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""
+        if self.impl != AUTO:
+            return self.impl
+        return fastest_pointwise(math.prod(shape[:-1]), self.in_features, self.out_features)
+
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
         messages.require_channels(owner, x.shape, self.in_features, channels_first=False)
         require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if self.impl == "matmul":
+        if self.formulation(x.shape) == "matmul":
             return affine(x, kernel[0], bias, self.precision)
         y = conv1x1(x, kernel, self.precision)
         return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)

@@ -7,12 +7,14 @@ size, ``describe()``. Neither imports jax or torch, so ``import torch_ref`` need
 
 from layer_rules.messages import describe, require_positive, shape_str
 from layer_rules.options import (
+    AUTO,
     DEFAULT_TILE_ROWS,
     PER_HEAD_IMPLS,
     POINTWISE_IMPLS,
     STAGES,
     Described,
     JaxPerHeadImpl,
+    JaxPointwiseImpl,
     PointwiseImpl,
     Stage,
     TorchPerHeadImpl,
@@ -22,12 +24,14 @@ from layer_rules.options import (
 )
 
 __all__ = [
+    "AUTO",
     "DEFAULT_TILE_ROWS",
     "PER_HEAD_IMPLS",
     "POINTWISE_IMPLS",
     "STAGES",
     "Described",
     "JaxPerHeadImpl",
+    "JaxPointwiseImpl",
     "PointwiseImpl",
     "Stage",
     "TorchPerHeadImpl",

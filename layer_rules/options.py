@@ -21,10 +21,14 @@ PointwiseImpl = Literal["matmul", "conv", "dot", "linear"]
 POINTWISE_IMPLS = ("matmul", "conv")
 """``PointwiseConv``'s two paths in both frameworks: one matrix product, or the convolution op."""
 
+JaxPointwiseImpl = Literal["auto", "matmul", "conv", "dot", "linear"]
+AUTO = "auto"
+"""jaxlin's default impl: the path the study measured fastest for the backend and shape (``jaxlin.auto``)."""
+
 POINTWISE_ALIASES = {"dot": "matmul", "linear": "matmul"}
 """Older names of the matmul path (jaxlin said ``"dot"``, torch_ref ``"linear"``); still accepted."""
 
-JaxPerHeadImpl = Literal["einsum", "vmap", "loop"]
+JaxPerHeadImpl = Literal["auto", "einsum", "vmap", "loop"]
 TorchPerHeadImpl = Literal["bmm", "vmap", "loop"]
 PER_HEAD_IMPLS = {"jax": get_args(JaxPerHeadImpl), "torch": get_args(TorchPerHeadImpl)}
 """``PerHeadLinear``'s formulations: each framework's batched contraction, vmap, and a loop over heads."""
@@ -54,10 +58,10 @@ def compute_stage(pool_at: str, has_activation: bool, reorder: bool) -> str:
     return earliest_stage(pool_at, has_activation) if reorder else pool_at
 
 
-def pointwise_impl(owner: str, impl: str) -> str:
+def pointwise_impl(owner: str, impl: str, choices: tuple[str, ...] = POINTWISE_IMPLS) -> str:
     """``impl`` of a ``PointwiseConv`` in the shared vocabulary, or ValueError listing the choices."""
     impl = POINTWISE_ALIASES.get(impl, impl)
-    require_choice(owner, "impl", impl, POINTWISE_IMPLS)
+    require_choice(owner, "impl", impl, choices)
     return impl
 
 

@@ -29,7 +29,7 @@ DEFERRED = {
     ("crosscheck.cli.common", "jax_device_or_exit"),
     ("crosscheck.cli.common", "session"),
     ("crosscheck.weights.arrays", "_torch"),
-    ("crosscheck.study.outputs", "plot"),
+    ("crosscheck.study.plots", "_pyplot"),
     ("crosscheck.training.plots", "pyplot"),
 }
 

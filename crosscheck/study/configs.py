@@ -19,12 +19,13 @@ import torch_ref
 from crosscheck.harness.cases import PLACEHOLDER_INIT, swap_channels
 from crosscheck.harness.evaluate import magnitudes
 from crosscheck.study import names
-from crosscheck.study.engine import Config, Impl
+from crosscheck.study.engine import Config, Impl, Traffic, float32_traffic
 from crosscheck.study.inputs import (
     first_rows,
     linear_magnitude,
     no_grad,
     per_head_magnitude,
+    per_head_traffic,
     random_inputs,
     study_pair,
 )
@@ -42,7 +43,7 @@ QUICK = {
     "sizes": (32, 64),
     "leading": ((4, 16),),
     "pooled_lengths": (16, 256),
-    "peak_n": 512,
+    "peak_n": 1024,
 }
 TARGET_SHAPES = ((8, 64), (16, 128), (4, 512))  # (heads, in = out) at leading (32, 64): 2048 rows
 
@@ -55,7 +56,8 @@ def _torch_twin(module, jax_module, device: str):
 
 def _dense(study: str, rows: int, n_in: int, n_out: int, device: str, impls, magnitude, **options) -> Config:
     """A configuration of ``(rows, n_in) -> (rows, n_out)`` layers: label, sizes, FLOPs and inputs."""
-    options = {"k": n_in + 1, "checked_rows": first_rows(n_out)} | options
+    traffic = float32_traffic(rows * n_in, n_in * n_out + n_out, rows * n_out)
+    options = {"k": n_in + 1, "checked_rows": first_rows(n_out), "traffic": traffic} | options
     sizes, flops = {"rows": rows, "size": n_in}, 2.0 * rows * n_in * n_out
     label = f"({rows}, {n_in})→{n_out}"
     return Config(
@@ -93,6 +95,46 @@ def peak(n: int) -> Config:
         magnitude,
         k=n,
         checked_rows=lambda y: y[:8],
+        traffic=float32_traffic(2 * n * n, 0, n * n),
+    )
+
+
+def bandwidth(n_bytes: int, level: str) -> Config:
+    """A float32 sum over ``n_bytes`` in each framework (a streaming read), and an elementwise
+    ``x + 1`` (a read and a write of the same size): the memory limit is the best of the four.
+
+    ``level``: "memory" (larger than any cache: main memory) or "cache" (half the last-level cache,
+    one array for every call so that it stays there; the other rows rotate their inputs).
+    """
+    n = n_bytes // 4
+    arrays = {}
+
+    def make(seed, impl):
+        seed = 0 if level == "cache" else seed
+        if (seed, impl.framework) not in arrays:
+            x = np.random.default_rng(seed).standard_normal(n, dtype=np.float32)
+            arrays[seed, impl.framework] = jnp.asarray(x) if impl.framework == "jax" else torch.from_numpy(x)
+        return (arrays[seed, impl.framework],)
+
+    impls = [Impl(names.JAX_SUM, "jax", jax.jit(jnp.sum)), Impl(names.TORCH_SUM, "torch", torch.sum)]
+    same = level == "cache"
+    streams = {"flops": float(n), "traffic": Traffic(n_bytes, 0, n_bytes, same), "checked": False}
+    impls += [
+        Impl(names.JAX_ADD_ONE, "jax", jax.jit(lambda x: x + 1), **streams),
+        Impl(names.TORCH_ADD_ONE, "torch", lambda x: x + 1, **streams),
+    ]
+    return Config(
+        names.BANDWIDTH,
+        f"sum of {n_bytes / 2**20:.4g} MiB",
+        {"n": n},
+        float(n),
+        make,
+        impls,
+        lambda inputs: np.abs(np.asarray(inputs[0], np.float64)).sum(keepdims=True),
+        k=n,
+        checked_rows=lambda y: np.reshape(y, (1,)),
+        extra={"level": level},
+        traffic=Traffic(n_bytes, same_inputs=same),
     )
 
 
@@ -100,9 +142,14 @@ def pointwise(batch: int, length: int, n_in: int, n_out: int, device: str) -> Co
     """A 1×1 convolution on ``(batch, length, in)`` (torch: ``(batch, in, length)``) against Linear."""
     linear, _ = study_pair(jaxlin.Linear, torch_ref.Linear, n_in, n_out, device=device)
     impls = [Impl(names.JAXLIN_LINEAR, "jax", jaxlin.jitted(linear))]
-    for impl in ("matmul", "conv"):
+    for impl in ("auto", "matmul", "conv"):
         conv, _ = study_pair(
-            jaxlin.PointwiseConv, torch_ref.PointwiseConv, n_in, n_out, device=device, impl=impl
+            jaxlin.PointwiseConv,
+            torch_ref.PointwiseConv,
+            n_in,
+            n_out,
+            device=device,
+            jax_options={"impl": impl},
         )
         conv.kernel[...] = linear.kernel[...][None]  # the Linear's weights, as a (1, in, out) kernel
         conv.bias[...] = linear.bias[...]
@@ -133,11 +180,20 @@ def pointwise(batch: int, length: int, n_in: int, n_out: int, device: str) -> Co
         linear_magnitude(linear.kernel[...], linear.bias[...]),
         k=n_in + 1,
         checked_rows=first_rows(n_out),
+        traffic=float32_traffic(batch * length * n_in, n_in * n_out + n_out, batch * length * n_out),
     )
 
 
 def pooled(batch: int, length: int, features: int, device: str) -> Config:
-    """``PooledHead(pool_at="output")`` literal (reorder off) against pool-first (reorder on)."""
+    """``PooledHead(pool_at="output")`` literal (reorder off) against pool-first (reorder on), and
+    the bare mean over the same input: the pool-first head can cost no less than reading it once."""
+    out = 16
+    positions = batch * length
+    mean_flops = float(positions * features)
+    head_flops = {
+        False: 2.0 * positions * features * (features + out) + positions * out,
+        True: mean_flops + 2.0 * batch * features * (features + out),
+    }
     impls, literal = [], None
     for reorder in (True, False):
         module, mirror = study_pair(
@@ -145,15 +201,19 @@ def pooled(batch: int, length: int, features: int, device: str) -> Config:
             torch_ref.PooledHead,
             features,
             features,
-            16,
+            out,
             device=device,
             pool_at="output",
             reorder=reorder,
         )
         literal = module
-        impls.append(Impl(names.JAXLIN_REORDER[reorder], "jax", jaxlin.jitted(module)))
-        impls.append(Impl(names.TORCH_REF_REORDER[reorder], "torch", no_grad(mirror)))
+        work = {"flops": head_flops[reorder]}
+        impls.append(Impl(names.JAXLIN_REORDER[reorder], "jax", jaxlin.jitted(module), **work))
+        impls.append(Impl(names.TORCH_REF_REORDER[reorder], "torch", no_grad(mirror), **work))
     impls = impls[0::2] + impls[1::2]  # the JAX impls first: the first one is the reference
+    mean = jax.jit(lambda x: jnp.mean(x, axis=1))
+    reads = float32_traffic(positions * features, 0, batch * features)
+    impls.append(Impl(names.JAX_MEAN, "jax", mean, flops=mean_flops, traffic=reads, checked=False))
 
     def magnitude(inputs):
         return magnitudes(literal, (np.asarray(inputs[0])[:2],), None, grads=False).output
@@ -162,12 +222,15 @@ def pooled(batch: int, length: int, features: int, device: str) -> Config:
         names.POOLED,
         f"T={length} ({batch}, {length}, {features})",
         {"rows": batch, "length": length, "size": features},
-        2.0 * batch * length * features * (features + 16),  # the literal order's work
+        head_flops[False],
         random_inputs((batch, length, features), device),
         impls,
         magnitude,
         k=2 * features + 2 + length,
         checked_rows=lambda y: y[:2],
+        traffic=float32_traffic(
+            positions * features, features * (features + out) + features + out, batch * out
+        ),
     )
 
 
@@ -229,6 +292,7 @@ def call_path(heads: int, size: int, leading: tuple[int, int], device: str) -> C
         per_head_magnitude(kernel, bias, rows, heads, size),
         k=size + 1,
         checked_rows=lambda y: y.reshape(rows, heads, size)[:8],
+        traffic=per_head_traffic(rows, heads, size),
     )
 
 
@@ -254,4 +318,31 @@ def bias(rows: int, features: int, device: str) -> Config:
         None,
         checked_rows=lambda y: y[:0],
         extra={"note": "outputs differ by the bias; not compared"},
+    )
+
+
+ROW_SWEEP = (64, 256, 1024, 4096, 16384, 65536)
+QUICK_ROWS = (64, 4096)
+
+
+def linear_rows(rows: int, n_in: int, n_out: int, device: str) -> Config:
+    """``Linear`` at ``rows`` rows against its two explicit lowerings (a dot, a 1×1 convolution:
+    PointwiseConv's two paths on the same weights) and torch's ``nn.Linear``."""
+    linear, _ = study_pair(jaxlin.Linear, torch_ref.Linear, n_in, n_out, device=device)
+    impls = [Impl(names.JAXLIN_LINEAR, "jax", jaxlin.jitted(linear))]
+    for impl in ("matmul", "conv"):
+        conv = jaxlin.PointwiseConv(n_in, n_out, impl=impl, rngs=nnx.Rngs(0), **PLACEHOLDER_INIT)
+        conv.kernel[...], conv.bias[...] = linear.kernel[...][None], linear.bias[...]
+        impls.append(Impl(names.JAXLIN_POINTWISE[impl], "jax", jaxlin.jitted(conv)))
+    impls.append(
+        Impl(names.TORCH_LINEAR, "torch", no_grad(_torch_twin(torch.nn.Linear(n_in, n_out), linear, device)))
+    )
+    return _dense(
+        names.LINEAR_ROWS,
+        rows,
+        n_in,
+        n_out,
+        device,
+        impls,
+        linear_magnitude(linear.kernel[...], linear.bias[...]),
     )

@@ -6,7 +6,8 @@ implementation's (within twice the float32 rounding allowance, on the first rows
 formulations the compiled HLO is searched for its dot instructions (``one_batched_dot``: exactly
 one dot, with a batch dimension). Then all of them are timed by the harness's one engine
 (:func:`crosscheck.harness.timing.measure`: interleaved rounds, one framework at a time).
-GFLOP/s are reported against the GEMM peak of the same run (:mod:`crosscheck.study.plan`).
+Each record carries its FLOPs and the bytes it must move at least; :mod:`crosscheck.study.roofline`
+turns them into GFLOP/s, GB/s and the fraction of the roofline measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 
 from crosscheck.harness.devices import torch_sync
-from crosscheck.harness.timing import Prepared, measure, prepare
+from crosscheck.harness.timing import ROTATE, Prepared, measure, prepare
 from crosscheck.numerics import Bound
 
 
@@ -33,9 +34,63 @@ def dot_summary(hlo_text: str) -> tuple[int, bool]:
     return len(dots), any("lhs_batch_dims" in line for line in dots)
 
 
+_PLUMBING = {"parameter", "bitcast", "constant", "tuple", "get-tuple-element"}
+
+
+def program_outline(hlo_text: str) -> str:
+    r"""The instructions a compiled program runs, in order (fusions by name, no parameters or
+    bitcasts): what fused and which copies remain.
+
+    >>> text = "ENTRY %main {\n  %p = f32[2] parameter(0)\n  ROOT %copy_fusion.2 = f32[2] fusion(%p)\n}"
+    >>> program_outline(text)
+    'copy_fusion'
+    """
+    entry = hlo_text[hlo_text.find("ENTRY") :]
+    steps = []
+    for line in entry.splitlines()[1:]:
+        found = re.match(r"\s*(?:ROOT )?%([\w.-]+) = \S+ ([\w-]+)\(", line)
+        if line.startswith("}"):
+            break
+        if found and found.group(2) not in _PLUMBING:
+            steps.append(re.sub(r"\.\d+$", "", found.group(1)))
+    return " → ".join(steps)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The least memory traffic of one call, in bytes: inputs and weights read once, output written once.
+
+    >>> Traffic(inputs=8, weights=4, outputs=2).moved, Traffic(inputs=8, weights=4, outputs=2).footprint(3)
+    (14, 30)
+    """
+
+    inputs: float
+    weights: float = 0.0
+    outputs: float = 0.0
+    same_inputs: bool = False  # every call gets the same input set (no rotation)
+
+    @property
+    def moved(self) -> float:
+        return self.inputs + self.weights + self.outputs
+
+    def footprint(self, input_sets: int) -> float:
+        """What a timing loop rotating over ``input_sets`` inputs keeps touching."""
+        return (1 if self.same_inputs else input_sets) * self.inputs + self.weights + self.outputs
+
+
+def float32_traffic(inputs: float, weights: float = 0, outputs: float = 0) -> Traffic:
+    """:class:`Traffic` of float32 arrays holding that many elements."""
+    return Traffic(4.0 * inputs, 4.0 * weights, 4.0 * outputs)
+
+
 @dataclass
 class Impl:
-    """One implementation: ``call(*inputs)`` returns an array or tensor; ``hlo()`` its compiled HLO."""
+    """One implementation: ``call(*inputs)`` returns an array or tensor; ``hlo()`` its compiled HLO.
+
+    ``flops``/``traffic``: this formulation's own work where it does less than the configuration's
+    (the pool-first head). ``checked=False``: a different function timed beside the others for scale
+    (the bare mean under a pooled head), not compared with them.
+    """
 
     name: str
     framework: str  # "jax" or "torch"
@@ -43,6 +98,9 @@ class Impl:
     hlo: Callable[[], str] | None = None
     to_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its input layout, from the common one
     from_layout: Callable[[np.ndarray], np.ndarray] | None = None  # its output, back to the common one
+    flops: float | None = None
+    traffic: Traffic | None = None
+    checked: bool = True
 
 
 @dataclass
@@ -59,6 +117,7 @@ class Config:
     k: int = 1
     checked_rows: Callable[[np.ndarray], np.ndarray] = lambda y: y
     extra: dict = field(default_factory=dict)
+    traffic: Traffic | None = None
 
 
 def _to_numpy(y) -> np.ndarray:
@@ -100,24 +159,38 @@ def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None
     records, prepared, reference = [], {}, None
     for index, impl in enumerate(config.impls):
         record = {"study": config.study, "config": config.label, **config.sizes}
-        record |= {"impl": impl.name, "framework": impl.framework, "flops": config.flops} | config.extra
+        record |= {"impl": impl.name, "framework": impl.framework} | _work(config, impl) | config.extra
         records.append(record)
         try:
             make = lambda i, impl=impl: config.make_inputs(i, impl)  # noqa: E731
             call = prepare(impl.call, make, sync=_sync(impl.framework, torch_device), group=impl.framework)
-            out = _checked_output(config, impl, call)
-            if reference is None:
-                reference = _Reference(config, out, call.argsets[0])
-            record |= {"compile_s": call.compile_s, "equal": reference.agrees(out)}
-            if not record["equal"]:
-                record["error"] = "output differs from the first implementation beyond rounding"
+            record["compile_s"] = call.compile_s
+            if impl.checked:
+                out = _checked_output(config, impl, call)
+                if reference is None:
+                    reference = _Reference(config, out, call.argsets[0])
+                record["equal"] = reference.agrees(out)
+                if not record["equal"]:
+                    record["error"] = "output differs from the first implementation beyond rounding"
+            else:
+                record["note"] = "another function, timed for scale; not compared"
             if impl.hlo is not None:
-                count, batched = dot_summary(impl.hlo())
+                text = impl.hlo()
+                count, batched = dot_summary(text)
                 record |= {"dots": count, "one_batched_dot": count == 1 and batched}
+                record["program"] = program_outline(text)
             prepared[index] = call
         except Exception as error:  # an implementation that fails on this device is recorded, not fatal
             record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
     for index, timing in measure(prepared, repeats=repeats).items() if prepared else ():
         records[index] |= {key: value for key, value in timing.as_dict().items() if key != "compile_s"}
-        records[index]["gflops"] = config.flops / timing.median_s / 1e9
     return records
+
+
+def _work(config: Config, impl: Impl) -> dict:
+    """The FLOPs and least bytes of one call of ``impl`` (its own where it says, else the config's)."""
+    work = {"flops": config.flops if impl.flops is None else impl.flops}
+    traffic = impl.traffic or config.traffic
+    if traffic is not None:
+        work |= {"bytes": traffic.moved, "footprint_bytes": traffic.footprint(ROTATE)}
+    return work

@@ -16,7 +16,7 @@ import torch
 
 from crosscheck.harness.cases import Case, pair_of
 from crosscheck.harness.pairs import build_pair
-from crosscheck.study.engine import Impl
+from crosscheck.study.engine import Impl, Traffic, float32_traffic
 
 
 def heads_first(a: np.ndarray) -> np.ndarray:
@@ -91,3 +91,8 @@ def per_head_magnitude(kernel, bias, rows: int, heads: int, size: int) -> Callab
 def first_rows(features: int, rows: int = 8) -> Callable[[np.ndarray], np.ndarray]:
     """The first ``rows`` rows of an output with ``features`` per row."""
     return lambda y: y.reshape(-1, features)[:rows]
+
+
+def per_head_traffic(rows: int, heads: int, size: int) -> Traffic:
+    """The least traffic of ``heads`` size→size linears with bias on ``rows`` rows (float32)."""
+    return float32_traffic(rows * heads * size, heads * size * (size + 1), rows * heads * size)

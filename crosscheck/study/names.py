@@ -3,18 +3,22 @@ configurations that measure them and by the targets that read them, so a rename 
 target into "not measured" (a test checks that every target names implementations the plan builds).
 """
 
-PEAK, PER_HEAD, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS, SHARDED = (
+PEAK, BANDWIDTH, PER_HEAD, BLOCK, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS, SHARDED, LINEAR_ROWS = (
     "peak",
+    "bandwidth",
     "per-head",
+    "block",
     "pointwise",
     "pooled",
     "invariant",
     "call-path",
     "bias",
     "sharded",
+    "linear-rows",
 )
 
 # per-head
+JAXLIN_AUTO = "jaxlin auto (the default)"
 JAXLIN_EINSUM, JAXLIN_VMAP, JAXLIN_LOOP = "jaxlin einsum", "jaxlin vmap", "jaxlin loop"
 JAXLIN_HEADS_FIRST = "jaxlin einsum, heads-first input (head_axis=0)"
 JAX_VMAP = "jax.vmap (pure function)"
@@ -26,9 +30,20 @@ TORCH_REF_BMM, TORCH_REF_VMAP, TORCH_REF_LOOP = "torch_ref bmm", "torch_ref vmap
 TORCH_REF_BMM_HEADS_FIRST = "torch_ref bmm, heads-first input (head_axis=0)"
 TORCH_COMPILE_BMM = "torch.compile(torch_ref bmm)"
 
+# block: Linear(size, heads·size) -> split heads -> PerHeadLinear(heads, size, size)
+JAXLIN_BLOCK = "jaxlin block (jaxlin.jitted, the defaults)"
+JAXLIN_BLOCK_IMPL = {
+    impl: f"jaxlin block, PerHeadLinear impl={impl}" for impl in ("einsum", "loop", "heads_major")
+}
+TORCH_BLOCK, TORCH_COMPILE_BLOCK = "torch_ref block (eager)", "torch.compile(torch_ref block)"
+
 # pointwise
 JAXLIN_LINEAR = "jaxlin Linear"
-JAXLIN_POINTWISE = {"matmul": "jaxlin PointwiseConv matmul", "conv": "jaxlin PointwiseConv conv"}
+JAXLIN_POINTWISE = {
+    "auto": "jaxlin PointwiseConv auto (the default)",
+    "matmul": "jaxlin PointwiseConv matmul",
+    "conv": "jaxlin PointwiseConv conv",
+}
 TORCH_LINEAR_CHANNELS_LAST = "torch nn.Linear (channels last)"
 TORCH_LINEAR_CHANNELS_FIRST = "torch nn.Linear on channels first (transpose, linear, transpose)"
 TORCH_REF_POINTWISE = {"matmul": "torch_ref PointwiseConv matmul", "conv": "torch_ref PointwiseConv conv"}
@@ -51,8 +66,11 @@ NNX_JIT, EAGER = "nnx.jit", "eager module call"
 JAXLIN_BIAS = {True: "jaxlin Linear use_bias=True", False: "jaxlin Linear use_bias=False"}
 TORCH_BIAS = {True: "torch nn.Linear bias=True", False: "torch nn.Linear bias=False"}
 
-# peak
+# peak and bandwidth
 JAX_MATMUL, TORCH_MM = "jax matmul", "torch mm"
+JAX_SUM, TORCH_SUM = "jax sum", "torch sum"
+JAX_ADD_ONE, TORCH_ADD_ONE = "jax x + 1 (read and write)", "torch x + 1 (read and write)"
+JAX_MEAN = "jnp.mean over the sequence (the bare mean, for scale)"
 
 
 # sharded

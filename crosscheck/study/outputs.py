@@ -1,4 +1,4 @@
-"""What the study writes: ``study.csv``, ``study.json``, ``study.md`` and one PNG per study.
+"""What the study writes: ``study.csv``, ``study.json``, ``study.md`` and the plots of :mod:`.plots`.
 
 >>> "gflops" in FIELDS
 True
@@ -14,6 +14,8 @@ from crosscheck.atomic import atomic_write
 from crosscheck.reporting.documents import write_documents
 from crosscheck.reporting.environment import machine_line
 from crosscheck.reporting.tables import markdown_table
+from crosscheck.study import names, roofline
+from crosscheck.study.plots import draw
 
 FIELDS = (
     "study",
@@ -33,10 +35,17 @@ FIELDS = (
     "compile_s",
     "repeats",
     "gflops",
-    "peak_fraction",
+    "bytes",
+    "footprint_bytes",
+    "gbps",
+    "bound",
+    "roofline_fraction",
+    "above_roofline",
     "equal",
     "dots",
     "one_batched_dot",
+    "program",
+    "note",
     "error",
 )
 MEASUREMENT_HEADERS = (
@@ -46,7 +55,8 @@ MEASUREMENT_HEADERS = (
     "spread",
     "compile",
     "GFLOP/s",
-    "% peak",
+    "GB/s",
+    "% roofline (bound)",
     "one batched dot",
     "equal",
 )
@@ -64,22 +74,57 @@ def _ms(value) -> str:
     return "–" if value is None else f"{value * 1e3:.3g} ms"
 
 
+def _roofline_cell(r: dict) -> str:
+    if "roofline_fraction" not in r:
+        return "–"
+    flag = " **above the roofline**" if r.get("above_roofline") else ""
+    return f"{r['roofline_fraction']:.0%} ({r['bound']}){flag}"
+
+
 def _measurement_row(r: dict) -> tuple[str, ...]:
     if "median_s" not in r:
-        return (str(r.get("config")), str(r.get("impl")), r.get("error", "–"), *[""] * 6)
+        return (str(r.get("config")), str(r.get("impl")), r.get("error", "–"), *[""] * 7)
     dot = {True: "yes", False: "no"}.get(r.get("one_batched_dot"), "–")
-    peak = f"{r['peak_fraction']:.0%}" if r.get("peak_fraction") else "–"
     return (
         r["config"],
         r["impl"],
         _ms(r["median_s"]),
         _ms(r["spread_s"]),
         _ms(r.get("compile_s")),
-        f"{r['gflops']:.3g}",
-        peak,
+        f"{r['gflops']:.3g}" if "gflops" in r else "–",
+        f"{r['gbps']:.3g}" if "gbps" in r else "–",
+        _roofline_cell(r),
         dot,
-        str(r.get("equal")),
+        str(r.get("equal", "–")) if r.get("note") is None else "not compared",
     )
+
+
+def _programs(records: list[dict]) -> list[str]:
+    """The compiled program of every JAX block row: what fused and which copies remain."""
+    rows = [
+        (r["config"], r["impl"], f"`{r['program']}`")
+        for r in records
+        if r.get("study") == names.BLOCK and r.get("program")
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "### Compiled programs of the block (XLA, in order)",
+        "",
+        *markdown_table(("config", "impl", "program"), rows),
+    ]
+
+
+LIMIT_LINES = (
+    ("flops_per_s", "compute peak (2048³ float32 GEMM, faster framework)", "GFLOP/s"),
+    ("memory_bytes_per_s", "main-memory bandwidth (streaming read, faster framework)", "GB/s"),
+    ("cache_bytes_per_s", "last-level-cache bandwidth (read of half the cache)", "GB/s"),
+)
+
+
+def _rate(value, unit: str) -> str:
+    return "not measured" if value is None else f"{value / 1e9:.4g} {unit}"
 
 
 def markdown(env: dict, records: list[dict], goals: list[dict], plots: list[str]) -> str:
@@ -93,48 +138,22 @@ def markdown(env: dict, records: list[dict], goals: list[dict], plots: list[str]
         detail = f" ({goal['detail']})" if goal["detail"] else ""
         rows.append((f"{goal['target']}{detail}", value, str(goal["limit"]), met))
     lines += markdown_table(("target", "measured", "limit", "met"), rows)
+    roof = roofline.limits(records)
+    lines += ["", "## Roofline of this run", ""]
+    lines += [f"- {label}: {_rate(roof[key], unit)}" for key, label, unit in LIMIT_LINES]
     for study in dict.fromkeys(r.get("study") for r in records):
         study_rows = [_measurement_row(r) for r in records if r.get("study") == study]
         lines += ["", f"## {study}", "", *markdown_table(MEASUREMENT_HEADERS, study_rows)]
+        if study == names.BLOCK:
+            lines += _programs(records)
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
-
-
-def plot(out_dir: str, records: list[dict]) -> list[str]:
-    """One PNG per study: time and % of peak per implementation; returns the file names."""
-    import matplotlib  # the plot extra: imported only when plots are drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = []
-    for study in dict.fromkeys(r.get("study") for r in records if "median_s" in r):
-        rows = [r for r in records if r.get("study") == study and "median_s" in r]
-        figure, (time_axis, peak_axis) = plt.subplots(1, 2, figsize=(13, 5))
-        configs = list(dict.fromkeys(r["config"] for r in rows))
-        for impl in dict.fromkeys(r["impl"] for r in rows):
-            points = [(configs.index(r["config"]), r) for r in rows if r["impl"] == impl]
-            xs = [i for i, _ in points]
-            time_axis.plot(xs, [r["median_s"] * 1e3 for _, r in points], marker="o", label=impl)
-            peak_axis.plot(xs, [100 * r.get("peak_fraction", 0) for _, r in points], marker="o", label=impl)
-        for axis, label in ((time_axis, "median time (ms, log)"), (peak_axis, "% of measured GEMM peak")):
-            axis.set_xticks(range(len(configs)), configs, rotation=90, fontsize=6)
-            axis.set_ylabel(label)
-        time_axis.set_yscale("log")
-        peak_axis.legend(fontsize=6, loc="best")
-        figure.suptitle(f"crosscheck study: {study}")
-        figure.tight_layout()
-        name = f"study-{study}.png"
-        figure.savefig(os.path.join(out_dir, name), dpi=110)
-        plt.close(figure)
-        names.append(name)
-    return names
 
 
 def write_outputs(out_dir: str, env: dict, records: list[dict], goals: list[dict]) -> list[str]:
     """``study.csv``, ``study.json``, ``study.md`` and the plots, in ``out_dir``; their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    plots = plot(out_dir, records)
+    plots = draw(out_dir, records, roofline.limits(records))
     document = {"environment": env, "targets": goals, "measurements": records}
     paths = list(write_documents(out_dir, "study", document, markdown(env, records, goals, plots)))
     atomic_write(os.path.join(out_dir, "study.csv"), csv_text(records))

@@ -25,6 +25,7 @@ from crosscheck.study.inputs import (
     module_hlo,
     no_grad,
     per_head_magnitude,
+    per_head_traffic,
     random_inputs,
     study_pair,
 )
@@ -40,6 +41,7 @@ def _pair(heads: int, size: int, device: str, **options):
 def _jaxlin_impls(heads: int, size: int, shape, device: str) -> tuple[list[Impl], object]:
     impls, module = [], None
     for impl, name in (
+        ("auto", names.JAXLIN_AUTO),
         ("einsum", names.JAXLIN_EINSUM),
         ("vmap", names.JAXLIN_VMAP),
         ("loop", names.JAXLIN_LOOP),
@@ -139,4 +141,5 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
         per_head_magnitude(kernel, bias, rows, heads, size),
         k=size + 1,
         checked_rows=lambda y: y.reshape(rows, heads, size)[:8],
+        traffic=per_head_traffic(rows, heads, size),
     )

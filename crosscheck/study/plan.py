@@ -11,9 +11,12 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crosscheck.study import configs, names, sharded
+from crosscheck.study import configs, names, roofline, sharded
+from crosscheck.study.block import block
 from crosscheck.study.engine import Config, run_config
 from crosscheck.study.per_head import per_head
+
+MEMORY_BYTES = 256 * 2**20  # a streaming read at least this large comes from main memory
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
     ``mesh_devices``, the heads-sharded per-head layer over 1, 2, 4, ... up to that many devices."""
     grid = configs.QUICK if quick else configs.FULL
     steps = [Step("GEMM peak", names.PEAK, lambda: configs.peak(grid["peak_n"]))]
+    steps += _bandwidth_steps(quick, device)
     for leading in grid["leading"]:
         for heads in grid["heads"]:
             for size in grid["sizes"]:
@@ -38,6 +42,11 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
                     per_head, heads, size, leading, device, compiled=compiled and target
                 )
                 steps.append(Step(f"per-head h{heads} {size} {leading}", names.PER_HEAD, build))
+    for heads, size in configs.TARGET_SHAPES if not quick else ((4, 32),):
+        build = functools.partial(
+            block, heads, size, (32, 64) if not quick else (4, 16), device, compiled=compiled
+        )
+        steps.append(Step(f"block h{heads} {size}", names.BLOCK, build))
     seed_shape = (128, 8, 256, 32)  # the 1x1-convolution question's shape
     for shape in [seed_shape] if quick else [seed_shape, (64, 1024, 256, 256)]:
         steps.append(
@@ -56,6 +65,9 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
         steps.append(Step(f"call path h{heads}", names.CALL_PATH, build))
     rows = 4096 if quick else 65536
     steps.append(Step(f"bias ({rows}, 256)", names.BIAS, lambda: configs.bias(rows, 256, device)))
+    for rows in configs.QUICK_ROWS if quick else configs.ROW_SWEEP:
+        build = functools.partial(configs.linear_rows, rows, 256, 256, device)
+        steps.append(Step(f"Linear rows {rows}", names.LINEAR_ROWS, build))
     if mesh_devices:
         shapes = [(16, 64, (4, 16))] if quick else [(16, 128, (32, 64)), (8, 64, (32, 64))]
         for heads, size, leading in shapes:
@@ -64,9 +76,23 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
     return steps
 
 
+def _bandwidth_steps(quick: bool, device: str) -> list[Step]:
+    """The streaming reads that measure memory bandwidth: main memory, and (on CPU, where the cache
+    size is known) a read of half the last-level cache."""
+    sizes = [("memory", MEMORY_BYTES // (4 if quick else 1))]
+    cache = roofline.last_level_cache_bytes() if device == "cpu" else None
+    if cache:
+        sizes.append(("cache", cache // 2))
+    return [
+        Step(f"bandwidth ({level})", names.BANDWIDTH, functools.partial(configs.bandwidth, n_bytes, level))
+        for level, n_bytes in sizes
+    ]
+
+
 def run_plan(steps: list[Step], *, torch_device: str, advance=None, repeats: int | None = None) -> list[dict]:
     """Build and run every step; a configuration that cannot be built is one error record. Each
-    timed record gets ``peak_fraction``: its GFLOP/s over the best GEMM of this run."""
+    timed record gets its GFLOP/s, GB/s and fraction of this run's roofline
+    (:func:`crosscheck.study.roofline.annotate`)."""
     records = []
     for step in steps:
         try:
@@ -82,8 +108,5 @@ def run_plan(steps: list[Step], *, torch_device: str, advance=None, repeats: int
             )
         if advance is not None:
             advance()
-    peak = max((r.get("gflops", 0) for r in records if r.get("study") == names.PEAK), default=0) or None
-    for record in records:
-        if peak and "gflops" in record:
-            record["peak_fraction"] = record["gflops"] / peak
-    return records
+    cache = roofline.last_level_cache_bytes() if torch_device == "cpu" else None
+    return roofline.annotate(records, cache_bytes=cache)

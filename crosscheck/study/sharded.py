@@ -17,7 +17,7 @@ import jaxlin
 import torch_ref
 from crosscheck.study import names
 from crosscheck.study.engine import Config, Impl
-from crosscheck.study.inputs import per_head_magnitude, random_inputs, study_pair
+from crosscheck.study.inputs import per_head_magnitude, per_head_traffic, random_inputs, study_pair
 
 
 def device_counts(largest: int) -> list[int]:
@@ -52,4 +52,5 @@ def sharded_per_head(heads: int, size: int, leading: tuple[int, int], largest: i
         per_head_magnitude(kernel, bias, rows, heads, size),
         k=size + 1,
         checked_rows=lambda y: y.reshape(rows, heads, size)[:8],
+        traffic=per_head_traffic(rows, heads, size),
     )

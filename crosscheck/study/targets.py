@@ -18,6 +18,10 @@ FASTEST_TORCH, FASTEST_JAX = "fastest torch", "fastest JAX"
 """Bases meaning the fastest correct implementation of that framework in the common layout."""
 
 
+Base = str | tuple[str, ...]
+"""An implementation's name, :data:`FASTEST_TORCH`/:data:`FASTEST_JAX`, or a tuple: the fastest of those."""
+
+
 @dataclass(frozen=True)
 class Ratio:
     """``ours / base`` (medians) at each configuration of ``study`` whose sizes include ``sizes``."""
@@ -25,7 +29,7 @@ class Ratio:
     text: str
     study: str
     ours: str
-    base: str
+    base: Base
     limit: float
     sizes: dict = field(default_factory=dict)
     at_least: bool = False
@@ -34,7 +38,7 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Fraction:
-    """``impl``'s ``metric`` (e.g. ``peak_fraction``) at the configurations matching ``sizes``."""
+    """``impl``'s ``metric`` (e.g. ``roofline_fraction``) at the configurations matching ``sizes``."""
 
     text: str
     study: str
@@ -52,58 +56,86 @@ class WorstRatio:
     text: str
     study: str
     ours: tuple[str, ...]
-    base: str
+    base: Base
     limit: float
     exclude: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Highest:
+    """The highest ``metric`` of any timed row of the run (a sanity bound, e.g. on the roofline)."""
+
+    text: str
+    metric: str
+    limit: float
+
+
 ROWS_2048 = {"rows": 2048}
-TARGETS = [
-    *[
-        target
+JAXLIN_PER_HEAD = (names.JAXLIN_EINSUM, names.JAXLIN_VMAP, names.JAXLIN_LOOP)
+JAXLIN_BLOCKS = tuple(names.JAXLIN_BLOCK_IMPL[impl] for impl in ("einsum", "loop"))
+JAXLIN_POINTWISE = (names.JAXLIN_POINTWISE["matmul"], names.JAXLIN_POINTWISE["conv"])
+
+
+def _at_target_shapes(text: str, study: str, ours: str, base: Base) -> list[Ratio]:
+    return [
+        Ratio(text, study, ours, base, 1.0, {"heads": heads, "size": size} | ROWS_2048)
         for heads, size in ((8, 64), (16, 128), (4, 512))
-        for target in (
-            Ratio(
-                "PerHeadLinear default / fastest torch",
-                names.PER_HEAD,
-                names.JAXLIN_EINSUM,
-                FASTEST_TORCH,
-                1.0,
-                {"heads": heads, "size": size} | ROWS_2048,
-            ),
-            Ratio(
-                "PerHeadLinear default on heads-first input / torch_ref bmm on the same",
-                names.PER_HEAD,
-                names.JAXLIN_HEADS_FIRST,
-                names.TORCH_REF_BMM_HEADS_FIRST,
-                1.0,
-                {"heads": heads, "size": size} | ROWS_2048,
-            ),
-        )
-    ],
-    Fraction(
-        "PerHeadLinear default, fraction of GEMM peak",
+    ]
+
+
+TARGETS = [
+    Highest(
+        "highest fraction of the roofline of any row (above it: a measurement error)",
+        "roofline_fraction",
+        1.05,
+    ),
+    *_at_target_shapes(
+        "jaxlin block / torch_ref block eager", names.BLOCK, names.JAXLIN_BLOCK, names.TORCH_BLOCK
+    ),
+    *_at_target_shapes(
+        "jaxlin block / torch.compile block", names.BLOCK, names.JAXLIN_BLOCK, names.TORCH_COMPILE_BLOCK
+    ),
+    *_at_target_shapes(
+        "PerHeadLinear default / fastest torch", names.PER_HEAD, names.JAXLIN_AUTO, FASTEST_TORCH
+    ),
+    *_at_target_shapes(
+        "PerHeadLinear default on heads-first input / torch_ref bmm on the same",
         names.PER_HEAD,
-        names.JAXLIN_EINSUM,
-        "peak_fraction",
+        names.JAXLIN_HEADS_FIRST,
+        names.TORCH_REF_BMM_HEADS_FIRST,
+    ),
+    WorstRatio(
+        "worst PerHeadLinear auto / fastest jaxlin formulation (all per-head configs)",
+        names.PER_HEAD,
+        (names.JAXLIN_AUTO,),
+        JAXLIN_PER_HEAD,
+        1.05,
+    ),
+    WorstRatio(
+        "worst jaxlin block default / fastest jaxlin block impl",
+        names.BLOCK,
+        (names.JAXLIN_BLOCK,),
+        JAXLIN_BLOCKS,
+        1.05,
+    ),
+    Fraction(
+        "PerHeadLinear default, fraction of the roofline",
+        names.PER_HEAD,
+        names.JAXLIN_AUTO,
+        "roofline_fraction",
         0.85,
         {"heads": 4, "size": 512} | ROWS_2048,
     ),
-    WorstRatio(
-        "worst jaxlin einsum/vmap / fastest JAX formulation (all per-head configs)",
-        names.PER_HEAD,
-        (names.JAXLIN_EINSUM, names.JAXLIN_VMAP),
-        FASTEST_JAX,
-        1.10,
-        exclude=(names.JAXLIN_LOOP,),
-    ),
     Ratio("recommended call path / raw jax.jit", names.CALL_PATH, names.RECOMMENDED, names.RAW_JIT, 1.10),
     Ratio(
-        "jaxlin PointwiseConv matmul / jaxlin Linear",
+        "jaxlin PointwiseConv auto / its fastest path",
         names.POINTWISE,
-        names.JAXLIN_POINTWISE["matmul"],
-        names.JAXLIN_LINEAR,
+        names.JAXLIN_POINTWISE["auto"],
+        JAXLIN_POINTWISE,
         1.05,
+    ),
+    Ratio(
+        "jaxlin Linear / its fastest lowering", names.LINEAR_ROWS, names.JAXLIN_LINEAR, JAXLIN_POINTWISE, 1.05
     ),
     Ratio(
         "torch_ref PointwiseConv matmul / nn.Linear on channels first",
@@ -120,6 +152,22 @@ TARGETS = [
         30,
         {"length": 2048},
         at_least=True,
+    ),
+    Ratio(
+        "PooledHead reorder / the bare mean over the same input (its bandwidth limit)",
+        names.POOLED,
+        names.JAXLIN_REORDER[True],
+        names.JAX_MEAN,
+        1.10,
+        {"length": 2048},
+    ),
+    Fraction(
+        "PooledHead reorder, fraction of the roofline",
+        names.POOLED,
+        names.JAXLIN_REORDER[True],
+        "roofline_fraction",
+        0.8,
+        {"length": 2048},
     ),
     Ratio(
         "jaxlin Linear with bias / without",
@@ -185,11 +233,18 @@ def _fastest(records, study: str, config: str, base: str, exclude) -> tuple[str,
     return (min(found)[1], min(found)[0]) if found else None
 
 
-def _base(records, study, config, base, exclude) -> tuple[str, float | None]:
+def _base(records, study, config, base: Base, exclude) -> tuple[str, float | None]:
+    if isinstance(base, tuple):
+        found = [(m, name) for name in base if (m := _median(records, study, config, name))]
+        return (min(found)[1], min(found)[0]) if found else ("fastest of " + ", ".join(base), None)
     if base in (FASTEST_TORCH, FASTEST_JAX):
         fastest = _fastest(records, study, config, base, exclude)
         return (fastest[0], fastest[1]) if fastest else (base, None)
     return base, _median(records, study, config, base)
+
+
+def _is_fastest_of(base: Base) -> bool:
+    return isinstance(base, tuple) or base in (FASTEST_TORCH, FASTEST_JAX)
 
 
 def _goal(text: str, value: float | None, limit: float, at_least: bool, detail: str = "") -> dict:
@@ -204,7 +259,8 @@ def _ratio_goals(target: Ratio, records: list[dict]) -> list[dict]:
         ours = _median(records, target.study, config, target.ours)
         base_name, base = _base(records, target.study, config, target.base, target.exclude)
         value = ours / base if ours and base else None
-        detail = f"{target.base}: {base_name}" if target.base in (FASTEST_TORCH, FASTEST_JAX) and base else ""
+        label = "fastest" if isinstance(target.base, tuple) else target.base
+        detail = f"{label}: {base_name}" if _is_fastest_of(target.base) and base else ""
         goals.append(_goal(f"{target.text} at {config}", value, target.limit, target.at_least, detail))
     return goals
 
@@ -235,6 +291,12 @@ def _worst_goal(target: WorstRatio, records: list[dict]) -> dict:
     return _goal(target.text, worst, target.limit, False, where)
 
 
+def _highest_goal(target: Highest, records: list[dict]) -> dict:
+    found = [(r[target.metric], f"{r['impl']} at {r['config']}") for r in records if target.metric in r]
+    value, where = max(found) if found else (None, "")
+    return _goal(target.text, value, target.limit, False, where)
+
+
 def evaluate(targets: list, records: list[dict]) -> list[dict]:
     """Each target measured: ``{"target", "value", "limit", "met", "detail"}`` (``met`` is ``None``
     when the run did not measure it)."""
@@ -244,6 +306,8 @@ def evaluate(targets: list, records: list[dict]) -> list[dict]:
             goals += _ratio_goals(target, records)
         elif isinstance(target, Fraction):
             goals += _fraction_goals(target, records)
+        elif isinstance(target, Highest):
+            goals.append(_highest_goal(target, records))
         else:
             goals.append(_worst_goal(target, records))
     return goals

@@ -12,8 +12,10 @@ from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jaxlin.heads
 from crosscheck.numerics import dot_bound
 from jaxlin import PerHeadLinear
+from jaxlin.auto import fastest_per_head
 from tests._helpers import CHEAP, apply, jax_grads, linear_holding, loss_weights, numpy_init
 
 IMPLS = ("einsum", "vmap", "loop")
@@ -179,7 +181,7 @@ def test_no_bias_has_no_bias_parameter_and_is_x_times_kernel_per_head(impl):
 def test_parameters_have_per_head_shapes():
     layer = PerHeadLinear(4, 8, 5, **CHEAP, rngs=nnx.Rngs(0))
     assert layer.kernel.shape == (4, 8, 5) and layer.bias.shape == (4, 5)
-    assert layer.impl == "einsum" and layer.head_axis == -2
+    assert layer.impl == "auto" and layer.head_axis == -2
 
 
 def test_default_kernel_init_uses_the_per_head_fan_in():
@@ -195,6 +197,49 @@ def test_default_kernel_init_uses_the_per_head_fan_in():
     for head in range(num_heads):
         assert abs(kernel[head].std() * np.sqrt(n_in) - 1) < 0.1, head
     np.testing.assert_array_equal(layer.bias[...], 0)
+
+
+# ---------------------------------------------------------------- impl="auto"
+
+
+@pytest.mark.parametrize("picked", IMPLS)
+def test_auto_runs_the_formulation_the_rule_picks_bitwise(monkeypatch, variant, picked):
+    monkeypatch.setattr(jaxlin.heads, "fastest_per_head", lambda *sizes: picked)
+    auto, explicit = (
+        make("auto", (4, 8, 5), jnp.float32, seed=5),
+        make(picked, (4, 8, 5), jnp.float32, seed=5),
+    )
+    x = jnp.asarray(np.random.default_rng(6).standard_normal((2, 3, 4, 8)), jnp.float32)
+    assert auto.formulation(x.shape) == picked
+    chex.assert_trees_all_equal(
+        jax_grads(auto, x, transform=variant), jax_grads(explicit, x, transform=variant)
+    )
+
+
+@pytest.mark.parametrize(
+    "heads, rows, size, backend, picked",
+    [
+        (16, 2048, 64, "cpu", "einsum"),
+        (4, 2048, 512, "cpu", "loop"),
+        (1, 64, 32, "cpu", "loop"),
+        (4, 2048, 512, "gpu", "einsum"),
+        (4, 2048, 512, "tpu", "einsum"),
+    ],
+)
+def test_the_rule_follows_the_studys_table(heads, rows, size, backend, picked):
+    assert fastest_per_head(heads, rows, size, size, backend) == picked
+
+
+def test_auto_counts_rows_over_every_leading_axis():
+    layer = make("auto", (4, 8, 5), jnp.float32)
+    assert layer.formulation((2, 3, 4, 8)) == fastest_per_head(4, 6, 8, 5)
+
+
+def test_auto_on_heads_first_input_takes_the_copy_free_einsum():
+    first = make("auto", (3, 6, 4), jnp.float32, head_axis=0)
+    einsum = make("einsum", (3, 6, 4), jnp.float32, head_axis=0)
+    x = jnp.asarray(np.random.default_rng(8).standard_normal((3, 5, 6)), jnp.float32)
+    np.testing.assert_array_equal(first(x), einsum(x))
 
 
 # ---------------------------------------------------------------- errors

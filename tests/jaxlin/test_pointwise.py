@@ -13,6 +13,7 @@ from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jaxlin.pointwise
 from crosscheck.numerics import dot_bound
 from jaxlin import Linear, PointwiseConv
 from tests._helpers import CHEAP, jax_grads, linear_holding, loss_weights, numpy_init, params_of
@@ -157,11 +158,23 @@ def test_matmul_impl_is_within_the_bound_of_nnx_conv():
     assert_within(ours(jnp.asarray(x)), theirs(jnp.asarray(x)), 2 * bound, "nnx.Conv")
 
 
-def test_default_impl_is_matmul_and_no_bias_means_no_bias_parameter():
+def test_default_impl_is_auto_and_no_bias_means_no_bias_parameter():
     layer = PointwiseConv(3, 2, use_bias=False, **CHEAP, rngs=nnx.Rngs(0))
-    assert layer.impl == "matmul" and layer.bias is None
+    assert layer.impl == "auto" and layer.bias is None
     x = jnp.ones((4, 3), jnp.float32)
     np.testing.assert_array_equal(layer(x), x @ layer.kernel[0])
+
+
+@pytest.mark.parametrize("picked", ["matmul", "conv"])
+def test_auto_runs_the_path_the_rule_picks_bitwise(monkeypatch, variant, picked):
+    monkeypatch.setattr(jaxlin.pointwise, "fastest_pointwise", lambda *sizes: picked)
+    auto = make("auto", 17, 5, jnp.float32, seed=4)
+    explicit = make(picked, 17, 5, jnp.float32, seed=4)
+    x = jnp.asarray(np.random.default_rng(3).standard_normal((2, 8, 17)), jnp.float32)
+    assert auto.formulation(x.shape) == picked
+    y_auto, g_auto, gx_auto = jax_grads(auto, x, transform=variant)
+    y, g, gx = jax_grads(explicit, x, transform=variant)
+    chex.assert_trees_all_equal((y_auto, g_auto, gx_auto), (y, g, gx))
 
 
 # ---------------------------------------------------------------- errors

@@ -23,19 +23,28 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
     records = data["measurements"]
     assert {r["study"] for r in records} == {
         "peak",
+        "bandwidth",
         "per-head",
+        "block",
         "pointwise",
         "pooled",
         "invariant",
         "call-path",
         "bias",
+        "linear-rows",
     }
     errors = [r for r in records if "error" in r]
     assert errors == []
-    assert all(r["equal"] for r in records)
+    assert all(r["equal"] for r in records if "note" not in r)
+    assert {r["impl"] for r in records if "note" in r and r["study"] != "bias"} == {
+        "jnp.mean over the sequence (the bare mean, for scale)",
+        "jax x + 1 (read and write)",
+        "torch x + 1 (read and write)",
+    }
     per_head = [r for r in records if r["study"] == "per-head"]
     impls = {r["impl"] for r in per_head}
     assert {
+        "jaxlin auto (the default)",
         "jaxlin einsum",
         "jaxlin vmap",
         "jaxlin loop",
@@ -48,7 +57,12 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
     } <= impls
     for r in per_head:
         assert r["median_s"] > 0 and r["spread_s"] >= 0 and r["repeats"] >= 3 and r["compile_s"] > 0
-        assert r["gflops"] > 0 and r["peak_fraction"] > 0
+        assert (
+            r["gflops"] > 0
+            and r["gbps"] > 0
+            and 0 < r["roofline_fraction"]
+            and r["bound"] in ("compute", "memory")
+        )
     einsum = [r for r in per_head if r["impl"] in ("jaxlin einsum", "jaxlin vmap")]
     assert all(r["one_batched_dot"] for r in einsum)  # the compiled HLO holds one batched dot
     assert all(r["dots"] > 1 for r in per_head if r["impl"] == "jaxlin loop")
@@ -64,8 +78,11 @@ def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
     )
     assert {p.name for p in out.glob("*.png")} >= {
         "study-per-head.png",
+        "study-roofline.png",
         "study-pointwise.png",
-        "study-peak.png",
+        "study-block.png",
+        "study-linear-rows.png",
     }
+    assert "## Roofline of this run" in markdown and "### Compiled programs of the block" in markdown
     goals = json.loads((out / "study.json").read_text())["targets"]
     assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)

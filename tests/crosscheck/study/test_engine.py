@@ -32,10 +32,10 @@ def test_dot_summary_counts_dots_and_batch_dimensions():
 
 
 def test_the_per_head_studys_timed_calls_trace_once_each(monkeypatch):
-    # Four jaxlin modules (three impls and heads-first) and one nnx.vmap stack: one trace each covers
+    # Five jaxlin modules (auto, three impls and heads-first) and one nnx.vmap stack: one trace each covers
     # the check, the HLO and every timed round; a retrace is an error record or raises from the timing.
     chex.clear_trace_counter()
-    for cls, modules in ((jaxlin.PerHeadLinear, 4), (nnx.Linear, 1)):
+    for cls, modules in ((jaxlin.PerHeadLinear, 5), (nnx.Linear, 1)):
         monkeypatch.setattr(cls, "__call__", chex.assert_max_traces(cls.__call__, n=modules))
     records = run_config(per_head(4, 32, (2, 4), "cpu", compiled=False), repeats=3)
     assert [r["impl"] for r in records if "error" in r] == []

@@ -1,0 +1,95 @@
+"""Every timed row against the limit it can reach: compute, or the bandwidth of where its data lives.
+
+A call cannot take less than ``max(FLOPs / peak, bytes / bandwidth)``: the GEMM peak (a 2048³
+float32 matmul) and the streaming-read bandwidth are measured in the same run, in both frameworks,
+and the faster framework sets each. ``roofline_fraction`` is that least time over the measured
+median; a row above :data:`SANE` is a measurement or byte-count error, not a fast kernel.
+
+Where the data lives matters: a row whose timing loop touches less than the last-level cache
+(:func:`last_level_cache_bytes`; the rotated input sets, weights and output) is read from the
+cache, so its memory limit is the bandwidth of a streaming read of a cache-sized array, measured
+the same way. Bigger rows get the bandwidth of a read of at least 256 MB.
+
+>>> records = [
+...     {"study": "peak", "median_s": 1.0, "flops": 100e9},
+...     {"study": "bandwidth", "level": "memory", "median_s": 1.0, "bytes": 10e9},
+...     {"study": "s", "median_s": 2.0, "flops": 100e9, "bytes": 1e9, "footprint_bytes": 1e9},
+... ]
+>>> row = annotate(records, cache_bytes=None)[2]
+>>> row["bound"], row["roofline_fraction"], row["gflops"], row["gbps"]
+('compute', 0.5, 50.0, 0.5)
+"""
+
+from __future__ import annotations
+
+import glob
+
+from crosscheck.study import names
+
+SANE = 1.05
+"""A row measured above this fraction of its roofline is flagged (``above_roofline``)."""
+
+
+def last_level_cache_bytes() -> int | None:
+    """The largest CPU cache of this machine (Linux sysfs), or None where it cannot be read."""
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        try:
+            with open(path) as file:
+                text = file.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1024, "M": 1024**2}.get(text[-1:], 1)
+        digits = text.rstrip("KM")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes) if sizes else None
+
+
+def _best(records: list[dict], study: str, value, level: str | None = None) -> float | None:
+    rates = [
+        value(r)
+        for r in records
+        if r.get("study") == study and "median_s" in r and (level is None or r.get("level") == level)
+    ]
+    return max(rates) if rates else None
+
+
+def limits(records: list[dict]) -> dict[str, float | None]:
+    """``{"flops_per_s", "memory_bytes_per_s", "cache_bytes_per_s"}``: the best of both frameworks."""
+    return {
+        "flops_per_s": _best(records, names.PEAK, lambda r: r["flops"] / r["median_s"]),
+        "memory_bytes_per_s": _best(records, names.BANDWIDTH, lambda r: r["bytes"] / r["median_s"], "memory"),
+        "cache_bytes_per_s": _best(records, names.BANDWIDTH, lambda r: r["bytes"] / r["median_s"], "cache"),
+    }
+
+
+def _bandwidth(record: dict, roof: dict, cache_bytes: int | None) -> float | None:
+    footprint = record.get("footprint_bytes", float("inf"))
+    if cache_bytes and roof["cache_bytes_per_s"] and footprint <= cache_bytes:
+        return roof["cache_bytes_per_s"]
+    return roof["memory_bytes_per_s"]
+
+
+def annotate(records: list[dict], *, cache_bytes: int | None) -> list[dict]:
+    """Add ``gflops``, ``gbps``, ``roofline_fraction``, ``bound`` ("compute" | "memory") and, above
+    :data:`SANE`, ``above_roofline`` to every timed record (in place; returns ``records``)."""
+    roof = limits(records)
+    for record in records:
+        if "median_s" not in record or record.get("flops") is None:
+            continue
+        time = record["median_s"]
+        record["gflops"] = record["flops"] / time / 1e9
+        least = {"compute": record["flops"] / roof["flops_per_s"] if roof["flops_per_s"] else 0.0}
+        bandwidth = _bandwidth(record, roof, cache_bytes)
+        if "bytes" in record:
+            record["gbps"] = record["bytes"] / time / 1e9
+            if bandwidth:
+                least["memory"] = record["bytes"] / bandwidth
+        bound = max(least, key=least.get)
+        if least[bound] > 0:
+            record["bound"] = bound
+            record["roofline_fraction"] = least[bound] / time
+            if record["roofline_fraction"] > SANE:
+                record["above_roofline"] = True
+    return records
