@@ -2,8 +2,8 @@
 cycle, imports sit at the top of modules, and ``import torch_ref`` loads no JAX.
 
 The layers, top to bottom: ``atomic`` (the standard library only), ``numerics`` (NumPy only),
-``weights``, ``harness``, ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is imported by jaxlin
-and torch_ref and imports nothing of theirs.
+``weights``, ``harness``, ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is
+imported by jaxlin and torch_ref and imports nothing of theirs.
 """
 
 from __future__ import annotations
