@@ -42,13 +42,13 @@ class PointwiseConv(Described, nnx.Module):
     """A 1x1 convolution over channels-last input: the same function as ``Linear`` at each position.
 
     The kernel is stored as ``nnx.Conv(kernel_size=(1,))`` stores it, ``(1, in, out)``.
-    ``impl="conv"`` runs ``lax.conv_general_dilated``; ``impl="matmul"`` (the default) runs the
-    same math as one ``dot_general`` on ``kernel[0]``. The default is ``"matmul"`` because a 1x1
-    convolution *is* a matrix product: that path hands XLA the very GEMM that ``Linear`` runs
-    (its outputs and gradients are bitwise equal to ``Linear`` on ``kernel[0]``, a tested
-    property), while the conv path goes through the convolution emitter. Their speed is close on
-    XLA:CPU and depends on the shape; ``docs/pointwise.md`` has the measurements. ``"dot"`` (this
-    path's former name) and ``"linear"`` (torch_ref's) are accepted for ``"matmul"``.
+    ``impl="matmul"`` runs the math as one ``dot_general`` on ``kernel[0]`` — the very GEMM ``Linear``
+    runs (outputs and gradients bitwise equal to ``Linear`` on ``kernel[0]``, a tested property);
+    ``impl="conv"`` runs ``lax.conv_general_dilated``, the same function rounded in another order.
+    ``impl="auto"`` (the default) takes whichever the study measured faster for the backend and the
+    input's shape (:func:`jaxlin.auto.fastest_pointwise`, chosen at trace time); ``docs/pointwise.md``
+    has the table. ``"dot"`` (the matmul path's former name) and ``"linear"`` (torch_ref's) are
+    accepted for ``"matmul"``.
 
     Raises:
         ValueError: a size or an option out of its range (at construction), an input whose shape

@@ -23,8 +23,8 @@ for modules built without metadata, or loaded from a checkpoint).
 >>> import jax
 >>> mesh = jax.make_mesh((1,), ("heads",))
 >>> layer = shard_heads(jaxlin.PerHeadLinear(4, 8, 2, rngs=nnx.Rngs(0)), mesh)
->>> layer.kernel[...].sharding.spec
-PartitionSpec('heads', None, None)
+>>> tuple(layer.kernel[...].sharding.spec)
+('heads', None, None)
 """
 
 from __future__ import annotations

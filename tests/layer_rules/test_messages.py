@@ -198,8 +198,10 @@ def test_pointwise_input_of_the_wrong_rank(fw):
         fw.make("PointwiseConv", 8, 4)(fw.ones(shape))
 
 
-def test_pointwise_impl_lists_the_shared_choices(fw):
-    message = "PointwiseConv(in_features=8, out_features=4): impl must be one of 'matmul', 'conv', got 'fft'."
+def test_pointwise_impl_lists_each_frameworks_choices(fw):
+    # jaxlin adds "auto" (the formulation chosen from the measured study); torch_ref names the two it runs.
+    choices = "'auto', 'matmul', 'conv'" if fw.name == "jax" else "'matmul', 'conv'"
+    message = f"PointwiseConv(in_features=8, out_features=4): impl must be one of {choices}, got 'fft'."
     with _raises(ValueError, message):
         fw.make("PointwiseConv", 8, 4, impl="fft")
 
@@ -282,7 +284,7 @@ def test_head_axis_argument_is_an_int_other_than_the_features_axis(fw, bad):
 def test_per_head_impl_lists_each_frameworks_choices(fw):
     # The batched formulation is "einsum" in jaxlin and "bmm" in torch_ref: each refuses the other's word.
     other, choices = (
-        ("bmm", "'einsum', 'vmap', 'loop'") if fw.name == "jax" else ("einsum", "'bmm', 'vmap', 'loop'")
+        ("bmm", "'auto', 'einsum', 'vmap', 'loop'") if fw.name == "jax" else ("einsum", "'bmm', 'vmap', 'loop'")
     )
     with _raises(ValueError, f"{HEADS}: impl must be one of {choices}, got '{other}'."):
         fw.make("PerHeadLinear", 4, 8, 2, impl=other)
