@@ -1,6 +1,7 @@
 """``crosscheck run``: every case in both frameworks on shared weights, checked against float64
-truth, timed, with the batch-size probe of Linear and BatchInvariantLinear; the summary on the
-terminal and ``DIR/report.json`` and ``DIR/report.md``.
+truth, with the batch-size probe of Linear and BatchInvariantLinear, and one entry per distinct
+computation timed at its seed shape (:mod:`crosscheck.harness.seed_shapes`); the four answers and
+the summary on the terminal and in ``DIR/report.json`` and ``DIR/report.md``.
 
 Exit status: 0 when every case passes, 1 when any fails (or raises, or the report cannot be
 written), 2 for a usage error.
@@ -40,7 +41,12 @@ def add_parser(commands) -> None:
         type=options.count,
         default=options.TIMED_ROUNDS,
         metavar="N",
-        help=f"rounds of timed calls per case (default: {options.TIMED_ROUNDS})",
+        help=f"rounds of timed calls per timed entry, fewer if slow (default: {options.TIMED_ROUNDS})",
+    )
+    run.add_argument(
+        "--backward",
+        action="store_true",
+        help="time forward+backward too at the seed shapes (about 3x the timing time)",
     )
     run.add_argument(
         "--workers",
@@ -70,8 +76,8 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck run``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
-    from crosscheck.harness import cases, jobs, meshes, pairs, probing
-    from crosscheck.reporting import probe_report, run_report
+    from crosscheck.harness import answers, cases, jobs, meshes, pairs, probing, seed_shapes
+    from crosscheck.reporting import probe_report, run_report, speed_report
     from crosscheck.weights import WeightsError, files
 
     registry = cases.all_cases()
@@ -102,6 +108,8 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
             )
     to_check = [(name, dtype) for name in names if name not in misfit for dtype in dtypes]
     probes = [(name, dtype) for name in options.RUN_PROBES for dtype in dtypes] if args.probe else []
+    checked = [name for name in names if name not in misfit]
+    timed = seed_shapes.timed_entries(checked, probe=args.probe) if "float32" in dtypes else []
     sizes = tuple(probing.default_batch_sizes())
     run_options = jobs.Options(
         seed=args.seed,
@@ -112,10 +120,11 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         probe_batch_sizes=sizes,
         probe_modes=("jax.jit", "torch"),
         mesh=args.mesh or (),
+        backward=args.backward,
     )
     with common.session(args.precision, args.device) as session:
-        runs, probe_records = jobs.run_jobs(
-            to_check, probes, run_options, workers=workers, progress=session.progress
+        runs, probe_records, entry_runs = jobs.run_jobs(
+            to_check, probes, run_options, workers=workers, progress=session.progress, timed=timed
         )
     by_case = {(run.name, run.dtype): run for run in runs}
     skipped = [jobs.CaseRun(name, dtype, skipped=misfit[name]) for name in misfit for dtype in dtypes]
@@ -127,7 +136,14 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     probe = {"batch_sizes": list(sizes), "records": probe_records} if args.probe else None
     weights = {"path": args.weights, "nonfinite": nonfinite} if args.weights else None
     mesh = {name: size for name, size in args.mesh} if args.mesh else None
-    report = run_report.build_report(session.environment(argv, mesh=mesh), records, probe, weights)
+    report = run_report.build_report(
+        session.environment(argv, mesh=mesh),
+        records,
+        probe,
+        weights,
+        timing=[speed_report.entry_record(run) for run in entry_runs],
+        answers=answers.answers(runs, probe_records, entry_runs),
+    )
     terminal = common.console()
     run_report.print_summary(terminal, report)
     if probe is not None:
@@ -137,9 +153,13 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     for record in report["cases"]:
         for message in ([record["error"]] if record.get("error") else []) + record.get("failures", []):
             print(message, end="\n\n")
+    for record in report.get("timing", {}).get("entries", []):
+        if record.get("error"):
+            print(f"{record['name']} (timed at {record['shape']}): {record['error']}", end="\n\n")
     paths = common.write_or_report(
         lambda: run_report.write_report(args.out, report), f"the report to {args.out}"
     )
     print(run_report.summary_line(report) + (f" · report: {', '.join(paths)}" if paths else ""))
     summary = report["summary"]
-    return 1 if summary["failed"] or summary.get("probe_failed") or paths is None else 0
+    failed = summary["failed"] or summary.get("probe_failed") or summary.get("timing_failed")
+    return 1 if failed or paths is None else 0

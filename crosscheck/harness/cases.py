@@ -25,7 +25,7 @@ SHAPES = {"batch": 4, "seq": 16, "features": 32, "hidden": 24, "out": 8, "heads"
 def placeholder(key, shape, dtype=np.float32):
     """Zeros made by NumPy, as an initializer: a case's jaxlin module gets torch's weights copied in
     anyway, so drawing its own would only cost a compile per shape."""
-    return jax.numpy.asarray(np.zeros(shape), dtype)
+    return jax.numpy.asarray(np.zeros(shape, np.dtype(dtype)))
 
 
 PLACEHOLDER_INIT = {"kernel_init": placeholder, "bias_init": placeholder}
@@ -48,7 +48,9 @@ class Case:
     ``make_jax(rngs, param_dtype)`` and ``make_torch(dtype)`` build the two modules;
     ``make_inputs(rng)`` the inputs of a check (jaxlin layout); ``row_shape`` one row of the
     batch-size probe's pool. ``channels_first``: torch takes the first input as ``(N, features, L)``.
-    ``promises_invariance``: rows must not depend on the batch size.
+    ``promises_invariance``: rows must not depend on the batch size. ``group``: cases of one group
+    are checked together, their JAX evaluations in one compiled program (``crosscheck run``; a case
+    of its own by default).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Case:
     channels_first: bool = False
     row_shape: tuple[int, ...] | None = None
     promises_invariance: bool = False
+    group: str = ""
 
     def torch_inputs(self, inputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
         """The same inputs in torch_ref's layout."""
@@ -95,21 +98,50 @@ def _padded(batch: int, seq: int, features: int) -> Callable[[np.random.Generato
 
 def _linear_cases() -> list[Case]:
     b, t, f, o = SHAPES["batch"], SHAPES["seq"], SHAPES["features"], SHAPES["out"]
-    cases = [Case("linear", *pair_of(jaxlin.Linear, torch_ref.Linear, f, o), _normal(b, t, f))]
+    cases = [
+        Case("linear", *pair_of(jaxlin.Linear, torch_ref.Linear, f, o), _normal(b, t, f), group="linear")
+    ]
     for impl in ("matmul", "conv"):
         makers = pair_of(jaxlin.PointwiseConv, torch_ref.PointwiseConv, f, o, impl=impl)
-        cases.append(Case(f"pointwise-{impl}", *makers, _normal(b, t, f), channels_first=True))
+        cases.append(
+            Case(f"pointwise-{impl}", *makers, _normal(b, t, f), channels_first=True, group="linear")
+        )
     return cases
+
+
+@dataclass(frozen=True)
+class PooledVariant:
+    """One configuration of the PooledHead cases, and its case name."""
+
+    pool_at: str
+    activation: str | None
+    masked: bool
+    reorder: bool
+
+    @property
+    def name(self) -> str:
+        mask_word, order_word = (
+            ("masked" if self.masked else "full"),
+            ("reorder" if self.reorder else "literal"),
+        )
+        return f"pooled-{self.pool_at}-{self.activation or 'linear'}-{mask_word}-{order_word}"
+
+
+POOLED_VARIANTS = tuple(
+    PooledVariant(*options)
+    for options in itertools.product(
+        ("input", "hidden", "output"), (None, "relu"), (False, True), (True, False)
+    )
+)
 
 
 def _pooled_cases() -> list[Case]:
     b, t, f, h, o = (SHAPES[k] for k in ("batch", "seq", "features", "hidden", "out"))
     cases = []
-    for stage, act, masked, reorder in itertools.product(
-        ("input", "hidden", "output"), (None, "relu"), (False, True), (True, False)
-    ):
-        mask_word, order_word = ("masked" if masked else "full"), ("reorder" if reorder else "literal")
-        name = f"pooled-{stage}-{act or 'linear'}-{mask_word}-{order_word}"
+    for variant in POOLED_VARIANTS:
+        stage, act, masked, reorder, name = (
+            variant.pool_at, variant.activation, variant.masked, variant.reorder, variant.name,
+        )  # fmt: skip
         options = {"pool_at": stage, "reorder": reorder}
         jax_make = pair_of(
             jaxlin.PooledHead,
@@ -129,7 +161,8 @@ def _pooled_cases() -> list[Case]:
             **options,
             activation=torch.relu if act else None,
         )[1]
-        cases.append(Case(name, jax_make, torch_make, _padded(b, t, f) if masked else _normal(b, t, f)))
+        inputs = _padded(b, t, f) if masked else _normal(b, t, f)
+        cases.append(Case(name, jax_make, torch_make, inputs, group="pooled"))
     return cases
 
 
@@ -141,6 +174,7 @@ def _per_head_cases() -> list[Case]:
             pair_of(jaxlin.PerHeadLinear, torch_ref.PerHeadLinear, heads, f, o, impl=jax_impl)[0],
             pair_of(jaxlin.PerHeadLinear, torch_ref.PerHeadLinear, heads, f, o, impl=torch_impl)[1],
             _normal(b, t, heads, f),
+            group="perhead",
         )
         for jax_impl, torch_impl in itertools.product(("einsum", "vmap", "loop"), ("bmm", "vmap", "loop"))
     ]
@@ -160,7 +194,7 @@ def _collapse_cases() -> list[Case]:
         with torch.no_grad():  # collapse the stacked pair; the merged layer is what both sides run
             return torch_ref.collapse(first, second)
 
-    return [Case("collapse", make_jax, make_torch, _normal(b, t, f))]
+    return [Case("collapse", make_jax, make_torch, _normal(b, t, f), group="linear")]
 
 
 def all_cases() -> dict[str, Case]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 from flax import nnx
@@ -28,15 +28,17 @@ from flax import nnx
 import torch_ref
 from crosscheck.harness.evaluate import (
     Evaluation,
+    absolute,
     cast_inputs,
-    evaluate_jax,
     evaluate_torch,
     first_array,
-    magnitudes,
+    float64_jax,
 )
+from crosscheck.harness.fused import Request, evaluate_all
 from crosscheck.harness.verdicts import (
     CaseResult,
     Evidence,
+    OutputTruth,
     has_analytic_bound,
     judge_analytic,
     judge_relative,
@@ -99,16 +101,92 @@ def working_dtype(module: nnx.Module) -> np.dtype:
     return np.dtype(next(iter(jax.tree.leaves(nnx.state(module, nnx.Param)))).dtype)
 
 
-def float64_jax(module: nnx.Module) -> nnx.Module:
-    """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
-    whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64."""
-    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    double = nnx.merge(graphdef, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params), rest)
-    for _, layer in submodules(double):
-        dtype = getattr(layer, "dtype", None)
-        if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
-            layer.dtype = jnp.float64
-    return double
+@dataclass
+class PreparedCheck:
+    """A check up to its JAX evaluations (:attr:`requests`: working dtype, float64 truth and, for the
+    analytic rule, magnitudes); :func:`finish_check` runs torch and judges."""
+
+    jax_module: nnx.Module
+    torch_module: object
+    result: CaseResult
+    work_inputs: tuple
+    truth_inputs: tuple
+    cotangent: np.ndarray
+    requests: list[Request]
+    analytic: bool
+    channels_first: bool
+    grads: bool
+    equal_nan: bool
+
+
+def prepare_check(
+    jax_module: nnx.Module,
+    torch_module,
+    *inputs,
+    grads: bool = True,
+    rename: Rename = None,
+    channels_first: bool | None = None,
+    equal_nan: bool = False,
+    name: str = "",
+    seed: int = 0,
+    place=None,
+) -> PreparedCheck:
+    """The first half of :func:`check` (same arguments): weights checked to map, inputs cast, the
+    cotangent drawn and the JAX evaluations listed, to run alone or with other checks'
+    (:func:`crosscheck.harness.fused.evaluate_all`).
+
+    Raises:
+        WeightsError: the two modules' weights do not map onto each other.
+    """
+    notes = require_same_weights(jax_module, torch_module, rename=rename)
+    channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
+    dtype = working_dtype(jax_module)
+    work_inputs = cast_inputs(inputs, dtype)
+    truth_inputs = cast_inputs(work_inputs, np.float64)
+    title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
+    analytic = has_analytic_bound(jax_module)
+    with jax.enable_x64(True):
+        shape = jax.eval_shape(lambda *a: first_array(jax_module(*a)), *work_inputs).shape
+        cotangent = np.random.default_rng(seed).standard_normal(shape)
+        run = {"grads": grads, "rename": rename, "place": place}
+        requests = [
+            Request(jax_module, work_inputs, cotangent, **run),
+            Request(float64_jax(jax_module), truth_inputs, cotangent, **run),
+        ]
+        if analytic:
+            size = absolute(jax_module, truth_inputs, cotangent)
+            requests.append(Request(*size, grads=grads, rename=rename))
+    return PreparedCheck(
+        jax_module, torch_module, CaseResult(title, str(dtype), notes=notes), work_inputs, truth_inputs,
+        cotangent, requests, analytic, channels_first, grads, equal_nan,
+    )  # fmt: skip
+
+
+def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
+    """The second half of :func:`check`: torch in the working dtype and in float64, then both tiers for
+    the output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
+    p, result = prepared, prepared.result
+    jax_work, jax_truth, *rest = evaluations
+    size = rest[0] if p.analytic else None
+    dtype = result.dtype
+    evaluate = {"grads": p.grads, "channels_first": p.channels_first}
+    torch_work = evaluate_torch(p.torch_module, p.work_inputs, p.cotangent, **evaluate)
+    double = copy.deepcopy(p.torch_module).double()
+    torch_truth = evaluate_torch(double, p.truth_inputs, p.cotangent, **evaluate)
+    ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
+    params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
+    gradient_scale = rms(np.concatenate(params)) if params else 0.0
+    for item in _items(jax_truth):
+        pick = _picker(item)
+        evidence = Evidence(pick(jax_work), pick(torch_work), pick(jax_truth), pick(torch_truth))
+        if p.analytic:
+            k = ks["output"] if item == "output" else ks["input" if item == "grads.input" else "params"]
+            result.items.append(judge_analytic(item, evidence, pick(size), k, dtype, equal_nan=p.equal_nan))
+        else:
+            scale = gradient_scale if item.startswith("grads.") and item != "grads.input" else 0.0
+            result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
+    result.truth = OutputTruth(torch_truth.output, size.output if size else None, ks.get("output", 0))
+    return result
 
 
 def check(
@@ -135,7 +213,8 @@ def check(
     output"), even where all sides agree, unless ``equal_nan=True``: then non-finite values pass
     where both frameworks and the float64 truth hold the same one. ``place(inputs)`` puts the JAX
     side's inputs on devices (:func:`crosscheck.harness.meshes.input_placer` shards them on a mesh);
-    the torch module runs where it is.
+    the torch module runs where it is. The JAX evaluations (working dtype, float64 truth, magnitudes)
+    run as one compiled program (:mod:`crosscheck.harness.fused`).
 
     Shape:
         inputs as the JAX module takes them.
@@ -151,41 +230,9 @@ def check(
     >>> check(ours, theirs, np.random.default_rng(0).standard_normal((3, 8))).passed
     True
     """
-    notes = require_same_weights(jax_module, torch_module, rename=rename)
-    channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
-    dtype = working_dtype(jax_module)
-    work_inputs = cast_inputs(inputs, dtype)
-    truth_inputs = cast_inputs(work_inputs, np.float64)
-    title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
-    result = CaseResult(title, str(dtype), notes=notes)
-    analytic = has_analytic_bound(jax_module)
-    with jax.enable_x64(True):
-        shape = jax.eval_shape(lambda *a: first_array(jax_module(*a)), *work_inputs).shape
-        cotangent = np.random.default_rng(seed).standard_normal(shape)
-        run = {"grads": grads, "rename": rename, "place": place}
-        jax_work = evaluate_jax(jax_module, work_inputs, cotangent, **run)
-        jax_truth = evaluate_jax(float64_jax(jax_module), truth_inputs, cotangent, **run)
-        size = (
-            magnitudes(jax_module, truth_inputs, cotangent, grads=grads, rename=rename) if analytic else None
-        )
-    evaluate = {"grads": grads, "channels_first": channels_first}
-    torch_work = evaluate_torch(torch_module, work_inputs, cotangent, **evaluate)
-    torch_truth = evaluate_torch(copy.deepcopy(torch_module).double(), truth_inputs, cotangent, **evaluate)
-    ks = reduction_lengths(jax_module, np.shape(inputs[0])) if analytic else {}
-    params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
-    gradient_scale = rms(np.concatenate(params)) if params else 0.0
-    for item in _items(jax_truth):
-        pick = _picker(item)
-        evidence = Evidence(pick(jax_work), pick(torch_work), pick(jax_truth), pick(torch_truth))
-        if analytic:
-            k = ks["output"] if item == "output" else ks["input" if item == "grads.input" else "params"]
-            result.items.append(
-                judge_analytic(item, evidence, pick(size), k, str(dtype), equal_nan=equal_nan)
-            )
-        else:
-            scale = gradient_scale if item.startswith("grads.") and item != "grads.input" else 0.0
-            result.items.append(judge_relative(item, evidence, str(dtype), scale=scale, equal_nan=equal_nan))
-    return result
+    options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
+    prepared = prepare_check(jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options)
+    return finish_check(prepared, evaluate_all(prepared.requests))
 
 
 def _items(evaluation: Evaluation):

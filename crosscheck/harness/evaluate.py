@@ -8,7 +8,6 @@ the gradients are comparable element by element. Parameter gradients are keyed b
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from flax import nnx
 from crosscheck.harness.cases import swap_channels
 from crosscheck.numerics import is_floating
 from crosscheck.weights import numpy_of_torch, torch_of_numpy, torch_state_of_jax
-from crosscheck.weights.tree import Rename
+from crosscheck.weights.tree import Rename, submodules
 
 
 @dataclass
@@ -46,10 +45,9 @@ def first_array(output):
     return output
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "grads"))
-def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
-    """One compiled program per module structure, shapes and dtypes (the float64 truth and the
-    magnitudes of a case share theirs). The first input gets a gradient when it is floating."""
+def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
+    """The traced computation of one evaluation: ``(output, parameter grads, input grad)``; the first
+    input gets a gradient when it is floating."""
     if not grads:
         return first_array(nnx.merge(graphdef, params, rest)(*inputs)), None, None
 
@@ -65,6 +63,24 @@ def _forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
     return y, param_grads, input_grad
 
 
+jitted_forward_and_grads = jax.jit(forward_and_grads, static_argnames=("graphdef", "grads"))
+"""One compiled program per module structure, shapes and dtypes (the float64 truth and the magnitudes
+of a case share theirs, and so do the float32 and bfloat16 copies' truths). Called inside another
+jitted function (:mod:`crosscheck.harness.fused`) it is traced once per structure, however often
+it is called there."""
+
+
+def evaluation_of(graphdef, rest, computed, *, grads: bool, rename: Rename = None) -> Evaluation:
+    """:func:`forward_and_grads`'s result as NumPy arrays, the parameter gradients in torch names."""
+    output, param_grads, input_grad = computed
+    if not grads:
+        return Evaluation(np.asarray(output), {})
+    named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest), rename=rename)
+    if input_grad is not None:
+        named["input"] = np.asarray(input_grad)
+    return Evaluation(np.asarray(output), named)
+
+
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None,
     place: Callable[[tuple], tuple] | None = None,
@@ -78,13 +94,8 @@ def evaluate_jax(
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jnp.asarray(cotangent)
-    output, param_grads, input_grad = _forward_and_grads(graphdef, params, rest, arrays, ct, grads)
-    if not grads:
-        return Evaluation(np.asarray(output), {})
-    named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest), rename=rename)
-    if input_grad is not None:
-        named["input"] = np.asarray(input_grad)
-    return Evaluation(np.asarray(output), named)
+    computed = jitted_forward_and_grads(graphdef, params, rest, arrays, ct, grads)
+    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
 
 
 def evaluate_torch(
@@ -120,6 +131,43 @@ def evaluate_torch(
     return Evaluation(output, named)
 
 
+def _on_host(array, dtype, transform=None):
+    """``array`` converted to ``dtype`` (and ``transform``-ed) by NumPy, put back where it was (one
+    device, or sharded): exact, and no compile per shape as a JAX conversion would need."""
+    values = np.asarray(array).astype(dtype)
+    return jax.device_put(values if transform is None else transform(values), array.sharding)
+
+
+def float64_jax(module: nnx.Module) -> nnx.Module:
+    """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
+    whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64.
+
+    A floating ``param_dtype`` becomes float64 too: it only says how parameters were made, and with it
+    the float32 and bfloat16 copies of one module have the same structure, so they share one compiled
+    float64 program (``jax.jit`` keys its cache on the structure).
+    """
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
+    for _, layer in submodules(double):
+        for attribute in ("dtype", "param_dtype"):
+            dtype = getattr(layer, attribute, None)
+            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+                setattr(layer, attribute, jnp.float64)
+    return double
+
+
+def absolute(module: nnx.Module, inputs, cotangent: np.ndarray | None):
+    """What :func:`magnitudes` evaluates: a float64 copy of ``module`` holding ``|W|``, ``|b|``, and
+    ``|x|``, ``|g|`` (masks and integers kept as they are). Call under ``jax.enable_x64``."""
+    graphdef, params, rest = nnx.split(float64_jax(module), nnx.Param, ...)
+    params = jax.tree.map(lambda a: _on_host(a, np.float64, np.abs), params)
+    absolute_inputs = tuple(
+        np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a for a in inputs
+    )
+    absolute_cotangent = None if cotangent is None else np.abs(cotangent)
+    return nnx.merge(graphdef, params, rest), absolute_inputs, absolute_cotangent
+
+
 def magnitudes(
     module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None
 ) -> Evaluation:
@@ -131,13 +179,5 @@ def magnitudes(
     bounds multiply; for gradients it is the same sum over the backward pass.
     """
     with jax.enable_x64(True):
-        graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-        params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
-        absolute = [
-            np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a
-            for a in inputs
-        ]
-        cotangent = None if cotangent is None else np.abs(cotangent)
-        return evaluate_jax(
-            nnx.merge(graphdef, params, rest), absolute, cotangent, grads=grads, rename=rename
-        )
+        module, inputs, cotangent = absolute(module, inputs, cotangent)
+        return evaluate_jax(module, inputs, cotangent, grads=grads, rename=rename)

@@ -1,9 +1,13 @@
-"""The jobs of ``crosscheck run``: check every case, probe batch sizes, then time the cases alone.
+"""The jobs of ``crosscheck run``: check every case, probe batch sizes, then time the seed shapes alone.
 
-Checks and probes are :class:`CheckJob` and :class:`ProbeJob` objects on one queue. With worker
-processes (spawned: a fork would copy XLA's threads), they run there while this process builds
-every case's pair and compiles its timed calls; then this process takes jobs from the same queue
-until it is empty. Timed calls run last, alone, once the workers have exited.
+Checks and probes are :class:`CheckJob` and :class:`ProbeJob` objects. A check job holds a group of
+cases (:attr:`crosscheck.harness.cases.Case.group`) in every dtype: their JAX evaluations compile as
+one program (:mod:`crosscheck.harness.fused`), several times cheaper than one program each. With
+worker processes (spawned: a fork would copy XLA's threads), the probes go to the workers alone
+(their torch threads sleep when idle there, see :data:`WORKER_ENVIRONMENT`) and the check jobs to a
+queue shared with this process, the largest first; the workers start on them while this process
+prepares the timed entries (:mod:`crosscheck.harness.seed_timing`), then it joins in. Timed calls run
+last, alone, once the workers have exited.
 """
 
 from __future__ import annotations
@@ -16,21 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
-import numpy as np
 
 from crosscheck.harness import cases as registry
 from crosscheck.harness.batch_probe import failed_record, probe_case
-from crosscheck.harness.cases import Case
-from crosscheck.harness.checking import check
+from crosscheck.harness.check_groups import CaseRun, check_group
 from crosscheck.harness.choices import TIMED_ROUNDS
 from crosscheck.harness.devices import jax_device, torch_device
-from crosscheck.harness.evaluate import cast_inputs
-from crosscheck.harness.meshes import MeshSpec, input_placer, make_mesh, shard_module
-from crosscheck.harness.pairs import Pair, build_pair
+from crosscheck.harness.meshes import MeshSpec
 from crosscheck.harness.precision import precision_mode
 from crosscheck.harness.probing import DEFAULT_REPEATS
-from crosscheck.harness.timing import ROTATE, Timing, measure, prepare_pair
-from crosscheck.harness.verdicts import CaseResult
+from crosscheck.harness.seed_shapes import TimedEntry
+from crosscheck.harness.seed_timing import measure_entry, prepare_entry
+from crosscheck.harness.timing import Timing
+
+__all__ = ["CaseRun", "CheckJob", "EntryRun", "Options", "ProbeJob", "default_workers", "run_jobs"]
 
 
 @dataclass(frozen=True)
@@ -46,34 +49,16 @@ class Options:
     probe_modes: tuple[str, ...] = ("jax.jit", "torch")
     probe_repeats: int = DEFAULT_REPEATS
     mesh: MeshSpec = ()  # ((name, size), ...): the JAX side runs sharded on this mesh
-
-
-def sharded_pair(case: Case, dtype: str, options: Options) -> tuple[Pair, object]:
-    """The case's pair (:func:`build_pair`) and how to place its JAX inputs: on the default device, or
-    the JAX module sharded on ``options.mesh`` with its inputs split on ``data``."""
-    pair = build_pair(case, dtype, seed=options.seed, weights=options.weights)
-    if not options.mesh:
-        return pair, None
-    mesh = make_mesh(options.mesh)
-    shard_module(pair.jax, mesh)
-    return pair, input_placer(mesh)
+    backward: bool = False  # time forward+backward too
 
 
 @dataclass
-class CaseRun:
-    """What became of one case in one dtype: its check result or error, or why it was skipped, and
-    its timings ``{(framework, kind): Timing}``."""
+class EntryRun:
+    """What became of one timed entry: its timings ``{(framework, kind): Timing}`` or its error."""
 
-    name: str
-    dtype: str
-    result: CaseResult | None = None
-    error: str | None = None
-    skipped: str | None = None
+    entry: TimedEntry
     timings: dict[tuple[str, str], Timing] | None = None
-
-
-def _x64(dtype: str):
-    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+    error: str | None = None
 
 
 def _failure(error: Exception) -> str:
@@ -82,24 +67,16 @@ def _failure(error: Exception) -> str:
 
 @dataclass(frozen=True)
 class CheckJob:
-    """Check one case in one dtype (:func:`crosscheck.harness.checking.check`)."""
+    """Check a group of ``(case, dtype)`` entries together (:func:`check_group`)."""
 
     index: int
-    case: str
-    dtype: str
+    entries: tuple[tuple[str, str], ...]
 
-    def run(self, options: Options, built: tuple[Pair, object] | None = None) -> CaseRun:
-        case = registry.all_cases()[self.case]
-        try:
-            with _x64(self.dtype), jax.default_device(jax_device(options.device)):
-                pair, place = built or sharded_pair(case, self.dtype, options)
-                inputs = case.make_inputs(np.random.default_rng(options.seed))
-                result = check(
-                    *pair, *inputs, channels_first=case.channels_first, name=case.name, place=place
-                )
-        except Exception as error:  # a case that raises fails; the run goes on
-            return CaseRun(case.name, self.dtype, error=_failure(error))
-        return CaseRun(case.name, self.dtype, result=result)
+    def run(self, options: Options) -> list[CaseRun]:
+        with jax.default_device(jax_device(options.device)):
+            return check_group(
+                list(self.entries), seed=options.seed, weights=options.weights, mesh=options.mesh
+            )
 
 
 @dataclass(frozen=True)
@@ -111,8 +88,9 @@ class ProbeJob:
     dtype: str
 
     def run(self, options: Options) -> list[dict]:
+        x64 = jax.enable_x64(True) if self.dtype == "float64" else contextlib.nullcontext()
         try:
-            with _x64(self.dtype), jax.default_device(jax_device(options.device)):
+            with x64, jax.default_device(jax_device(options.device)):
                 sizes, modes = options.probe_batch_sizes, options.probe_modes
                 case = registry.probe_cases()[self.module]
                 return probe_case(
@@ -122,12 +100,32 @@ class ProbeJob:
             return [failed_record(self.module, self.dtype, _failure(error))]
 
 
-def _worker(pending, results, options: Options) -> None:
-    """A spawned process: run jobs from ``pending`` until ``None``, putting ``(index, outcome)`` on
-    ``results``."""
+def _worker(queues_: tuple, results, options: Options) -> None:
+    """A spawned process: run the jobs of each queue in turn (its own first, then the shared one), each
+    until ``None``, putting ``(index, outcome)`` on ``results``."""
     with precision_mode(options.precision):
-        for job in iter(pending.get, None):
-            results.put((job.index, job.run(options)))
+        for pending in queues_:
+            for job in iter(pending.get, None):
+                results.put((job.index, job.run(options)))
+
+
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""Set for the workers: their OpenMP threads (torch's) sleep when idle instead of spinning. Spinning
+threads of two processes on two cores starve each other: the same run took 91 s instead of 34 s
+(docs/crosscheck-run.md). It changes no result; nothing is timed in a worker."""
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """:data:`WORKER_ENVIRONMENT` in ``os.environ`` while workers start (they inherit it), unless the
+    user set those variables; this process's own environment comes back unchanged."""
+    added = {key: value for key, value in WORKER_ENVIRONMENT.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            del os.environ[key]
 
 
 def default_workers() -> int:
@@ -139,139 +137,153 @@ def default_workers() -> int:
 
 @dataclass
 class _Pool:
-    """Worker processes and their two queues (none at all when ``workers == 0``)."""
+    """Worker processes, the queue only they take from, the queue this process shares with them, and
+    their results (none at all when ``workers == 0``)."""
 
     processes: list = field(default_factory=list)
-    pending: object = None
+    own: object = None
+    shared: object = None
     results: object = None
 
     @classmethod
-    def start(cls, jobs: list, workers: int, options: Options) -> _Pool:
-        if not workers or not jobs:
+    def start(cls, own: list, shared: list, workers: int, options: Options) -> _Pool:
+        if not workers or not (own or shared):
             return cls()
         context = multiprocessing.get_context("spawn")
-        pool = cls([], context.Queue(), context.Queue())
-        for job in jobs:
-            pool.pending.put(job)
-        for _ in range(workers + 1):  # one stop sign each, and one for this process
-            pool.pending.put(None)
-        for _ in range(min(workers, len(jobs))):
-            pool.processes.append(
-                context.Process(target=_worker, args=(pool.pending, pool.results, options), daemon=True)
-            )
-            pool.processes[-1].start()
+        pool = cls([], context.Queue(), context.Queue(), context.Queue())
+        for queue, jobs, stops in ((pool.own, own, workers), (pool.shared, shared, workers + 1)):
+            for job in jobs:
+                queue.put(job)
+            for _ in range(stops):  # one stop sign for each process that takes from this queue
+                queue.put(None)
+        with _worker_environment():
+            for _ in range(workers):
+                args = ((pool.own, pool.shared), pool.results, options)
+                pool.processes.append(context.Process(target=_worker, args=args, daemon=True))
+                pool.processes[-1].start()
         return pool
 
-    def collect(self, store: Callable, *, block: bool) -> None:
-        if self.results is None:
-            return
-        with contextlib.suppress(queues.Empty):
-            while True:
-                store(*(self.results.get(timeout=0.5) if block else self.results.get_nowait()))
+    def shared_jobs(self, every: list):
+        """The jobs for this process: from the shared queue, or all of ``every`` without workers."""
+        return iter(self.shared.get, None) if self.processes else iter(every)
+
+    def collect(self, store: Callable) -> None:
+        """Store every result that has arrived."""
+        if self.results is not None:
+            with contextlib.suppress(queues.Empty):
+                while True:
+                    store(*self.results.get_nowait())
+
+    def wait(self, store: Callable, done: Callable[[], bool]) -> None:
+        """Store results as they arrive until ``done()`` or no worker is left."""
+        while not done() and self.alive():
+            with contextlib.suppress(queues.Empty):
+                store(*self.results.get(timeout=0.2))
+        self.collect(store)
 
     def alive(self) -> bool:
         return any(process.is_alive() for process in self.processes)
 
-    def stop(self) -> str:
-        """Let the workers exit (and free their memory) before anything is timed; their exit codes."""
+    def stop(self, *, finished: bool) -> str:
+        """Make sure no worker runs before anything is timed; their exit codes. Once every result is in
+        (``finished``), a worker has nothing left to say and is stopped at once: its interpreter's own
+        shutdown takes a second of CPU here. Otherwise each gets time to exit by itself."""
         for process in self.processes:
+            if finished and process.is_alive():
+                process.terminate()
             process.join(timeout=30)
         return ", ".join(str(process.exitcode) for process in self.processes)
 
 
-def _timing_argsets(case: Case, dtype: str, seed: int) -> tuple[list, list]:
-    argsets = [
-        cast_inputs(case.make_inputs(np.random.default_rng(seed + 1 + i)), np.dtype(dtype))
-        for i in range(ROTATE)
-    ]
-    return argsets, [case.torch_inputs(args) for args in argsets]
-
-
-def _prepare_timing(case: Case, built: tuple[Pair, object], dtype: str, options: Options) -> dict:
-    pair, place = built
-    argsets, torch_argsets = _timing_argsets(case, dtype, options.seed)
-    return prepare_pair(
-        pair.jax,
-        pair.torch,
-        argsets,
-        torch_argsets,
-        device=jax_device(options.device),
-        torch_device=torch_device(options.device),
-        x64=dtype == "float64",
-        place=place,
-    )
+def _check_jobs(cases: list[tuple[str, str]], start: int) -> list[CheckJob]:
+    """One job per group, its cases in every dtype asked for; the largest groups first."""
+    known = registry.all_cases()
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, dtype in cases:
+        case = known.get(name)
+        groups.setdefault((case.group if case else "") or name, []).append((name, dtype))
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    return [CheckJob(start + i, tuple(entries)) for i, entries in enumerate(ordered)]
 
 
 def run_jobs(
-    cases: list[tuple[str, str]], probes: list[tuple[str, str]], options: Options, *, workers: int, progress
-) -> tuple[list[CaseRun], list[dict]]:
-    """Check, compile and time every ``(case, dtype)``; probe every ``(module, dtype)``.
+    cases: list[tuple[str, str]],
+    probes: list[tuple[str, str]],
+    options: Options,
+    *,
+    workers: int,
+    progress,
+    timed: list[TimedEntry] = (),
+) -> tuple[list[CaseRun], list[dict], list[EntryRun]]:
+    """Check every ``(case, dtype)``, probe every ``(module, dtype)``, then time every ``timed`` entry.
 
-    Returns one :class:`CaseRun` per case, in order, and the probe's records. ``progress`` is a rich
-    ``Progress`` (or anything with ``add_task``/``advance``/``start_task``).
+    Returns one :class:`CaseRun` per case, in order, the probe's records, and one :class:`EntryRun`
+    per timed entry. ``progress`` is a rich ``Progress`` (or anything with
+    ``add_task``/``advance``/``start_task``).
     """
-    checks = [CheckJob(i, name, dtype) for i, (name, dtype) in enumerate(cases)]
-    probe_jobs = [ProbeJob(len(checks) + i, name, dtype) for i, (name, dtype) in enumerate(probes)]
+    probe_jobs = [ProbeJob(i, name, dtype) for i, (name, dtype) in enumerate(probes)]
+    check_jobs = _check_jobs(cases, len(probe_jobs))
     outcomes: dict[int, object] = {}
-    bars = {key: progress.add_task(key, total=len(checks)) for key in ("checks", "compiling timers")}
+    bars = {"checks": progress.add_task("checks", total=len(cases))}
     if probe_jobs:
         bars["probe"] = progress.add_task("batch-size probe", total=len(probe_jobs))
-    bars["timing"] = progress.add_task("timing", total=len(checks), start=False)
+    bars["compiling timers"] = progress.add_task("compiling timers", total=len(timed))
+    bars["timing"] = progress.add_task("timing", total=len(timed), start=False)
 
     def store(index: int, outcome) -> None:
         outcomes[index] = outcome
-        progress.advance(bars["checks" if index < len(checks) else "probe"])
+        is_probe = index < len(probe_jobs)
+        progress.advance(bars["probe" if is_probe else "checks"], 1 if is_probe else len(outcome))
 
-    pool = _Pool.start(checks + probe_jobs, workers, options)
-    prepared = _compile_timers(checks, options, pool, store, progress, bars["compiling timers"])
-    for job in iter(pool.pending.get, None) if pool.processes else probe_jobs:  # this process joins in
+    pool = _Pool.start(probe_jobs, check_jobs, workers, options)
+    prepared = _prepare_timed(timed, options, pool, store, progress, bars["compiling timers"])
+    for job in pool.shared_jobs(probe_jobs + check_jobs):  # this process joins in
         store(job.index, job.run(options))
-        pool.collect(store, block=False)
-    while len(outcomes) < len(checks) + len(probe_jobs) and pool.alive():
-        pool.collect(store, block=True)
-    codes = pool.stop()
-    pool.collect(store, block=False)
+        pool.collect(store)
+    finished = lambda: len(outcomes) == len(probe_jobs) + len(check_jobs)  # noqa: E731
+    pool.wait(store, finished)
+    codes = pool.stop(finished=finished())
+    pool.collect(store)
     progress.start_task(bars["timing"])
-    runs = []
-    for job in checks:
-        run = outcomes.get(job.index) or CaseRun(
-            job.case, job.dtype, error=f"the check worker exited (code {codes})"
-        )
-        timers = prepared.get(job.index)
-        if isinstance(timers, str):
-            run.error = run.error or timers
-        elif timers is not None:
-            run.timings = measure(timers, repeats=options.repeats)
-        runs.append(run)
+    timings = []
+    for entry, calls in zip(timed, prepared, strict=True):
+        run = EntryRun(entry, error=calls if isinstance(calls, str) else None)
+        if run.error is None:
+            try:
+                run.timings = measure_entry(calls, repeats=options.repeats)
+            except Exception as error:  # an entry whose timed call raises is reported; the run goes on
+                run.error = f"timing: {_failure(error)}"
+        timings.append(run)
         progress.advance(bars["timing"])
-    lost = "the worker exited"
+    lost = f"the check worker exited (code {codes})"
+    by_case = {(run.name, run.dtype): run for job in check_jobs for run in outcomes.get(job.index) or []}
+    runs = [by_case.get(key) or CaseRun(*key, error=lost) for key in cases]
     probe_records = [
         r
         for job in probe_jobs
-        for r in outcomes.get(job.index) or [failed_record(job.module, job.dtype, lost)]
+        for r in outcomes.get(job.index) or [failed_record(job.module, job.dtype, "the worker exited")]
     ]
-    return runs, probe_records
+    return runs, probe_records, timings
 
 
-def _compile_timers(checks, options: Options, pool: _Pool, store, progress, bar) -> dict[int, object]:
-    """Build each case's pair and compile its timed calls here (checking it too when there is no
-    worker); ``{index: prepared calls, or the error that stopped them}``."""
-    prepared: dict[int, object] = {}
-    cases = registry.all_cases()
-    for job in checks:
-        case = cases[job.case]
+def _prepare_timed(timed, options: Options, pool: _Pool, store, progress, bar) -> list:
+    """Each timed entry's calls made ready here (:func:`prepare_entry`), or the error that stopped them."""
+    prepared, made = [], {}
+    for entry in timed:
         try:
-            with _x64(job.dtype):
-                built = sharded_pair(case, job.dtype, options)
-        except Exception as error:  # CheckJob.run meets the same error and records it
-            built, prepared[job.index] = None, _failure(error)
-        if not pool.processes:
-            store(job.index, job.run(options, built))
-        if built is not None:
-            try:
-                prepared[job.index] = _prepare_timing(case, built, job.dtype, options)
-            except Exception as error:  # timing a case that raises fails it; the run goes on
-                prepared[job.index] = f"timing: {_failure(error)}"
+            prepared.append(
+                prepare_entry(
+                    entry,
+                    seed=options.seed,
+                    device=jax_device(options.device),
+                    torch_device=torch_device(options.device),
+                    mesh=options.mesh,
+                    backward=options.backward,
+                    made=made,
+                )
+            )
+        except Exception as error:  # an entry that cannot be timed is reported; the run goes on
+            prepared.append(f"timing: {_failure(error)}")
         progress.advance(bar)
-        pool.collect(store, block=False)
+        pool.collect(store)
     return prepared

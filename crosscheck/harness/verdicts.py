@@ -70,6 +70,21 @@ class ItemResult:
         return "['output']" if self.item == "output" else f"['grads']['{self.item.split('.', 1)[1]}']"
 
 
+@dataclass(frozen=True)
+class OutputTruth:
+    """A check's float64 output (torch's, the truth), each element's magnitude ``M`` (``None`` under the
+    relative rule) and the output's ``K``: what comparing two cases' functions needs
+    (:mod:`crosscheck.harness.answers`).
+
+    Shape:
+        ``output`` and ``magnitude``: the module's output.
+    """
+
+    output: np.ndarray
+    magnitude: np.ndarray | None
+    k: int
+
+
 @dataclass
 class CaseResult:
     """All items of one comparison; ``passed`` when every item passes both tiers."""
@@ -78,6 +93,7 @@ class CaseResult:
     dtype: str
     items: list[ItemResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # configuration differences the weights cannot show
+    truth: OutputTruth | None = None
 
     @property
     def passed(self) -> bool:

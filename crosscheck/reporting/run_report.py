@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import os
 
+from crosscheck.reporting.answer_lines import answer_lines
 from crosscheck.reporting.documents import SCHEMA, jsonable, write_documents
 from crosscheck.reporting.environment import machine_line
 from crosscheck.reporting.probe_report import probe_section
+from crosscheck.reporting.speed_report import HEADERS as SPEED_HEADERS
+from crosscheck.reporting.speed_report import NOTE as SPEED_NOTE
+from crosscheck.reporting.speed_report import speed_rows
 from crosscheck.reporting.tables import markdown_table, print_table
 
 
@@ -27,7 +31,7 @@ def error_record(name: str, dtype: str, error: str) -> dict:
 
 
 def case_record(run) -> dict:
-    """One entry of ``report["cases"]`` from a :class:`crosscheck.harness.jobs.CaseRun`."""
+    """One entry of ``report["cases"]`` from a :class:`crosscheck.harness.check_groups.CaseRun`."""
     record: dict[str, object] = {"name": run.name, "dtype": run.dtype, "passed": False, "items": []}
     if run.skipped is not None:
         return record | {"passed": None, "skipped": run.skipped}
@@ -47,31 +51,20 @@ def case_record(run) -> dict:
         record["failures"] = run.result.failures()
     if run.error is not None:
         record["error"] = run.error
-    if run.timings is not None:
-        record |= timing_fields(run.timings)
     return record
 
 
-def timing_fields(timings: dict) -> dict:
-    """``{(framework, kind): Timing}`` as the record's ``timings`` and the torch/jax speed ratios."""
-    nested: dict[str, dict] = {}
-    for (framework, kind), timing in timings.items():
-        nested.setdefault(framework, {})[kind] = timing.as_dict()
-    ratio = {
-        kind: timings["torch", kind].median_s / timings["jax", kind].median_s
-        for kind in ("forward", "forward_backward")
-    }
-    return {
-        "timings": nested,
-        "speed_ratio": ratio["forward"],
-        "speed_ratio_forward_backward": ratio["forward_backward"],
-    }
-
-
 def build_report(
-    env: dict, records: list[dict], probe: dict | None = None, weights: dict | None = None
+    env: dict,
+    records: list[dict],
+    probe: dict | None = None,
+    weights: dict | None = None,
+    *,
+    timing: list[dict] | None = None,
+    answers: list[dict] | None = None,
 ) -> dict:
-    """The whole report: ``{"schema", "environment", "cases", "summary"}``; with the batch-size probe,
+    """The whole report: ``{"schema", "environment", "cases", "summary"}``; with the four answers,
+    ``"answers"``; with timed entries, ``"timing": {"entries", "note"}``; with the batch-size probe,
     ``"batch_probe": {"batch_sizes", "records"}``; with ``--weights``, ``"weights"`` (the file and its
     non-finite values per key). See docs/report-schema.md."""
     run = [r for r in records if "skipped" not in r]
@@ -83,6 +76,11 @@ def build_report(
         "skipped": len(records) - len(run),
     }
     report = {"schema": SCHEMA, "environment": env, "cases": records, "summary": summary}
+    if answers is not None:
+        report["answers"] = answers
+    if timing is not None:
+        report["timing"] = {"entries": timing, "note": SPEED_NOTE}
+        summary["timing_failed"] = sum(1 for entry in timing if "error" in entry)
     if probe is not None:
         summary["probe_failed"] = sum(1 for r in probe["records"] if not r["passed"])
         report["batch_probe"] = probe
@@ -91,29 +89,11 @@ def build_report(
     return jsonable(report)
 
 
-HEADERS = (
-    "case",
-    "dtype",
-    "jaxlin err vs f64",
-    "torch_ref err vs f64",
-    "cross / bound",
-    "verdict",
-    "jax fwd",
-    "torch fwd",
-    "torch/jax",
-)
+HEADERS = ("case", "dtype", "jaxlin err vs f64", "torch_ref err vs f64", "cross / bound", "verdict")
 
 
 def _worst(record: dict, tier: str, key: str) -> float:
     return max((float(item[tier].get(key, 0.0)) for item in record["items"]), default=0.0)
-
-
-def seconds(value: float) -> str:
-    """``"1.23 ms"``: a duration with its unit."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
 
 
 def verdict(record: dict) -> str:
@@ -139,21 +119,21 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
         else:
             cells += ["–"] * 3
         cells.append(verdict(record))
-        timings = record.get("timings")
-        if timings:
-            cells += [seconds(float(timings[f]["forward"]["median_s"])) for f in ("jax", "torch")]
-            cells.append(f"{float(record['speed_ratio']):.2g}×")
-        else:
-            cells += ["–"] * 3
         rows.append(tuple(cells))
     return rows
 
 
 def print_summary(console, report: dict) -> None:
-    """The summary table on a rich ``console``: green rows pass, red rows fail."""
+    """The four answers, then the summary table on a rich ``console`` (green rows pass, red rows fail),
+    then the timed entries."""
+    for text in answer_lines(report.get("answers", [])):
+        console.print(text, highlight=False, markup=False, soft_wrap=True)  # one line each, however long
     rows = summary_rows(report)
     styles = [{"pass": "green", "skipped": "dim"}.get(row[5], "red") for row in rows]
     print_table(console, HEADERS, rows, title=machine_line(report["environment"]), styles=styles)
+    entries = report.get("timing", {}).get("entries")
+    if entries:
+        print_table(console, SPEED_HEADERS, speed_rows(entries), title="speed at the seed shapes (float32)")
 
 
 def summary_line(report: dict) -> str:
@@ -163,6 +143,7 @@ def summary_line(report: dict) -> str:
     line = f"{summary['cases']} cases: {summary['passed']} passed, {summary['failed']} failed"
     line += f", {summary['skipped']} skipped" if summary.get("skipped") else ""
     line += f"; batch-size probe: {summary['probe_failed']} failed" if "probe_failed" in summary else ""
+    line += f"; timing: {summary['timing_failed']} failed" if summary.get("timing_failed") else ""
     nonfinite = (report.get("weights") or {}).get("nonfinite") or {}
     if nonfinite:
         listed = ", ".join(f"{key} ({count})" for key, count in nonfinite.items())
@@ -173,7 +154,9 @@ def summary_line(report: dict) -> str:
 def render_markdown(report: dict) -> str:
     """``report.md``: the environment, the summary counts, the table, failures and skipped cases."""
     env = report["environment"]
-    lines = ["# crosscheck run", "", f"`{env.get('command', '')}` · {env.get('timestamp', '')}", ""]
+    lines = ["# crosscheck run", ""]
+    lines += [f"{text}" for text in answer_lines(report.get("answers", []))]
+    lines += ["", f"`{env.get('command', '')}` · {env.get('timestamp', '')}", ""]
     flat = dict(env.get("versions", {}))
     flat |= {f"device.{k}": v for k, v in env.get("device", {}).items()}
     flat |= {f"precision.{k}": v for k, v in env.get("precision", {}).items()}
@@ -183,10 +166,13 @@ def render_markdown(report: dict) -> str:
     lines += ["", "## Summary", "", machine_line(env), "", summary_line(report) + "."]
     lines.append(
         "Errors against float64 are the worst over the output and every gradient, as a multiple of"
-        " the allowed rounding error (c·√K·u·|x|·|W|), with the absolute error in brackets. Times are"
-        " medians of the steady state; torch/jax > 1 means jaxlin is faster."
+        " the allowed rounding error (c·√K·u·|x|·|W|), with the absolute error in brackets."
     )
     lines += ["", *markdown_table(HEADERS, summary_rows(report))]
+    timing = report.get("timing")
+    if timing and timing["entries"]:
+        lines += ["", "## Speed at the seed shapes", "", timing["note"], ""]
+        lines += markdown_table(SPEED_HEADERS, speed_rows(timing["entries"]))
     failed = [r for r in report["cases"] if r.get("failures") or r.get("error")]
     if failed:
         lines += ["", "## Failures", ""]

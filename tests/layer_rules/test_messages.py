@@ -284,7 +284,9 @@ def test_head_axis_argument_is_an_int_other_than_the_features_axis(fw, bad):
 def test_per_head_impl_lists_each_frameworks_choices(fw):
     # The batched formulation is "einsum" in jaxlin and "bmm" in torch_ref: each refuses the other's word.
     other, choices = (
-        ("bmm", "'auto', 'einsum', 'vmap', 'loop'") if fw.name == "jax" else ("einsum", "'bmm', 'vmap', 'loop'")
+        ("bmm", "'auto', 'einsum', 'vmap', 'loop'")
+        if fw.name == "jax"
+        else ("einsum", "'bmm', 'vmap', 'loop'")
     )
     with _raises(ValueError, f"{HEADS}: impl must be one of {choices}, got '{other}'."):
         fw.make("PerHeadLinear", 4, 8, 2, impl=other)

@@ -19,8 +19,10 @@ import jaxlin
 import torch_ref
 from crosscheck.cli import common, options
 from crosscheck.cli import main as cli_main
+from crosscheck.harness import seed_shapes
 from crosscheck.harness.cases import Case
 from crosscheck.reporting import run_report as report
+from crosscheck.reporting.answer_lines import answer_lines
 from crosscheck.weights import save_weights
 
 FAST = ["--cases", "linear,pointwise-matmul", "--repeats", "3", "--no-probe"]
@@ -48,7 +50,8 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
     with_probe = [arg for arg in FAST if arg != "--no-probe"]
     assert cli_main(["run", *with_probe, "--out", str(tmp_path)]) == 0  # default: a check worker process
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["schema"] == 1 and set(data) == {"schema", "environment", "cases", "summary", "batch_probe"}
+    assert data["schema"] == 1
+    assert set(data) == {"schema", "environment", "cases", "summary", "batch_probe", "answers", "timing"}
     env = data["environment"]
     assert {"versions", "device", "precision", "xla_flags", "git_commit", "command", "timestamp"} <= set(env)
     assert {"python", "jax", "jaxlib", "flax", "torch", "numpy"} <= set(env["versions"])
@@ -56,7 +59,9 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
         env["precision"]["mode"] == "pinned" and env["precision"]["jax_default_matmul_precision"] == "highest"
     )
     assert env["device"]["cpu_cores"] >= 1 and env["device"]["cpu_model"]
-    assert data["summary"] == {"cases": 4, "passed": 4, "failed": 0, "skipped": 0, "probe_failed": 0}
+    assert data["summary"] == {
+        "cases": 4, "passed": 4, "failed": 0, "skipped": 0, "probe_failed": 0, "timing_failed": 0
+    }  # fmt: skip
     probed = data["batch_probe"]["records"]
     assert data["batch_probe"]["batch_sizes"] == [1, 2, 3, 4, 7, 8, 16, 32, 64, 128, 256]
     assert {(r["module"], r["mode"], r["dtype"]) for r in probed} == {
@@ -74,19 +79,30 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
         ("pointwise-matmul", "bfloat16"),
     ]
     case = data["cases"][0]
-    assert {"name", "dtype", "passed", "items", "timings", "speed_ratio"} <= set(case)
+    assert {"name", "dtype", "passed", "items"} <= set(case) and "timings" not in case  # timed apart
     item = case["items"][0]
     assert item["item"] == "output" and item["k"] > 0 and item["same_function"]["passed"]
     assert {"passed", "actual_bound_ratio", "expected_max_error"} <= set(item["rounding"])
     assert {i["item"] for i in case["items"]} >= {"output", "grads.weight", "grads.input"}
-    for framework in ("jax", "torch"):
-        for kind in ("forward", "forward_backward"):
-            timing = case["timings"][framework][kind]
-            assert timing["repeats"] == 3 and timing["median_s"] > 0 and timing["compile_s"] > 0
-            assert timing["spread_s"] >= 0
-    assert case["speed_ratio"] > 0
+    entries = data["timing"]["entries"]  # the checked cases' computations, and the probe's fix
+    assert [e["name"] for e in entries] == ["linear", "batch-invariant-linear", "pointwise-matmul"]
+    for entry in entries:
+        assert entry["shape"] == "(16, 1024, 256)→256" and entry["speed_ratio"] > 0
+        for framework in ("jax", "torch"):
+            assert set(entry["timings"][framework]) == {"forward", "dispatch"}  # no backward unless asked
+            for timing in entry["timings"][framework].values():
+                assert timing["repeats"] == 3 and timing["median_s"] > 0 and timing["compile_s"] > 0
+                assert timing["spread_s"] >= 0
+    assert [answer["question"] for answer in data["answers"]] == [
+        "pooling",
+        "pointwise",
+        "batch_size",
+        "per_head",
+    ]
     markdown = (tmp_path / "report.md").read_text()
     assert "## Environment" in markdown and "| linear | float32 |" in markdown
+    assert "## Speed at the seed shapes" in markdown and "| linear | (16, 1024, 256)→256 | 2 |" in markdown
+    assert markdown.splitlines()[2].startswith("1. Pool before or after the linear layers?")
     assert (
         "## Batch-size probe" in markdown
         and "| batch-invariant-linear | torch_ref | torch | float32 | none |" in markdown
@@ -94,6 +110,9 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary file left
     out = capsys.readouterr().out
     assert "pointwise-matmul" in out and "4 cases: 4 passed, 0 failed; batch-size probe: 0 failed" in out
+    first = [line for line in out.splitlines() if line.strip()][:4]
+    assert [line[:3] for line in first] == ["1. ", "2. ", "3. ", "4. "]  # the summary starts with the answers
+    assert "Why does a Linear's output change with the batch size? Rounding, not different math" in first[2]
 
 
 def test_a_wrong_module_and_a_raising_case_fail_with_their_messages(tmp_path, monkeypatch, capsys):
@@ -125,10 +144,10 @@ def test_a_wrong_module_and_a_raising_case_fail_with_their_messages(tmp_path, mo
     assert "The failure occurred for item ['output']" in out
     assert "RuntimeError: this case cannot be built" in out
     data = json.loads((tmp_path / "report.json").read_text())
-    assert data["summary"] == {"cases": 2, "passed": 0, "failed": 2, "skipped": 0}
+    assert data["summary"] == {"cases": 2, "passed": 0, "failed": 2, "skipped": 0, "timing_failed": 0}
     transposed, raised = data["cases"]
     assert not transposed["passed"] and not transposed["items"][0]["same_function"]["passed"]
-    assert transposed["failures"] and "timings" in transposed  # still timed
+    assert transposed["failures"] and data["timing"]["entries"] == []  # no seed-shape entry computes them
     assert raised["error"] == "RuntimeError: this case cannot be built"
     assert "FAIL (same function, rounding)" in (tmp_path / "report.md").read_text()
 
@@ -140,7 +159,7 @@ def test_weights_load_where_they_fit_and_skip_elsewhere(tmp_path, capsys):
     argv = ["run", *FAST, "--dtype", "float32", "--workers", "0", "--weights", str(path)]
     assert cli_main([*argv, "--out", str(tmp_path / "out")]) == 0
     data = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert data["summary"] == {"cases": 1, "passed": 1, "failed": 0, "skipped": 1}
+    assert data["summary"] == {"cases": 1, "passed": 1, "failed": 0, "skipped": 1, "timing_failed": 0}
     assert "does not fit" in data["cases"][1]["skipped"] and data["cases"][1]["passed"] is None
 
 
@@ -277,3 +296,58 @@ def test_bad_seeds_exit_2_at_parse_time(argv, message, tmp_path, capsys):
 def test_an_unavailable_device_is_refused_before_the_output_directory_is_made(tmp_path, capsys):
     assert cli_main(["run", "--device", "tpu", "--out", str(tmp_path / "never")]) == 2
     assert "--device tpu: not available here" in capsys.readouterr().err and not (tmp_path / "never").exists()
+
+
+def test_the_summary_starts_with_the_four_answers_measured_in_this_run(tmp_path, monkeypatch, capsys):
+    for shapes, smaller in (
+        (seed_shapes.LINEAR, {"batch": 2, "seq": 64}),
+        (seed_shapes.POOLED, {"batch": 2, "seq": 256, "features": 64}),
+        (seed_shapes.PER_HEAD, {"batch": 2, "windows": 16}),
+    ):
+        for key, value in smaller.items():
+            monkeypatch.setitem(shapes, key, value)  # the same entries, quicker: timed in this process
+    cases = "linear,pointwise-conv,pooled-output-linear-*,pooled-*-relu-full-literal,perhead-einsum-bmm,perhead-vmap-*"
+    argv = ["run", "--cases", cases, "--dtype", "float32", "--repeats", "2", "--workers", "0"]
+    assert cli_main([*argv, "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[:4] == answer_lines(data["answers"])  # printed first, from the report's own numbers
+    pooling, pointwise, batch_size, per_head = data["answers"]
+    timed = {e["name"]: e["timings"] for e in data["timing"]["entries"]}
+    literal, first = (timed[f"pooled-output-linear-full-{order}"] for order in ("literal", "reorder"))
+    for framework in ("jax", "torch"):
+        measured = literal[framework]["forward"]["median_s"] / first[framework]["forward"]["median_s"]
+        assert pooling["speed"][framework]["ratio"] == pytest.approx(measured)
+    assert pooling["linear"]["same_function"] and 0 <= pooling["linear"]["ratio"] < 1
+    assert not pooling["relu"]["same_function"] and pooling["relu"]["ratio"] > 1e3  # relu: not the same
+    assert pointwise["verdict"]["same_function"] and set(pointwise["speed"]) == {"jax", "torch"}
+    assert (
+        batch_size["modules"]["linear"]["passed"]
+        and batch_size["modules"]["batch-invariant-linear"]["invariant"]
+    )
+    assert per_head["verdict"] == {"same_function": True, "ratio": per_head["verdict"]["ratio"], "entries": 4}
+    assert {per_head["fastest"][f]["impl"] for f in ("jax", "torch")} <= {"einsum", "vmap", "bmm"}
+    assert "(2, 256, 64) 64→64→16" in lines[0] and "pooling at the input is a different function" in lines[0]
+    assert lines[1].startswith("2. Is Conv1d(kernel_size=1) the same as Linear? The same function (max diff")
+
+
+def test_answers_say_what_this_run_did_not_measure(tmp_path, capsys):
+    argv = [
+        "run",
+        "--cases",
+        "collapse",
+        "--dtype",
+        "bfloat16",
+        "--no-probe",
+        "--repeats",
+        "2",
+        "--workers",
+        "0",
+    ]
+    assert cli_main([*argv, "--out", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()][:4]
+    assert "not checked in this run (needs pooled-output-linear-full-reorder" in lines[0]
+    assert lines[0].endswith("Not timed in this run.")  # float32 is not among the dtypes: nothing timed
+    assert lines[2] == "3. Why does a Linear's output change with the batch size? Not probed in this run."
+    assert "Not checked in this run (needs perhead-*)" in lines[3]
+    assert json.loads((tmp_path / "report.json").read_text())["timing"]["entries"] == []

@@ -1,0 +1,145 @@
+"""The four answers of a run (``report["answers"]``, :mod:`crosscheck.harness.answers`) in words: one
+line each, every number from the run. A part the run did not measure says so instead.
+
+>>> answer = {"question": "pointwise", "verdict": {"same_function": True, "ratio": 0.0012},
+...           "speed": {"torch": {"ratio": 1.3, "times_s": [0.013, 0.01]}}, "shape": "(16, 1024, 256)→256"}
+>>> print(line(answer))  # doctest: +NORMALIZE_WHITESPACE
+Is Conv1d(kernel_size=1) the same as Linear? The same function (max diff 0.0012× the float64 bound).
+At (16, 1024, 256)→256 it is 1.3× slower than Linear in torch_ref (nn.Conv1d); jaxlin not timed in
+this run.
+"""
+
+from __future__ import annotations
+
+FRAMEWORKS = {"jax": "jaxlin", "torch": "torch_ref"}
+
+
+def seconds(value: float) -> str:
+    """``"1.23 ms"``: a duration with its unit."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+SAME_SPEED = 1.05  # times within 5% of each other read "as fast as": closer than the run-to-run spread
+
+
+def _times(ratio: float) -> str:
+    """``slow time / fast time`` as ``"2.1× faster"`` or ``"1.3× slower"`` (of the second one)."""
+    return f"{ratio:.2g}× faster" if ratio >= 1 else f"{1 / ratio:.2g}× slower"
+
+
+def _than(ratio: float, reference: str) -> str:
+    """``time / reference time`` as ``"1.3× slower than Linear"``, or ``"as fast as Linear (1.02×)"``."""
+    if 1 / SAME_SPEED <= ratio <= SAME_SPEED:
+        return f"as fast as {reference} ({ratio:.2f}× its time)"
+    return f"{_times(1 / ratio)} than {reference}"
+
+
+def _verdict(verdict: dict, what: str = "the same function") -> str:
+    if verdict.get("missing"):
+        names = verdict["missing"] if isinstance(verdict["missing"], list) else verdict["compared"]
+        return f"Not checked in this run (needs {', '.join(dict.fromkeys(names))})"
+    words = what if verdict["same_function"] else f"not {what}"
+    return f"{words[0].upper()}{words[1:]} (max diff {verdict['ratio']:.2g}× the float64 bound)"
+
+
+def _pooling(answer: dict) -> str:
+    text = (
+        "Pool before or after the linear layers? Without an activation: " + _verdict(answer["linear"]).lower()
+    )
+    relu = answer["relu"]
+    if not relu.get("missing"):
+        kind = "the same function" if relu["same_function"] else "a different function"
+        text += f"; with relu between them, pooling at the input is {kind} ({relu['ratio']:.2g}× the bound)"
+    speed = answer["speed"]
+    if not speed:
+        return text + ". Not timed in this run."
+    parts = [
+        f"{_times(s['ratio'])} in {FRAMEWORKS[f]} ({seconds(s['times_s'][0])} → {seconds(s['times_s'][1])})"
+        for f, s in speed.items()
+    ]
+    return text + f". Pooling first is {' and '.join(parts)} at {answer['shape']}."
+
+
+def _pointwise(answer: dict) -> str:
+    text = "Is Conv1d(kernel_size=1) the same as Linear? " + _verdict(answer["verdict"]) + "."
+    speed, names = (
+        answer["speed"],
+        {"torch": "torch_ref (nn.Conv1d)", "jax": 'jaxlin (PointwiseConv impl="conv")'},
+    )
+    if not speed:
+        return text + " Not timed in this run."
+    parts = [f"{_than(speed[f]['ratio'], 'Linear')} in {names[f]}" for f in ("torch", "jax") if f in speed]
+    missing = [FRAMEWORKS[f] for f in ("torch", "jax") if f not in speed]
+    return (
+        text
+        + f" At {answer['shape']} it is {' and '.join(parts)}"
+        + (f"; {', '.join(missing)} not timed in this run." if missing else ".")
+    )
+
+
+def _sizes(sizes: list[int]) -> str:
+    return f"{sizes[0]}–{sizes[-1]}" if len(sizes) > 2 else ", ".join(map(str, sizes))
+
+
+def _batch_size(answer: dict) -> str:
+    text = "Why does a Linear's output change with the batch size? "
+    linear, invariant = (answer["modules"].get(name) for name in ("linear", "batch-invariant-linear"))
+    if linear is None:
+        text += "Not probed in this run"
+    elif linear["invariant"]:
+        text += "It did not here: every row came out bitwise the same at every batch size"
+    else:
+        kind = "rounding, not different math" if linear["passed"] else "by more than rounding"
+        text += f"{kind[0].upper()}{kind[1:]}: rows differ from the row alone at batch sizes "
+        text += (
+            f"{_sizes(linear['differing_batch_sizes'])} by at most {linear['max_error_over_allowance']:.2g}× "
+        )
+        text += "the rounding allowance"
+    if invariant is not None:
+        same = (
+            "gives the same bits at every batch size"
+            if invariant["invariant"]
+            else "CHANGED with the batch size"
+        )
+        text += f"; BatchInvariantLinear {same}"
+    speed = answer["speed"]
+    if speed:
+        parts = [f"{s['ratio']:.2g}× Linear's time in {FRAMEWORKS[f]}" for f, s in speed.items()]
+        text += f", at {' and '.join(parts)} at {answer['shape']}"
+    return text + "."
+
+
+def _per_head(answer: dict) -> str:
+    verdict = answer["verdict"]
+    text = "h independent per-head linear layers in one pass? "
+    if verdict.get("missing"):
+        text += _verdict(verdict) + "."
+    else:
+        kind = "the same function" if verdict["same_function"] else "NOT all the same function"
+        text += f"jaxlin's einsum, vmap and loop and torch_ref's bmm, vmap and loop are {kind} "
+        text += f"(worst {verdict['ratio']:.2g}× the float64 bound over {verdict['entries']} checks)."
+    fastest = answer["fastest"]
+    if set(fastest) != {"jax", "torch"}:
+        return text + " Not timed in this run."
+    jax, torch = fastest["jax"], fastest["torch"]
+    return text + (
+        f" At {answer['shape']} jaxlin's fastest, {jax['impl']} ({seconds(jax['time_s'])}), is "
+        f"{_times(torch['time_s'] / jax['time_s'])} than torch_ref's fastest, "
+        f"{torch['impl']} ({seconds(torch['time_s'])})."
+    )
+
+
+WRITERS = {"pooling": _pooling, "pointwise": _pointwise, "batch_size": _batch_size, "per_head": _per_head}
+
+
+def line(answer: dict) -> str:
+    """One answer in words."""
+    return WRITERS[answer["question"]](answer)
+
+
+def answer_lines(answers: list[dict]) -> list[str]:
+    """``"1. ..."`` to ``"4. ..."``: every answer of the run, numbered."""
+    return [f"{i}. {line(answer)}" for i, answer in enumerate(answers, 1)]

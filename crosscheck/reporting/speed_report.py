@@ -1,0 +1,74 @@
+"""The ``timing`` section of a ``crosscheck run`` report: each timed entry at its seed shape
+(:mod:`crosscheck.harness.seed_shapes`), forward medians of both frameworks, their ratio, and the
+dispatch cost (the same call on one row) apart.
+
+>>> from crosscheck.harness.timing import Timing
+>>> t = Timing(2e-3, 1e-4, 2e-3, 3e-3, 0.1, 5)
+>>> timings = {"jax": {"forward": t.as_dict()}, "torch": {"forward": t.as_dict()}}
+>>> record = {"name": "linear", "shape": "(4, 8)→8", "covers": ["linear"], "timings": timings}
+>>> record["speed_ratio"] = 1.0
+>>> speed_rows([record])
+[('linear', '(4, 8)→8', '1', '2 ms', '2 ms', '1×', '–', '–')]
+"""
+
+from __future__ import annotations
+
+from crosscheck.reporting.answer_lines import seconds
+
+HEADERS = (
+    "timed entry",
+    "shape",
+    "covers",
+    "jax fwd",
+    "torch fwd",
+    "torch/jax",
+    "jax dispatch",
+    "torch dispatch",
+)
+
+NOTE = (
+    "One entry per distinct computation, timed in float32 at the shape of its question (where compute "
+    "dominates), after every check, with nothing else running: medians of the steady state, both "
+    "frameworks interleaved round by round; torch/jax > 1 means jaxlin is faster. 'covers' counts the "
+    "checked cases that compute the same thing. 'dispatch' is the same call on one row: what a call "
+    "costs beyond its arithmetic."
+)
+
+
+def entry_record(run) -> dict:
+    """One entry of ``report["timing"]["entries"]`` from a :class:`crosscheck.harness.jobs.EntryRun`."""
+    entry = run.entry
+    record: dict[str, object] = {"name": entry.name, "shape": entry.shape, "covers": list(entry.covers)}
+    if run.error is not None:
+        return record | {"error": run.error}
+    nested: dict[str, dict] = {}
+    for (framework, kind), timing in run.timings.items():
+        nested.setdefault(framework, {})[kind] = timing.as_dict()
+    record["timings"] = nested
+    record["speed_ratio"] = run.timings["torch", "forward"].median_s / run.timings["jax", "forward"].median_s
+    if ("jax", "forward_backward") in run.timings:
+        record["speed_ratio_forward_backward"] = (
+            run.timings["torch", "forward_backward"].median_s
+            / run.timings["jax", "forward_backward"].median_s
+        )
+    return record
+
+
+def _median(record: dict, framework: str, kind: str) -> str:
+    timing = record.get("timings", {}).get(framework, {}).get(kind)
+    return "–" if timing is None else seconds(float(timing["median_s"]))
+
+
+def speed_rows(entries: list[dict]) -> list[tuple[str, ...]]:
+    """One row per timed entry under :data:`HEADERS`; an entry that failed shows its error."""
+    rows = []
+    for record in entries:
+        cells = [record["name"], record["shape"], str(len(record["covers"]))]
+        if "error" in record:
+            rows.append((*cells, record["error"], "", "", "", ""))
+            continue
+        cells += [_median(record, "jax", "forward"), _median(record, "torch", "forward")]
+        cells.append(f"{float(record['speed_ratio']):.2g}×")
+        cells += [_median(record, "jax", "dispatch"), _median(record, "torch", "dispatch")]
+        rows.append(tuple(cells))
+    return rows
