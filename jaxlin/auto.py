@@ -9,6 +9,8 @@ formulation: one batched GEMM is what those devices are built for.
 
 from __future__ import annotations
 
+import math
+
 import jax
 
 LOOP_MIN_HEAD_WORK = 2**27
@@ -35,11 +37,24 @@ def fastest_per_head(
     return "einsum"
 
 
-def fastest_pointwise(rows: int, in_features: int, out_features: int, backend: str | None = None) -> str:
-    """``"matmul"`` or ``"conv"`` for :class:`jaxlin.PointwiseConv` (and :class:`jaxlin.Linear`'s lowering).
+CONV_MIN_ROWS = 4096
+"""Rows (batch · length) from which the 1×1-convolution lowering beat the plain dot on CPU, for an input
+with a batch axis of 2 or more: XLA:CPU turns that convolution into its own dot, while ``dot_general``
+goes to YNNPACK, whose GEMM ran 1.1–1.25× slower on such tall, narrow products (4,096–65,536 rows of
+256→256). On a rank-2 input (or a batch of one) the convolution lowering was not faster."""
 
-    >>> fastest_pointwise(1024, 256, 32, "cpu")
-    'matmul'
+
+def fastest_pointwise(shape: tuple[int, ...], backend: str | None = None) -> str:
+    """``"matmul"`` or ``"conv"`` for an input of ``shape`` ``(..., length, in)`` to
+    :class:`jaxlin.PointwiseConv` or :class:`jaxlin.Linear` (both compute ``x @ W + b`` either way).
+
+    >>> fastest_pointwise((128, 8, 256), "cpu"), fastest_pointwise((64, 1024, 256), "cpu")
+    ('matmul', 'conv')
+    >>> fastest_pointwise((65536, 256), "cpu"), fastest_pointwise((64, 1024, 256), "gpu")
+    ('matmul', 'matmul')
     """
-    del rows, in_features, out_features, backend
-    return "matmul"
+    backend = backend or jax.default_backend()
+    if backend != "cpu" or len(shape) < 3:
+        return "matmul"
+    batch = math.prod(shape[:-2])
+    return "conv" if batch >= 2 and batch * shape[-2] >= CONV_MIN_ROWS else "matmul"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -12,30 +10,8 @@ from flax.nnx.nn.dtypes import promote_dtype
 from jaxlin._inputs import require_real
 from jaxlin.auto import fastest_pointwise
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
-from jaxlin.linear import affine
+from jaxlin.linear import affine, conv1x1
 from layer_rules import AUTO, POINTWISE_IMPLS, Described, JaxPointwiseImpl, messages, pointwise_impl
-
-
-def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
-    """``lax.conv_general_dilated`` with a width-1 window over channels-last input.
-
-    Shape:
-        x ``(..., length, in)``, kernel ``(1, in, out)`` -> ``(..., length, out)``.
-
-    >>> conv1x1(jnp.ones((2, 5, 3)), jnp.ones((1, 3, 4)), None).shape
-    (2, 5, 4)
-    """
-    batch_shape, (length, features) = x.shape[:-2], x.shape[-2:]
-    flat = x.reshape((math.prod(batch_shape), length, features))  # explicit: -1 is ambiguous at length 0
-    y = jax.lax.conv_general_dilated(
-        flat,
-        kernel,
-        window_strides=(1,),
-        padding="VALID",
-        dimension_numbers=("NWC", "WIO", "NWC"),
-        precision=precision,
-    )
-    return y.reshape(batch_shape + y.shape[-2:])
 
 
 class PointwiseConv(Described, nnx.Module):
@@ -118,7 +94,7 @@ class PointwiseConv(Described, nnx.Module):
         """The path an input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""
         if self.impl != AUTO:
             return self.impl
-        return fastest_pointwise(math.prod(shape[:-1]), self.in_features, self.out_features)
+        return fastest_pointwise(shape)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()

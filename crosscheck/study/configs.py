@@ -36,14 +36,14 @@ FULL = {
     "sizes": (32, 64, 128, 256, 512, 1024),
     "leading": ((32, 64), (4, 16)),  # (batch, windows)
     "pooled_lengths": (16, 256, 2048),
-    "peak_n": 2048,
+    "peak_shapes": ((2048, 2048, 2048), (2048, 1024, 1024)),
 }
 QUICK = {
     "heads": (4, 8),
     "sizes": (32, 64),
     "leading": ((4, 16),),
     "pooled_lengths": (16, 256),
-    "peak_n": 1024,
+    "peak_shapes": ((1024, 1024, 1024),),
 }
 TARGET_SHAPES = ((8, 64), (16, 128), (4, 512))  # (heads, in = out) at leading (32, 64): 2048 rows
 
@@ -54,23 +54,27 @@ def _torch_twin(module, jax_module, device: str):
     return module.to(device)
 
 
-def _dense(study: str, rows: int, n_in: int, n_out: int, device: str, impls, magnitude, **options) -> Config:
-    """A configuration of ``(rows, n_in) -> (rows, n_out)`` layers: label, sizes, FLOPs and inputs."""
+def _dense(
+    study: str, rows: int, n_in: int, n_out: int, device: str, impls, magnitude, *, leading=None, **options
+) -> Config:
+    """A configuration of ``(rows, n_in) -> (rows, n_out)`` layers (the rows shaped ``leading`` when
+    given, e.g. ``(batch, length)``): label, sizes, FLOPs and inputs."""
+    leading = leading or (rows,)
     traffic = float32_traffic(rows * n_in, n_in * n_out + n_out, rows * n_out)
     options = {"k": n_in + 1, "checked_rows": first_rows(n_out), "traffic": traffic} | options
     sizes, flops = {"rows": rows, "size": n_in}, 2.0 * rows * n_in * n_out
-    label = f"({rows}, {n_in})→{n_out}"
-    return Config(
-        study, label, sizes, flops, random_inputs((rows, n_in), device), impls, magnitude, **options
-    )
+    label = f"({', '.join(map(str, leading))}, {n_in})→{n_out}"
+    inputs = random_inputs((*leading, n_in), device)
+    return Config(study, label, sizes, flops, inputs, impls, magnitude, **options)
 
 
-def peak(n: int) -> Config:
-    """A float32 ``(n, n) @ (n, n)`` matmul in each framework: the machine's GEMM peak."""
+def peak(m: int, k: int, n: int) -> Config:
+    """A float32 ``(m, k) @ (k, n)`` matmul in each framework; the machine's GEMM peak is the best
+    rate of the peak shapes measured (one square GEMM is not always the fastest shape)."""
 
     def make(seed, impl):
         rng = np.random.default_rng(seed)
-        a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        a, b = (rng.standard_normal(shape).astype(np.float32) for shape in ((m, k), (k, n)))
         return (
             (jnp.asarray(a), jnp.asarray(b))
             if impl.framework == "jax"
@@ -87,15 +91,15 @@ def peak(n: int) -> Config:
 
     return Config(
         names.PEAK,
-        f"{n}x{n}x{n}",
-        {"n": n},
-        2.0 * n**3,
+        f"{m}x{k}x{n}",
+        {"m": m, "k": k, "n": n},
+        2.0 * m * k * n,
         make,
         impls,
         magnitude,
-        k=n,
+        k=k,
         checked_rows=lambda y: y[:8],
-        traffic=float32_traffic(2 * n * n, 0, n * n),
+        traffic=float32_traffic(m * k + k * n, 0, m * n),
     )
 
 
@@ -184,6 +188,11 @@ def pointwise(batch: int, length: int, n_in: int, n_out: int, device: str) -> Co
     )
 
 
+POOLED_ROUNDS = 30
+"""Rounds for the pooled configurations: a literal head takes ~40× the pool-first one, so the time
+budget alone would give the millisecond rows only ~10 samples, too few for a median here."""
+
+
 def pooled(batch: int, length: int, features: int, device: str) -> Config:
     """``PooledHead(pool_at="output")`` literal (reorder off) against pool-first (reorder on), and
     the bare mean over the same input: the pool-first head can cost no less than reading it once."""
@@ -231,6 +240,7 @@ def pooled(batch: int, length: int, features: int, device: str) -> Config:
         traffic=float32_traffic(
             positions * features, features * (features + out) + features + out, batch * out
         ),
+        rounds=POOLED_ROUNDS,
     )
 
 
@@ -325,9 +335,14 @@ ROW_SWEEP = (64, 256, 1024, 4096, 16384, 65536)
 QUICK_ROWS = (64, 4096)
 
 
+LINEAR_ROWS_LENGTH = 1024
+"""The sequence length of the Linear row sweep's inputs: ``(rows / 1024, 1024, in)``, as a Conv1d's."""
+
+
 def linear_rows(rows: int, n_in: int, n_out: int, device: str) -> Config:
-    """``Linear`` at ``rows`` rows against its two explicit lowerings (a dot, a 1×1 convolution:
-    PointwiseConv's two paths on the same weights) and torch's ``nn.Linear``."""
+    """``Linear`` (``impl="auto"``, the default) at ``rows`` rows shaped ``(batch, length)`` against its
+    two explicit lowerings (a dot, a 1×1 convolution: PointwiseConv's two paths on the same weights)
+    and torch's ``nn.Linear``."""
     linear, _ = study_pair(jaxlin.Linear, torch_ref.Linear, n_in, n_out, device=device)
     impls = [Impl(names.JAXLIN_LINEAR, "jax", jaxlin.jitted(linear))]
     for impl in ("matmul", "conv"):
@@ -345,4 +360,5 @@ def linear_rows(rows: int, n_in: int, n_out: int, device: str) -> Config:
         device,
         impls,
         linear_magnitude(linear.kernel[...], linear.bias[...]),
+        leading=(max(1, rows // LINEAR_ROWS_LENGTH), min(rows, LINEAR_ROWS_LENGTH)),
     )

@@ -118,6 +118,7 @@ class Config:
     checked_rows: Callable[[np.ndarray], np.ndarray] = lambda y: y
     extra: dict = field(default_factory=dict)
     traffic: Traffic | None = None
+    rounds: int | None = None  # fixed rounds where one slow call would leave the fast ones few samples
 
 
 def _to_numpy(y) -> np.ndarray:
@@ -182,7 +183,8 @@ def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None
             prepared[index] = call
         except Exception as error:  # an implementation that fails on this device is recorded, not fatal
             record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    for index, timing in measure(prepared, repeats=repeats).items() if prepared else ():
+    rounds = repeats if repeats is not None else config.rounds
+    for index, timing in measure(prepared, repeats=rounds).items() if prepared else ():
         records[index] |= {key: value for key, value in timing.as_dict().items() if key != "compile_s"}
     return records
 

@@ -32,7 +32,10 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
     """Every configuration of the study, in the order it runs (the GEMM peak first); with
     ``mesh_devices``, the heads-sharded per-head layer over 1, 2, 4, ... up to that many devices."""
     grid = configs.QUICK if quick else configs.FULL
-    steps = [Step("GEMM peak", names.PEAK, lambda: configs.peak(grid["peak_n"]))]
+    steps = [
+        Step("GEMM peak", names.PEAK, lambda shape=shape: configs.peak(*shape))
+        for shape in grid["peak_shapes"]
+    ]
     steps += _bandwidth_steps(quick, device)
     for leading in grid["leading"]:
         for heads in grid["heads"]:

@@ -1,7 +1,8 @@
 """Every timed row against the limit it can reach: compute, or the bandwidth of where its data lives.
 
-A call cannot take less than ``max(FLOPs / peak, bytes / bandwidth)``: the GEMM peak (a 2048³
-float32 matmul) and the streaming-read bandwidth are measured in the same run, in both frameworks,
+A call cannot take less than ``max(FLOPs / peak, bytes / bandwidth)``: the GEMM peak (the best
+rate of the float32 matmuls of the peak shapes: 2048³ and 2048×1024×1024 in the full study, the second
+one measured faster here) and the streaming-read bandwidth are measured in the same run, in both frameworks,
 and the faster framework sets each. ``roofline_fraction`` is that least time over the measured
 median; a row above :data:`SANE` is a measurement or byte-count error, not a fast kernel.
 

@@ -18,9 +18,15 @@ leading_shapes = st.sampled_from(((), (3,), (2, 5), (2, 1, 3)))
 sizes = st.sampled_from((1, 3, 8, 17, 48))
 
 
-@given(lead=leading_shapes, n_in=sizes, n_out=sizes, seed=st.integers(0, 2**16))
-def test_linear_matches_float64_truth_within_rounding_bound(variant, lead, n_in, n_out, seed):
-    layer = Linear(n_in, n_out, rngs=nnx.Rngs(seed), bias_init=nnx.initializers.normal(1.0))
+@given(
+    lead=leading_shapes,
+    n_in=sizes,
+    n_out=sizes,
+    impl=st.sampled_from(("auto", "matmul", "conv")),
+    seed=st.integers(0, 2**16),
+)
+def test_linear_matches_float64_truth_within_rounding_bound(variant, lead, n_in, n_out, impl, seed):
+    layer = Linear(n_in, n_out, impl=impl, rngs=nnx.Rngs(seed), bias_init=nnx.initializers.normal(1.0))
     x = np.random.default_rng(seed).standard_normal(lead + (n_in,)).astype(np.float32)
     kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
     truth = x.astype(np.float64) @ kernel.astype(np.float64) + bias
@@ -31,11 +37,40 @@ def test_linear_matches_float64_truth_within_rounding_bound(variant, lead, n_in,
     assert np.all(np.abs(y - truth) <= dot_bound(x, kernel, "float32", bias=bias))
 
 
-def test_linear_is_bitwise_nnx_linear_with_the_same_parameters():
-    ours, theirs = Linear(96, 40, rngs=nnx.Rngs(3)), nnx.Linear(96, 40, rngs=nnx.Rngs(3))
-    x = jax.random.normal(jax.random.key(0), (7, 11, 96), jnp.float32)
+@pytest.mark.parametrize(("impl", "shape"), [("auto", (7, 11, 96)), ("matmul", (4, 1024, 96))])
+def test_linear_is_bitwise_nnx_linear_with_the_same_parameters(impl, shape):
+    ours, theirs = Linear(96, 40, impl=impl, rngs=nnx.Rngs(3)), nnx.Linear(96, 40, rngs=nnx.Rngs(3))
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
     np.testing.assert_array_equal(ours.kernel[...], theirs.kernel[...])
     np.testing.assert_array_equal(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize(
+    ("shape", "lowering"),
+    [((7, 11, 96), "matmul"), ((8192, 96), "matmul"), ((1, 8192, 96), "matmul"), ((4, 1024, 96), "conv")],
+)
+def test_auto_takes_the_measured_lowering_and_runs_it_bitwise(variant, shape, lowering):
+    # On CPU a batched input of >= 4096 rows runs as a 1x1 convolution (measured faster); the rest as
+    # nnx.Linear's dot. Either way the bits are those of the explicit lowering, gradients included.
+    if jax.default_backend() != "cpu":
+        lowering = "matmul"
+    auto = Linear(96, 40, rngs=nnx.Rngs(3))
+    explicit = Linear(96, 40, impl=lowering, rngs=nnx.Rngs(3))
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    assert auto.formulation(x.shape) == lowering
+    chex.assert_trees_all_equal(
+        jax_grads(auto, x, transform=variant), jax_grads(explicit, x, transform=variant)
+    )
+
+
+def test_the_conv_lowering_on_tall_input_is_within_the_rounding_bound_of_float64_truth():
+    layer = Linear(64, 32, impl="conv", rngs=nnx.Rngs(1), bias_init=nnx.initializers.normal(1.0))
+    x = np.random.default_rng(0).standard_normal((4, 1024, 64)).astype(np.float32)
+    kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
+    truth = x.astype(np.float64) @ kernel.astype(np.float64) + bias
+    assert np.all(
+        np.abs(np.asarray(layer(jnp.asarray(x))) - truth) <= dot_bound(x, kernel, "float32", bias=bias)
+    )
 
 
 def test_linear_without_bias_has_no_bias_parameter():

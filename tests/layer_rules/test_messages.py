@@ -198,6 +198,15 @@ def test_pointwise_input_of_the_wrong_rank(fw):
         fw.make("PointwiseConv", 8, 4)(fw.ones(shape))
 
 
+def test_jaxlin_linear_impl_lists_its_lowerings():
+    # Linear's lowering choice is jaxlin's (torch_ref.Linear is nn.Linear's one program).
+    message = (
+        "Linear(in_features=8, out_features=4): impl must be one of 'auto', 'matmul', 'conv', got 'fft'."
+    )
+    with _raises(ValueError, message):
+        jaxlin.Linear(8, 4, impl="fft", rngs=nnx.Rngs(0))
+
+
 def test_pointwise_impl_lists_each_frameworks_choices(fw):
     # jaxlin adds "auto" (the formulation chosen from the measured study); torch_ref names the two it runs.
     choices = "'auto', 'matmul', 'conv'" if fw.name == "jax" else "'matmul', 'conv'"

@@ -2,7 +2,7 @@
 
 from crosscheck.study import names
 from crosscheck.study.plan import plan
-from crosscheck.study.targets import FASTEST_TORCH, TARGETS, Ratio, evaluate, named_impls
+from crosscheck.study.targets import FASTEST_TORCH, TARGETS, Ratio, WorstRatio, evaluate, named_impls
 
 
 def test_targets_report_unmeasured_ones_as_such():
@@ -54,3 +54,19 @@ def test_fastest_torch_is_the_fastest_correct_torch_impl_in_the_common_layout():
     ]
     [goal] = evaluate([Ratio("jaxlin / fastest", "s", "jaxlin", FASTEST_TORCH, 1.0)], records)
     assert goal["value"] == 2.0 and not goal["met"] and goal["detail"] == "fastest torch: torch fast"
+
+
+def test_a_worst_ratio_over_distinct_programs_skips_configs_where_both_compiled_the_same():
+    records = [
+        dict(_record("same", "auto", 1.2), program="a → b"),
+        dict(_record("same", "loop", 1.0), program="a → b"),
+        dict(_record("differs", "auto", 1.1), program="a → b"),
+        dict(_record("differs", "loop", 1.0), program="slice → a"),
+    ]
+    every, distinct = (
+        WorstRatio("auto / fastest", "s", ("auto",), ("loop",), 1.05, distinct_programs=flag)
+        for flag in (False, True)
+    )
+    worst, worst_distinct = evaluate([every, distinct], records)
+    assert round(worst["value"], 6) == 1.2 and worst["detail"] == "auto at same vs loop"
+    assert round(worst_distinct["value"], 6) == 1.1 and worst_distinct["detail"] == "auto at differs vs loop"
