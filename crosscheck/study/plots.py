@@ -80,9 +80,9 @@ def per_head_heatmap(path: str, records: list[dict], plt) -> bool:
         for i, j in np.ndindex(grid.shape):
             if not np.isnan(grid[i, j]):
                 axis.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=9)
-        axis.set_xticks(range(len(sizes)), [f"{s}→{s}" for s in sizes])
+        axis.set_xticks(range(len(sizes)), [str(s) for s in sizes])
         axis.set_yticks(range(len(heads)), heads)
-        axis.set_xlabel("per-head in → out")
+        axis.set_xlabel("per-head in = out features")
         axis.set_ylabel("heads")
         axis.set_title(f"{count} rows")
     bar = figure.colorbar(image, ax=axes[0].tolist(), shrink=0.85)
@@ -138,6 +138,7 @@ def study_chart(path: str, records: list[dict], study: str, plt) -> bool:
     if not rows:
         return False
     configs = list(dict.fromkeys(r["config"] for r in rows))
+    crowded = len(configs) > 3 or max(map(len, configs)) > 12
     figure, (time_axis, roof_axis) = plt.subplots(1, 2, figsize=(13, 5))
     for index, impl in enumerate(dict.fromkeys(r["impl"] for r in rows)):
         points = [(configs.index(r["config"]), r) for r in rows if r["impl"] == impl]
@@ -147,7 +148,11 @@ def study_chart(path: str, records: list[dict], study: str, plt) -> bool:
         roof_axis.plot(xs, [100 * r.get("roofline_fraction", np.nan) for _, r in points], **style)
     for axis, label in ((time_axis, "median time (ms, log)"), (roof_axis, "% of this run's roofline")):
         axis.set_xticks(
-            range(len(configs)), configs, rotation=30 if len(configs) > 3 else 0, ha="right", fontsize=7
+            range(len(configs)),
+            configs,
+            rotation=30 if crowded else 0,
+            ha="right" if crowded else "center",
+            fontsize=7,
         )
         axis.set_ylabel(label)
     time_axis.set_yscale("log")
