@@ -56,3 +56,11 @@ def test_bad_specs_and_transplants_are_refused():
         transplant(
             torch_model(SPEC, seed=0), spec_named("conv-maxpool", length=4, features=8, hidden=8, classes=3)
         )
+
+
+def test_the_linear_classifier_keeps_nnx_linears_program_at_the_test_sets_size():
+    # impl="auto" would lower a 16,000-row batch as a 1x1 convolution; the experiment's bitwise claim
+    # (PointwiseConv's matmul path trains like Linear) needs the one dot at every batch size.
+    model = jax_model(spec_named("linear"), np.float32)
+    shape = (2000, 8, model.encoder.in_features)
+    assert model.encoder.formulation(shape) == "matmul" and model.head.formulation((2000, 1)) == "matmul"
