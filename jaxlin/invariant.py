@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax.nnx.nn.dtypes import promote_dtype
 
-from jaxlin.linear import Linear, affine
+from jaxlin.linear import Linear, add_bias, affine
 from layer_rules import DEFAULT_TILE_ROWS, messages
 
 
@@ -42,7 +42,7 @@ def tiled_affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precis
     )
     y = products.reshape(tiles * tile_rows, kernel.shape[1])[:rows].reshape(*leading, kernel.shape[1])
     # Adding the bias elementwise after the dots rounds once per element, whatever the shape.
-    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+    return add_bias(y, bias)
 
 
 class BatchInvariantLinear(Linear):

@@ -15,6 +15,18 @@ from jaxlin.initializers import default_bias_init, default_kernel_init, initiali
 from layer_rules import AUTO, POINTWISE_IMPLS, Described, JaxPointwiseImpl, messages, pointwise_impl
 
 
+def add_bias(y: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """``y + bias`` over the last axis (``y`` itself when there is no bias).
+
+    Shape:
+        y ``(..., out)``, bias ``(out,)`` or None -> ``(..., out)``.
+
+    >>> add_bias(jnp.zeros((2, 3)), jnp.arange(3.0))[1].tolist()
+    [0.0, 1.0, 2.0]
+    """
+    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+
+
 def affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -> jax.Array:
     """``x @ kernel + bias`` contracting the last axis of ``x`` with axis 0 of ``kernel``.
 
@@ -25,7 +37,7 @@ def affine(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision) -
     [3.0, 4.0, 5.0, 6.0]
     """
     y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=precision)
-    return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+    return add_bias(y, bias)
 
 
 def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
@@ -48,6 +60,23 @@ def conv1x1(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
         precision=precision,
     )
     return y.reshape(batch_shape + y.shape[-2:])
+
+
+def project(x: jax.Array, kernel: jax.Array, bias: jax.Array | None, precision, lowering: str) -> jax.Array:
+    """``x @ kernel + bias`` by ``lowering``: ``"matmul"`` (:func:`affine`, one ``dot_general``) or
+    ``"conv"`` (:func:`conv1x1`, a 1×1 convolution; a single vector is a length-1 sequence).
+
+    Shape:
+        x ``(..., in)``, kernel ``(in, out)``, bias ``(out,)`` or None -> ``(..., out)``.
+
+    >>> project(jnp.ones((2, 3)), jnp.ones((3, 4)), None, None, "conv")[0].tolist()
+    [3.0, 3.0, 3.0, 3.0]
+    """
+    if lowering == "matmul":
+        return affine(x, kernel, bias, precision)
+    sequence = x if x.ndim >= 2 else x[None]
+    y = conv1x1(sequence, kernel[None], precision).reshape(x.shape[:-1] + kernel.shape[1:])
+    return add_bias(y, bias)
 
 
 class Linear(Described, nnx.Module):
@@ -132,12 +161,7 @@ class Linear(Described, nnx.Module):
         self.validate(x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if self.formulation(x.shape) == "matmul":
-            return affine(x, kernel, bias, self.precision)
-        y = conv1x1(x if x.ndim >= 2 else x[None], kernel[None], self.precision).reshape(
-            x.shape[:-1] + kernel.shape[1:]
-        )  # a single vector is a length-1 sequence
-        return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+        return project(x, kernel, bias, self.precision, self.formulation(x.shape))
 
     def formulation(self, shape: tuple[int, ...]) -> str:
         """The lowering an input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""

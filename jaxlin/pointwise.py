@@ -10,7 +10,7 @@ from flax.nnx.nn.dtypes import promote_dtype
 from jaxlin._inputs import require_real
 from jaxlin.auto import fastest_pointwise
 from jaxlin.initializers import default_bias_init, default_kernel_init, initialize
-from jaxlin.linear import affine, conv1x1
+from jaxlin.linear import project
 from layer_rules import AUTO, POINTWISE_IMPLS, Described, JaxPointwiseImpl, messages, pointwise_impl
 
 
@@ -92,9 +92,7 @@ class PointwiseConv(Described, nnx.Module):
 
     def formulation(self, shape: tuple[int, ...]) -> str:
         """The path an input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""
-        if self.impl != AUTO:
-            return self.impl
-        return fastest_pointwise(shape)
+        return self.impl if self.impl != AUTO else fastest_pointwise(shape)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
@@ -102,7 +100,4 @@ class PointwiseConv(Described, nnx.Module):
         require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if self.formulation(x.shape) == "matmul":
-            return affine(x, kernel[0], bias, self.precision)
-        y = conv1x1(x, kernel, self.precision)
-        return y if bias is None else y + bias.reshape((1,) * (y.ndim - 1) + bias.shape)
+        return project(x, kernel[0], bias, self.precision, self.formulation(x.shape))
