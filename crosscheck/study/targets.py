@@ -216,13 +216,17 @@ def _configs(records: list[dict], study: str, sizes: dict) -> list[str]:
     return list(dict.fromkeys(r["config"] for r in records if r.get("study") == study and _matches(r, sizes)))
 
 
+def _record(records, study: str, config: str, impl: str) -> dict | None:
+    """The record of ``impl`` at ``config`` of ``study``, or ``None``."""
+    return next(
+        (r for r in records if r.get("study") == study and r["config"] == config and r.get("impl") == impl),
+        None,
+    )
+
+
 def _median(records, study: str, config: str, impl: str) -> float | None:
-    found = [
-        r["median_s"]
-        for r in records
-        if r.get("study") == study and r["config"] == config and r.get("impl") == impl and "median_s" in r
-    ]
-    return found[0] if found else None
+    record = _record(records, study, config, impl)
+    return record.get("median_s") if record else None
 
 
 def _fastest(records, study: str, config: str, base: str, exclude) -> tuple[str, float] | None:
@@ -279,24 +283,15 @@ def _fraction_goals(target: Fraction, records: list[dict]) -> list[dict]:
     configs = _configs(records, target.study, target.sizes) or ["(not measured)"]
     goals = []
     for config in configs:
-        found = [
-            r.get(target.metric)
-            for r in records
-            if r.get("study") == target.study and r["config"] == config and r.get("impl") == target.impl
-        ]
-        goals.append(
-            _goal(f"{target.text} at {config}", found[0] if found else None, target.limit, target.at_least)
-        )
+        record = _record(records, target.study, config, target.impl)
+        value = record.get(target.metric) if record else None
+        goals.append(_goal(f"{target.text} at {config}", value, target.limit, target.at_least))
     return goals
 
 
 def _program(records, study: str, config: str, impl: str) -> str | None:
-    found = [
-        r.get("program")
-        for r in records
-        if r.get("study") == study and r["config"] == config and r.get("impl") == impl
-    ]
-    return found[0] if found else None
+    record = _record(records, study, config, impl)
+    return record.get("program") if record else None
 
 
 def _worst_goal(target: WorstRatio, records: list[dict]) -> dict:
