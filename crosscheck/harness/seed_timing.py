@@ -24,10 +24,18 @@ from crosscheck.harness.devices import torch_sync
 from crosscheck.harness.meshes import MeshSpec, input_placer, make_mesh, shard_module
 from crosscheck.harness.pairs import build_pair
 from crosscheck.harness.seed_shapes import TimedEntry
-from crosscheck.harness.timing import ROTATE, Prepared, Timing, jax_calls, measure, prepare, torch_calls
+from crosscheck.harness.timing import (
+    MIN_ROUNDS,
+    ROTATE,
+    Prepared,
+    Timing,
+    jax_calls,
+    measure,
+    prepare,
+    torch_calls,
+)
 
 ROUND_BUDGET_S = 0.4  # per entry: the rounds that fit in this, at most ``repeats``
-MIN_ROUNDS = 5  # as the timing engine's own least number of rounds
 DISPATCH_CALLS = 20  # one-row calls back to back in one timed dispatch call
 
 
