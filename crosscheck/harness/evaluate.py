@@ -23,6 +23,11 @@ from crosscheck.weights import numpy_of_torch, torch_of_numpy, torch_state_of_ja
 from crosscheck.weights.tree import Rename, submodules
 
 
+class ModelCallError(ValueError):
+    """A model raised when called on the inputs it was given (they do not fit it): the message names the
+    framework and the module, then the model's own error in one line."""
+
+
 @dataclass
 class Evaluation:
     """One framework's output and gradients for one set of inputs."""
