@@ -47,6 +47,16 @@ def numpy_of_torch(tensor) -> np.ndarray:
     return tensor.numpy().copy()
 
 
+def contiguous(array) -> np.ndarray:
+    """``array`` in C order (a copy only where it is not): a 0-d array stays 0-d, where
+    ``np.ascontiguousarray`` would make it 1-d.
+
+    >>> contiguous(np.float32(2.0)).shape
+    ()
+    """
+    return np.asarray(array, order="C")
+
+
 def torch_of_numpy(array: np.ndarray):
     """A torch tensor copied from a NumPy array, bit-exact for ``ml_dtypes.bfloat16`` too.
 
@@ -54,7 +64,7 @@ def torch_of_numpy(array: np.ndarray):
         the array's shape.
     """
     torch = _torch()
-    array = np.ascontiguousarray(array)
+    array = contiguous(array)
     if array.dtype == ml_dtypes.bfloat16:
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
     return torch.from_numpy(array.copy())

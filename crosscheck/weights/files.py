@@ -21,7 +21,7 @@ import safetensors.numpy
 from safetensors import SafetensorError, safe_open
 
 from crosscheck.atomic import atomic_write
-from crosscheck.weights.fit import Spec, WeightsError, converted, nonfinite, require_fit
+from crosscheck.weights.fit import Spec, WeightsError, converted, nonfinite, require_fit, whole_prefix
 
 # safetensors' dtype codes, named as NumPy (and torch, without "torch.") name them.
 DTYPE_NAMES = {
@@ -64,7 +64,10 @@ def write(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dic
     >>> header(path)
     {'weight': Spec(shape=(2, 3), dtype='float32')}
     """
-    data = safetensors.numpy.save({key: np.ascontiguousarray(a) for key, a in tensors.items()}, metadata)
+    data = safetensors.numpy.save(
+        {key: np.asarray(a, order="C") for key, a in tensors.items()},
+        metadata,  # 0-d stays 0-d
+    )
     try:
         atomic_write(path, data)
     except OSError as error:
@@ -144,7 +147,8 @@ def read(
     prefix: str = "",
     strict: bool = True,
 ) -> Loaded:
-    """Read exactly the tensors in ``expected`` (``{key: Spec}``, the file holding ``prefix + key``).
+    """Read exactly the tensors in ``expected`` (``{key: Spec}``, the file holding ``prefix + key``;
+    ``prefix`` is whole path pieces: ``"blocks.1"`` reads ``blocks.1.*``, never ``blocks.10.*``).
 
     Everything is checked before any tensor data is read (:func:`require_fit`), and every tensor is
     read and converted before anything is returned, so a caller that writes only after ``read``
@@ -164,7 +168,7 @@ def read(
     >>> read(path, {"bias": Spec((3,), "float32")}, "Demo()", cast=True).arrays["bias"].dtype
     dtype('float32')
     """
-    name = os.fspath(path)
+    name, prefix = os.fspath(path), whole_prefix(prefix)
     with _opened(name, target) as file:
         declared = {key: _declared(file, key) for key in file.keys()}
         ignored = require_fit(name, declared, expected, target, cast=cast, strict=strict, prefix=prefix)

@@ -50,6 +50,16 @@ def spec_of(array) -> Spec:
     return Spec(tuple(int(size) for size in array.shape), np.dtype(array.dtype).name)
 
 
+def whole_prefix(prefix: str) -> str:
+    """A key prefix as whole path pieces: ``"blocks.1"`` is ``"blocks.1."`` (never ``blocks.10.*``);
+    ``""`` is no prefix.
+
+    >>> whole_prefix("blocks.1"), whole_prefix("blocks.1."), whole_prefix("")
+    ('blocks.1.', 'blocks.1.', '')
+    """
+    return prefix if prefix == "" or prefix.endswith(".") else prefix + "."
+
+
 def require_fit(
     source: str,
     declared: Mapping[str, Spec],
@@ -63,7 +73,8 @@ def require_fit(
     """Raise WeightsError unless the ``declared`` tensors fit the ``expected`` ones; return the
     declared keys that were ignored.
 
-    ``declared`` is keyed as the source names its tensors (``prefix`` + the expected key). Every
+    ``declared`` is keyed as the source names its tensors (``prefix`` + the expected key; a prefix is
+    whole path pieces, see :func:`whole_prefix`). Every
     problem is found before raising, in one message that names ``source``, each key, the expected and
     the actual value, and ``target``: missing and unexpected keys (unexpected ones are ignored and
     returned when ``strict=False``), then shapes, then dtypes (converted when ``cast`` allows it).
@@ -71,6 +82,7 @@ def require_fit(
     """
     if cast not in CASTS:
         raise ValueError(f"cast must be one of {', '.join(map(repr, CASTS))}, got {cast!r}.")
+    prefix = whole_prefix(prefix)
     wanted = {prefix + key: spec for key, spec in expected.items()}
     missing = [key for key in wanted if key not in declared]
     unexpected = [key for key in declared if key not in wanted]

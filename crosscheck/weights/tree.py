@@ -206,6 +206,5 @@ def torch_state_of_jax(module, *, rename: Rename = None) -> dict[str, np.ndarray
     >>> {name: a.shape for name, a in state.items()}
     {'weight': (2, 3), 'bias': (2,)}
     """
-    return {
-        entry.key: np.ascontiguousarray(entry.torch_value()).copy() for entry in plan(module, rename=rename)
-    }
+    entries = plan(module, rename=rename)
+    return {entry.key: np.array(entry.torch_value(), order="C", copy=True) for entry in entries}
