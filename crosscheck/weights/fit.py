@@ -17,8 +17,12 @@ import ml_dtypes
 import numpy as np
 
 CASTS = (False, True, "unsafe")
-"""``cast=False``: dtypes must match; ``True``: convert, refusing complex to real and overflow to
-infinity; ``"unsafe"``: convert, letting finite values that do not fit become ±inf."""
+"""``cast=False``: dtypes must match. ``True``: convert, rounding to the nearest value of the new dtype,
+and refuse (naming the key) every value the conversion would change beyond rounding: complex to
+real, a finite value that becomes ±inf (overflow), a nonzero value that becomes 0 (underflow is
+refused, not only reported), and, into an integer or bool dtype, NaN and ±inf, values outside its
+range, and values that are not whole numbers. ``"unsafe"``: convert as NumPy's ``astype`` does
+(overflow, underflow, wrap-around and truncation allowed); complex to real is still refused."""
 
 
 class WeightsError(ValueError):
@@ -122,20 +126,85 @@ def require_fit(
 def converted(
     source: str, key: str, array: np.ndarray, dtype: str, target: str, cast: bool | str
 ) -> np.ndarray:
-    """``array`` as ``dtype`` (a copy), refusing finite values that become ±inf unless ``cast="unsafe"``."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    """``array`` as ``dtype`` (a copy), refusing any value the conversion would change beyond rounding
+    (:data:`CASTS`) unless ``cast="unsafe"``.
+
+    >>> converted("f", "w", np.array([0.5, 2.0]), "int64", "Demo()", cast=True)
+    Traceback (most recent call last):
+    ...
+    crosscheck.WeightsError: f: key 'w' has 1 values that are not whole numbers (e.g. 0.5), which int64
+    would truncate for Demo(); pass cast='unsafe' to accept that
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         result = np.array(array, dtype=dtype, copy=True)
-    floating = result.dtype.kind == "f" or result.dtype == ml_dtypes.bfloat16
-    if cast != "unsafe" and floating and np.asarray(array).dtype != result.dtype:
-        values = np.asarray(array).astype(np.float64)
-        overflowed = np.isfinite(values) & ~np.isfinite(result.astype(np.float64))
-        if overflowed.any():
-            largest = float(np.max(np.abs(values[overflowed])))
+    source_array = np.asarray(array)
+    if cast != "unsafe" and source_array.dtype != result.dtype:
+        problems = value_changes(source_array, result)
+        if problems:
+            changes = ", ".join(problems)
             raise WeightsError(
-                f"{source}: key {key!r} has {int(overflowed.sum())} finite values (up to {largest:.3g}) that "
-                f"become inf in {dtype} for {target}; pass cast='unsafe' to accept that"
+                f"{source}: key {key!r} has {changes} for {target}; pass cast='unsafe' to accept that"
             )
     return result
+
+
+def _floating(dtype: np.dtype) -> bool:
+    return dtype.kind == "f" or dtype == ml_dtypes.bfloat16
+
+
+def _example(values: np.ndarray) -> str:
+    value = values.flat[0]
+    return f"{float(value):.6g}" if _floating(values.dtype) else str(int(value))
+
+
+def value_changes(array: np.ndarray, result: np.ndarray) -> list[str]:
+    """What converting ``array`` to ``result``'s dtype changed beyond rounding, one phrase per kind
+    (empty if nothing): overflow to ±inf, underflow to 0, and, into integers or bool, NaN/inf, values
+    out of range and fractions."""
+    have, name = array.dtype, result.dtype.name
+    if have.kind == "c" or result.dtype.kind == "c" or have.kind == "b":
+        return []  # complex to real is refused by require_fit; bool fits every dtype
+    if _floating(result.dtype):
+        values, got = array.astype(np.float64), result.astype(np.float64)
+        over = np.isfinite(values) & ~np.isfinite(got)
+        under = (values != 0) & (got == 0)
+        problems = []
+        if over.any():
+            largest = float(np.max(np.abs(values[over])))
+            problems.append(
+                f"{int(over.sum())} finite values (up to {largest:.3g}) that become inf in {name}"
+            )
+        if under.any():
+            problems.append(
+                f"{int(under.sum())} nonzero values (e.g. {_example(values[under])}) that become 0 in {name}"
+            )
+        return problems
+    low, high = (
+        (0, 1) if result.dtype.kind == "b" else (np.iinfo(result.dtype).min, np.iinfo(result.dtype).max)
+    )
+    if _floating(have):
+        values = array.astype(np.float64)
+        endless = ~np.isfinite(values)
+        outside = ~endless & ((values < low) | (values >= float(high + 1)))  # high + 1: a power of 2, exact
+        fraction = ~endless & ~outside & (values != np.trunc(values))
+    else:  # integers: compare within the source dtype's own range, where every bound is exact
+        endless = fraction = np.zeros(array.shape, bool)
+        limits = np.iinfo(have)
+        outside = (array < max(low, limits.min)) | (array > min(high, limits.max))
+    problems = []
+    if endless.any():
+        problems.append(f"{int(endless.sum())} NaN or infinite values, which {name} cannot hold")
+    if outside.any():
+        example = _example(array[outside])
+        problems.append(
+            f"{int(outside.sum())} values outside {name}'s range [{low}, {high}] (e.g. {example})"
+        )
+    if fraction.any():
+        problems.append(
+            f"{int(fraction.sum())} values that are not whole numbers (e.g. {_example(array[fraction])}), "
+            f"which {name} would truncate"
+        )
+    return problems
 
 
 def nonfinite(array: np.ndarray) -> int:

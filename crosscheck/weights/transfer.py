@@ -106,13 +106,16 @@ def load_weights(
     """Load a safetensors file in ``state_dict`` names and layouts into ``module`` (either framework).
 
     ``prefix="classifier."`` takes a submodule's weights out of a whole checkpoint (the keys
-    ``classifier.weight``, ...); with ``strict=False`` the file's other keys are ignored and listed in
-    the result's ``ignored``. ``rename`` maps a JAX module's key names onto the file's (see
+    ``classifier.weight``, ...); a prefix is whole path pieces (``"blocks.1"`` means ``"blocks.1."``,
+    never ``blocks.10.*``). With ``strict=False`` the file's other keys are ignored and listed in the
+    result's ``ignored``. ``rename`` maps the module's keys onto the file's (see
     :func:`crosscheck.weights.tree.renamed`). A dtype other than the parameter's is an error unless
-    ``cast=True`` (convert, refusing complex values and overflow to inf) or ``cast="unsafe"``
-    (overflow allowed). NaN and inf load as they are (a checkpoint may hold ``-inf`` masks); the
-    result's ``nonfinite`` counts them per key. Nothing is unpickled; torch is not needed for a JAX
-    module. torch parameters keep their device and dtype.
+    ``cast=True`` (convert, refusing every value the conversion would change beyond rounding: complex
+    to real, overflow to inf, underflow to 0, and NaN, out-of-range values and fractions into an
+    integer dtype) or ``cast="unsafe"`` (convert as NumPy's ``astype`` does). NaN and inf load as
+    they are (a checkpoint may hold ``-inf`` masks); the result's ``nonfinite`` counts them per key.
+    Nothing is unpickled; torch is not needed for a JAX module. torch parameters keep their device
+    and dtype.
 
     Shape:
         the file holds torch-layout tensors of the module's sizes, e.g. Linear ``weight (out, in)``
@@ -149,25 +152,30 @@ def load_weights(
     return loaded
 
 
-def _fitted(source: str, state: dict[str, np.ndarray], expected: dict[str, Spec], target: str) -> dict:
+def _fitted(
+    source: str, state: dict[str, np.ndarray], expected: dict[str, Spec], target: str, cast: bool | str
+) -> dict:
     """``state`` checked against ``expected`` and converted to its dtypes, or WeightsError."""
-    require_fit(source, {key: spec_of(a) for key, a in state.items()}, expected, target, cast=True)
+    require_fit(source, {key: spec_of(a) for key, a in state.items()}, expected, target, cast=cast)
     return {
-        key: converted(source, key, state[key], spec.dtype, target, cast=True)
+        key: converted(source, key, state[key], spec.dtype, target, cast=cast)
         for key, spec in expected.items()
     }
 
 
-def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None) -> None:
+def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: bool | str = True) -> None:
     """Give ``jax_module`` exactly the weights of ``torch_module``, each in the JAX variable's dtype.
 
     The key sets must be equal and every shape must match exactly (nothing broadcasts); all of it is
     checked, and every value converted, before the first variable changes. The JAX side gets private
-    copies: a later in-place update of the torch tensors does not reach it.
+    copies: a later in-place update of the torch tensors does not reach it. ``cast`` is
+    :func:`load_weights`'s, but converts by default: ``True`` refuses values the conversion would
+    change beyond rounding (overflow to inf, underflow to 0, a fraction into an integer, ...),
+    ``"unsafe"`` accepts them, ``False`` requires equal dtypes.
 
     Raises:
-        WeightsError: a key missing or extra, a shape that differs, or a value that overflows the
-        JAX dtype; ``jax_module`` is then unchanged.
+        WeightsError: a key missing or extra, a shape that differs, or a value the conversion to the
+        JAX dtype would change; ``jax_module`` is then unchanged.
 
     >>> import jaxlin, torch_ref
     >>> from flax import nnx
@@ -180,10 +188,10 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None) -> Non
     state = {key: numpy_of_torch(t) for key, t in _torch_state(torch_module).items()}
     expected = {entry.key: entry.torch_spec() for entry in entries}
     source = f"copy_torch_to_jax from {describe_module(torch_module)}"
-    _write_jax(entries, _fitted(source, state, expected, describe_module(jax_module)))
+    _write_jax(entries, _fitted(source, state, expected, describe_module(jax_module), cast))
 
 
-def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None) -> None:
+def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: bool | str = True) -> None:
     """Give ``torch_module`` exactly the weights of ``jax_module``, each in the torch tensor's dtype.
 
     The same checks as :func:`copy_torch_to_jax`, the other way; torch tensors keep their device.
@@ -193,6 +201,5 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None) -> Non
     """
     state = torch_state_of_jax(jax_module, rename=rename)
     source = f"copy_jax_to_torch from {describe_module(jax_module)}"
-    _write_torch(
-        torch_module, _fitted(source, state, expected_specs(torch_module), describe_module(torch_module))
-    )
+    target = describe_module(torch_module)
+    _write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), target, cast))
