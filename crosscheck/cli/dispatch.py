@@ -18,6 +18,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.handler(args, parser, argv)
+        return args.handler(args, args.command_parser, argv)  # usage errors show the subcommand's usage
     except SystemExit as exit_:  # argparse's usage errors (2) and --help (0)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)

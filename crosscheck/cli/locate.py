@@ -4,8 +4,10 @@ Both models come from ``module:function`` factories (importable from the current
 one set of weights (``--weights FILE``, a safetensors ``state_dict``; else the torch model's own,
 copied), and run on random inputs (``--input KIND:SHAPE``, repeatable, or ``--input-shape``).
 
-Exit status: 0 when every layer passes, 1 when one fails, 2 for a usage error (a factory that
-cannot be imported, weights that do not fit).
+Exit status: 0 when every layer passes, 1 when one fails, 2 for a usage error, in one line naming the
+option: a factory that cannot be imported, raises, exits or returns no model of its framework
+(:mod:`~crosscheck.cli.factories`); inputs that cannot be made (:mod:`~crosscheck.cli.inputs`: at most
+1 GiB together) or that a model refuses when called on them once before the check; weights that do not fit.
 
 >>> from crosscheck.cli.parser import build_parser
 >>> argv = ["locate", "--jax", "a:b", "--torch", "c:d", "--input", "tokens=100:2,16"]
@@ -17,53 +19,11 @@ cannot be imported, weights that do not fit).
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
-import sys
-from dataclasses import dataclass
 
 import numpy as np
 
 from crosscheck.cli import common, options
-
-KINDS = ("normal", "tokens", "mask")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One random input: ``normal`` N(0, 1) floats, ``tokens=V`` integers in [0, V), or a 0/1 ``mask``
-    (the last row padded after two thirds of its length)."""
-
-    kind: str
-    shape: tuple[int, ...]
-    high: int = 0
-
-    def make(self, rng: np.random.Generator) -> np.ndarray:
-        if self.kind == "tokens":
-            return rng.integers(0, self.high, self.shape)
-        if self.kind == "mask":
-            mask = np.ones(self.shape, np.int64)
-            mask[-1, (2 * self.shape[-1]) // 3 :] = 0
-            return mask
-        return rng.standard_normal(self.shape)
-
-
-def input_spec(text: str) -> InputSpec:
-    """``normal:2,16,64``, ``tokens=100:2,16`` or ``mask:2,16``."""
-    kind, _, shape = text.partition(":")
-    kind, _, high = kind.partition("=")
-    sizes = [part.strip() for part in shape.split(",") if part.strip()]
-    valid = kind in KINDS and sizes and all(s.isdigit() and int(s) > 0 for s in sizes)
-    if not valid or (kind == "tokens") != bool(high) or (high and not high.isdigit()):
-        raise argparse.ArgumentTypeError(
-            f"invalid input {text!r} (normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16; positive sizes)"
-        )
-    return InputSpec(kind, tuple(int(s) for s in sizes), int(high or 0))
-
-
-def shape_spec(text: str) -> InputSpec:
-    """``--input-shape 2,16,64``: one N(0, 1) input of that shape."""
-    return input_spec(f"normal:{text}")
+from crosscheck.cli.inputs import MAX_INPUT_BYTES, byte_size, given, input_spec, shape_spec, specs_or_exit
 
 
 def rename_spec(text: str) -> dict[str, str]:
@@ -95,7 +55,8 @@ def add_parser(commands) -> None:
         action="append",
         type=input_spec,
         metavar="KIND:SHAPE",
-        help="a random input, repeatable: normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16",
+        help="a random input, repeatable: normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16 (all together: at "
+        f"most {byte_size(MAX_INPUT_BYTES)})",
     )
     locate.add_argument(
         "--input-shape",
@@ -116,36 +77,22 @@ def add_parser(commands) -> None:
     locate.set_defaults(handler=command)  # fmt: skip
 
 
-def _built(parser: argparse.ArgumentParser, option: str, spec: str):
-    """``module:function()``, or exit 2 saying why it could not be built."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        parser.error(f"{option} {spec}: expected MODULE:FACTORY, e.g. my_port:build")
-    sys.path.insert(0, os.getcwd())
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-        return factory()
-    except (
-        Exception
-    ) as error:  # an import error, a missing name, a factory that raises: all usage errors here
-        parser.error(f"{option} {spec}: cannot build the model ({type(error).__name__}: {error})")
-    finally:
-        sys.path.remove(os.getcwd())
-
-
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck locate``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
+    import jax
+
+    from crosscheck.cli import factories
+    from crosscheck.harness.evaluate import ModelCallError
     from crosscheck.harness.locating import locate
     from crosscheck.reporting import documents, locate_report
     from crosscheck.weights import WeightsError, copy_torch_to_jax, load_weights
 
-    specs = (args.input or []) + ([args.input_shape] if args.input_shape else [])
-    if not specs:
-        parser.error("give the inputs: --input KIND:SHAPE (repeatable) or --input-shape SHAPE")
-    common.jax_device_or_exit(parser, args.device)
+    specs = specs_or_exit(parser, args)
+    device = common.jax_device_or_exit(parser, args.device)
     common.out_dir_or_exit(parser, "--out", args.out)
-    jax_model, torch_model = _built(parser, "--jax", args.jax), _built(parser, "--torch", args.torch)
+    jax_model = factories.built_or_exit(parser, "--jax", args.jax)
+    torch_model = factories.built_or_exit(parser, "--torch", args.torch)
     try:
         if args.weights:
             load_weights(torch_model, args.weights)
@@ -153,15 +100,21 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         else:
             copy_torch_to_jax(torch_model, jax_model, rename=args.rename)
     except (WeightsError, TypeError) as error:
-        parser.error(f"the weights do not fit: {error}")
-    torch_model.eval()
+        parser.error(f"the weights do not fit: {' '.join(str(error).split())}")
     rng = np.random.default_rng(args.seed)
     inputs = [spec.make(rng) for spec in specs]
+    with jax.default_device(device):
+        factories.inputs_fit_or_exit(parser, jax_model, torch_model, inputs, given(specs))
+    torch_model.eval()
     with common.session("pinned", args.device) as session:
         task = session.progress.add_task("locate", total=1)
-        result = locate(
-            jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}"
-        )
+        try:
+            result = locate(
+                jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}"
+            )
+        except ModelCallError as error:  # a refusal the single call above did not meet
+            session.progress.stop()
+            parser.error(f"{given(specs)}: {' '.join(str(error).split())}")
         session.progress.advance(task)
     env = session.environment(argv)
     locate_report.print_locate(common.console(), result, title=env["command"])

@@ -5,6 +5,11 @@ import, so ``crosscheck --help`` answers at once.
 ['float32', 'float64']
 >>> compact_names(["perhead-einsum-bmm", "perhead-einsum-vmap", "perhead-vmap-bmm", "perhead-vmap-vmap"])
 'perhead-{einsum,vmap}-{bmm,vmap}'
+
+Numbers are ASCII digits only: ``str.isdigit`` also accepts ``"²"``, which ``int`` then refuses.
+
+>>> is_digits("12"), is_digits("²"), is_digits("١٢"), is_digits("")
+(True, False, False, False)
 """
 
 from __future__ import annotations
@@ -49,22 +54,38 @@ def merged_dtypes(given: list[list[str]] | None) -> list[str]:
     return list(dict.fromkeys(itertools.chain.from_iterable(given or [DEFAULT_DTYPES])))
 
 
-def count(text: str, least: int = 1) -> int:
-    """A whole number ``>= least``."""
-    if not text.strip().isdigit() or int(text) < least:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r} (an integer >= {least})")
+def is_digits(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits (what ``int`` reads as a non-negative integer)."""
+    return text.isascii() and text.isdigit()
+
+
+def count(text: str, least: int = 1, most: int | None = None, why: str = "") -> int:
+    """A whole number ``>= least`` (and ``<= most``, with the reason ``why`` for that limit).
+
+    >>> count("3"), count("0", least=0)
+    (3, 0)
+    >>> count("11", most=10, why="a reason")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: invalid count '11' (an integer from 1 to 10; a reason)
+    """
+    if not is_digits(text.strip()) or int(text) < least or (most is not None and int(text) > most):
+        limits = f">= {least}" if most is None else f"from {least} to {most}"
+        reason = f"; {why}" if why else ""
+        raise argparse.ArgumentTypeError(f"invalid count {text!r} (an integer {limits}{reason})")
     return int(text)
 
 
 def seed(text: str) -> int:
     """A seed NumPy and torch both accept: an integer in ``[0, 2**32)``."""
-    if not text.strip().isdigit() or int(text) >= SEED_LIMIT:
+    if not is_digits(text.strip()) or int(text) >= SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"invalid seed {text!r} (an integer from 0 to {SEED_LIMIT - 1})")
     return int(text)
 
 
 def batch_sizes(text: str) -> BatchSizes:
     """``"1,2,8"`` or ``"1-4096"``, kept as ranges (the memory they need is checked by the command)."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"invalid batch sizes {text!r} (ASCII digits, e.g. 1,2,8 or 1-4096)")
     try:
         return BatchSizes.parse(text)
     except ValueError as error:
@@ -72,7 +93,21 @@ def batch_sizes(text: str) -> BatchSizes:
 
 
 def mesh(text: str) -> MeshSpec:
-    """``data=2,heads=4``: a device mesh's axes and sizes."""
+    """``data=2,heads=4``: a device mesh's axes and sizes (each an ASCII-digit count: ``data=²`` is refused
+    here, where ``int`` would fail).
+
+    >>> mesh("data=²")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: invalid mesh 'data=²': the size '²' of axis 'data' is not a whole number of \
+devices (ASCII digits, e.g. data=2,heads=4)
+    """
+    for part in (p.strip() for p in text.split(",")):
+        name, equals, size = part.partition("=")
+        if equals and not is_digits(size.strip()):
+            raise argparse.ArgumentTypeError(
+                f"invalid mesh {text!r}: the size {size!r} of axis {name!r} is not a whole number of devices "
+                "(ASCII digits, e.g. data=2,heads=4)"
+            )
     try:
         return parse_mesh(text)
     except ValueError as error:

@@ -1,11 +1,19 @@
 """``crosscheck locate``: a port built from module:factory pairs, its table and report, and exit
-statuses 0 (all layers pass), 1 (one fails) and 2 (a usage error)."""
+statuses 0 (all layers pass), 1 (one fails) and 2 (a usage error: one line naming the option, what was
+expected and what was given, under the locate subcommand's usage)."""
 
+import argparse
 import json
 
 import pytest
+import torch
 
+from crosscheck.cli import factories
 from crosscheck.cli import main as cli_main
+from tests.crosscheck.cli.factories import Counter
+
+MODELS = "tests.crosscheck.harness.models"
+WRONG = "tests.crosscheck.cli.factories"
 
 FACTORIES = ["--torch", "tests.crosscheck.harness.models:build_torch", "--input-shape", "3,5,16"]
 
@@ -50,6 +58,109 @@ def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     rest = ["--torch", "tests.crosscheck.harness.models:build_torch", "--input-shape", "3,5,16"]
     assert cli_main(["locate", *argv, *rest, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def _usage_error(argv, tmp_path, capsys) -> str:
+    """Run ``crosscheck locate argv``, expect exit 2, and return its one error line."""
+    assert cli_main(["locate", *argv, "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert lines[0].startswith("usage: crosscheck locate ") and lines[-1].startswith(
+        "crosscheck locate: error: "
+    )
+    assert not (tmp_path / "locate.json").exists()
+    return lines[-1]
+
+
+@pytest.mark.parametrize("jax, torch_, message", [
+    (f"{MODELS}:build_jax", f"{WRONG}:returns_none",
+     f"--torch {WRONG}:returns_none returned None, expected a torch.nn.Module "
+     "(a factory is a zero-argument callable returning the model)"),
+    (f"{WRONG}:returns_a_function", f"{MODELS}:build_torch",
+     f"--jax {WRONG}:returns_a_function returned the function plain, expected a flax.nnx.Module"),
+    (f"{WRONG}:returns_none", f"{MODELS}:build_torch", f"--jax {WRONG}:returns_none returned None, expected a flax.nnx.Module"),
+    (f"{MODELS}:build_jax", f"{MODELS}:build_jax", f"--torch {MODELS}:build_jax returned a JaxModel, expected a torch.nn.Module"),
+    (f"{WRONG}:exits_0", f"{MODELS}:build_torch", f"--jax {WRONG}:exits_0: cannot build the model (SystemExit: 0)"),
+    ("builtins:exit", f"{MODELS}:build_torch", "--jax builtins:exit: cannot build the model (SystemExit: None)"),
+    (f"{WRONG}:raises_multiline", f"{MODELS}:build_torch",
+     f"--jax {WRONG}:raises_multiline: cannot build the model (RuntimeError: cannot load the checkpoint)"),
+])  # fmt: skip
+def test_a_factory_that_exits_raises_or_returns_no_model_is_a_usage_error(
+    jax, torch_, message, tmp_path, capsys
+):
+    line = _usage_error(["--jax", jax, "--torch", torch_, "--input-shape", "3,5,16"], tmp_path, capsys)
+    assert line.endswith(message) if message.endswith(")") else message in line
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (["--input", "tokens=0:2,3"], "argument --input: invalid input 'tokens=0:2,3' (a vocabulary of 1 to 2147483648 token ids for tokens=VOCAB; got 0)"),
+    (["--input", "mask:5"], "argument --input: invalid input 'mask:5' (a mask needs (batch, seq) or more axes; got 1 axis)"),
+    (["--input", "normal:100000,100000,100000"],
+     "argument --input: invalid input 'normal:100000,100000,100000' (1,000,000,000,000,000 elements take 7.1 PiB; "
+     "the inputs may take at most 1.0 GiB together)"),
+    (["--input-shape", "40000,4000"], "argument --input-shape: invalid shape '40000,4000' (160,000,000 elements take 1.2 GiB"),
+    (["--input-shape", "2,x"], "argument --input-shape: invalid shape '2,x' (positive sizes, comma-separated: 2,16,64)"),
+    (["--input", "normal:²"], "argument --input: invalid input 'normal:²' (normal:2,16,64, tokens=VOCAB:2,16 or mask:2,16"),
+    (["--input", "normal:8000,8000", "--input", "normal:8000,8000,2"],
+     "--input normal:8000,8000 --input normal:8000,8000,2: the inputs take 1.4 GiB together; at most 1.0 GiB"),
+])  # fmt: skip
+def test_inputs_that_cannot_be_made_are_refused_up_front_with_their_size(inputs, message, tmp_path, capsys):
+    argv = ["--jax", f"{MODELS}:build_jax", "--torch", f"{MODELS}:build_torch", *inputs]
+    assert message in _usage_error(argv, tmp_path, capsys)
+
+
+BERT = ["--jax", "tests.examples.factories:bert_port", "--torch", "tests.examples.factories:bert_reference",
+        "--rename", "self_attention.=self."]  # fmt: skip
+PAIR = ["--jax", f"{MODELS}:build_jax", "--torch", f"{MODELS}:build_torch"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*PAIR, "--input-shape", "3,5,8"], "--input-shape 3,5,8: the inputs do not fit the JAX model "
+     "(ValueError: Linear(in_features=16, out_features=32): expected input of shape (..., features=16), got (3, 5, 8);"),
+    ([*PAIR, "--input-shape", "3,5,16", "--input", "normal:3,5"], "--input normal:3,5 --input-shape 3,5,16: the inputs "
+     "do not fit the JAX model (TypeError: JaxModel.__call__() takes 2 positional arguments but 3 were given)"),
+    ([*PAIR, "--input", "tokens=10:3,16"], "--input tokens=10:3,16: the inputs do not fit the JAX model (TypeError: "
+     "Linear(in_features=16, out_features=32): expected a real floating-point input, got dtype int"),
+    ([*BERT, "--input-shape", "2,16,64"], "--input-shape 2,16,64: the inputs do not fit the JAX model "
+     "(TypeError: BertEncoderPort.__call__() missing 1 required positional argument: 'attention_mask')"),
+    ([*BERT, "--input", "tokens=100:2,16", "--input", "mask:2,64"], "--input tokens=100:2,16 --input mask:2,64: "
+     "the inputs do not fit the JAX model ("),
+])  # fmt: skip
+def test_inputs_a_model_refuses_are_a_usage_error_with_its_own_message(argv, message, tmp_path, capsys):
+    if "tests.examples.factories:bert_port" in argv:
+        pytest.importorskip("transformers", reason="the hf extra is not installed")
+    assert message in _usage_error(argv, tmp_path, capsys)
+
+
+class _TorchWithDropout(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear, self.dropout = torch.nn.Linear(16, 4), torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.dropout(self.linear(x))
+
+
+def test_the_trial_call_leaves_both_models_as_they_were_and_names_torch_when_torch_refuses(capsys):
+    jax_model, torch_model = Counter(), _TorchWithDropout()
+    torch_model.linear.eval()  # mixed modes come back as they were
+    factories.inputs_fit_or_exit(
+        argparse.ArgumentParser(), jax_model, torch_model, [torch.ones(2, 16).numpy()], "x"
+    )
+    assert jax_model.calls.value == 0  # a copy was called
+    assert torch_model.training and torch_model.dropout.training and not torch_model.linear.training
+    parser = argparse.ArgumentParser(prog="crosscheck locate")
+    torch_model.linear = torch.nn.Linear(8, 4)
+    with pytest.raises(SystemExit):
+        factories.inputs_fit_or_exit(
+            parser, jax_model, torch_model, [torch.ones(2, 16).numpy()], "--input-shape 2,16"
+        )
+    assert torch_model.training and torch_model.dropout.training
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(
+        "crosscheck locate: error: --input-shape 2,16: the inputs do not fit the PyTorch model ("
+    )
 
 
 def test_weights_that_do_not_fit_exit_2(tmp_path, capsys):
