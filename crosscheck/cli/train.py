@@ -5,7 +5,8 @@ judged step by step against each framework's own float64 run (:mod:`crosscheck.t
 conv-vs-linear`` runs the Conv1d-vs-Linear accuracy experiment over ``--seeds`` seeds instead.
 
 Exit status: 0 when every step passes (the experiment: when its equivalence claims hold), 1 when one
-fails or the outputs cannot be written, 2 for a usage error.
+fails or the outputs cannot be written, 2 for a usage error. ``--steps`` is at most
+:data:`~crosscheck.training.choices.MAX_STEPS` (10,000): every step is kept in memory to be judged.
 
 >>> from crosscheck.cli.parser import build_parser
 >>> build_parser().parse_args(["train", "--optimizer", "adam,sgd"]).optimizer
@@ -32,6 +33,11 @@ def optimizer_list(text: str) -> list[str]:
             "several comma-separated)"
         )
     return names
+
+
+def steps(text: str) -> int:
+    """A count of training steps, 1 to :data:`crosscheck.training.choices.MAX_STEPS`."""
+    return options.count(text, most=choices.MAX_STEPS, why=choices.STEPS_LIMIT_WHY)
 
 
 def _number(text: str, *, least: float, strict: bool) -> float:
@@ -75,10 +81,10 @@ def add_parser(commands) -> None:
     )
     train.add_argument(
         "--steps",
-        type=options.count,
+        type=steps,
         metavar="N",
-        help=f"training steps (default: {choices.DEFAULT_STEPS}; the experiment: "
-        f"{choices.EXPERIMENT_STEPS}, a multiple of {choices.EXPERIMENT_RECORD_EVERY})",
+        help=f"training steps, at most {choices.MAX_STEPS} (default: {choices.DEFAULT_STEPS}; the "
+        f"experiment: {choices.EXPERIMENT_STEPS}, a multiple of {choices.EXPERIMENT_RECORD_EVERY})",
     )
     train.add_argument(
         "--batch",

@@ -48,6 +48,9 @@ def test_a_planted_difference_exits_1_and_names_the_step(tmp_path, capsys):
     (["--batch", "5000"], "--batch 5000: the task has 2000 training examples; give at most that"),
     (["--experiment", "conv-vs-linear", "--plant", "adam-eps"], "--experiment runs honest pairs only; drop --plant"),
     (["--experiment", "conv-vs-linear", "--steps", "15"], "--steps 15: the experiment records every 10 steps; give a multiple of 10"),
+    (["--steps", "1000000000000"], "argument --steps: invalid count '1000000000000' (an integer from 1 to 10000; every step's parameters are kept in memory, about 0.1 MB a step per optimizer)"),
+    (["--steps", "10001", "--experiment", "conv-vs-linear"], "invalid count '10001' (an integer from 1 to 10000;"),
+    (["--steps", "²"], "argument --steps: invalid count '²' (an integer from 1 to 10000;"),
 ])  # fmt: skip
 def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert cli_main(["train", *argv, "--out", str(tmp_path)]) == 2
