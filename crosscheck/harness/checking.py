@@ -31,22 +31,33 @@ from crosscheck.harness.evaluate import (
     absolute,
     cast_inputs,
     evaluate_torch,
-    first_array,
     float64_jax,
+    model_call_error,
 )
 from crosscheck.harness.fused import Request, evaluate_all
+from crosscheck.harness.model_pair import (
+    GradientKeys,
+    gradient_keys,
+    require_models,
+    require_same_weights,
+    working_dtype,
+)
+from crosscheck.harness.modes import inference_mode
+from crosscheck.harness.outputs import OutputTreeError, flatten_output, is_floating_array, item_name, pair_paths
 from crosscheck.harness.verdicts import (
     CaseResult,
     Evidence,
     OutputTruth,
     has_analytic_bound,
     judge_analytic,
+    judge_exact,
     judge_relative,
 )
+from crosscheck.numerics import is_floating
 from crosscheck.numerics.relative import rms
-from crosscheck.weights import expected_specs, layout_of
-from crosscheck.weights.fit import require_fit
-from crosscheck.weights.tree import Rename, describe_module, dotted, renamed, submodules
+from crosscheck.weights.tree import Rename, describe_module
+
+__all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
 
 
 def _pooled_length(module, x_shape) -> int:
@@ -78,45 +89,58 @@ def channels_first_of(torch_module) -> bool:
     return any(isinstance(m, (torch.nn.Conv1d, torch_ref.PointwiseConv)) for m in torch_module.modules())
 
 
-def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> list[str]:
-    """WeightsError unless the two modules' parameters map onto each other key for key and shape for
-    shape (dtypes may differ); the notes on configurations that differ where no weight shows it."""
-    source = f"check of {describe_module(jax_module)}"
-    declared = expected_specs(torch_module)
-    require_fit(
-        source, declared, expected_specs(jax_module, rename=rename), describe_module(torch_module), cast=True
-    )
-    torch_modules = dict(torch_module.named_modules())
-    notes = []
-    for path, layer in submodules(jax_module):
-        layout = layout_of(layer)
-        twin = torch_modules.get(renamed(path + ".", rename)[:-1] if path else "")
-        if layout is not None and layout.notes is not None and twin is not None:
-            notes += [f"{dotted(path) or '(root)'}: {note}" for note in layout.notes(layer, twin)]
-    return notes
-
-
-def working_dtype(module: nnx.Module) -> np.dtype:
-    """The dtype of the module's parameters: the dtype a comparison works in."""
-    return np.dtype(next(iter(jax.tree.leaves(nnx.state(module, nnx.Param)))).dtype)
-
-
 @dataclass
 class PreparedCheck:
     """A check up to its JAX evaluations (:attr:`requests`: working dtype, float64 truth and, for the
-    analytic rule, magnitudes); :func:`finish_check` runs torch and judges."""
+    analytic rule, magnitudes); :func:`finish_check` runs torch and judges.
+
+    ``cotangents`` are keyed by the JAX output paths (:mod:`crosscheck.harness.outputs`) and hold values
+    representable in each output's working dtype, so that every run, the truth included, differentiates
+    the same loss; ``pairs`` pair JAX output paths with torch's (``None``: the JAX output is one array,
+    paired with torch's first floating one).
+    """
 
     jax_module: nnx.Module
     torch_module: object
     result: CaseResult
     work_inputs: tuple
     truth_inputs: tuple
-    cotangent: np.ndarray
+    cotangents: dict[str, np.ndarray]
     requests: list[Request]
     analytic: bool
     channels_first: bool
     grads: bool
     equal_nan: bool
+    output_paths: list[str]
+    pairs: list[tuple[str, str]] | None
+    keys: GradientKeys | None
+
+
+def _output_shapes(jax_module, work_inputs) -> tuple[list[str], dict]:
+    """The JAX output's paths, in order, and their shapes and dtypes, without computing anything.
+
+    Raises:
+        ModelCallError: the module raised on the inputs.
+    """
+    order: list[str] = []
+
+    def flat(*arrays):
+        leaves = flatten_output(jax_module(*arrays), describe_module(jax_module))
+        order[:] = [path for path, _ in leaves]
+        return dict(leaves)
+
+    try:
+        shapes = jax.eval_shape(flat, *work_inputs)
+    except OutputTreeError:
+        raise
+    except Exception as error:
+        raise model_call_error("JAX", jax_module, error) from error
+    return order, shapes
+
+
+def _representable(rng, shape: jax.ShapeDtypeStruct) -> np.ndarray:
+    """Standard normal values rounded to ``shape``'s dtype, held in float64: the same loss for every run."""
+    return rng.standard_normal(shape.shape).astype(np.dtype(shape.dtype)).astype(np.float64)
 
 
 def prepare_check(
@@ -131,62 +155,133 @@ def prepare_check(
     seed: int = 0,
     place=None,
 ) -> PreparedCheck:
-    """The first half of :func:`check` (same arguments): weights checked to map, inputs cast, the
-    cotangent drawn and the JAX evaluations listed, to run alone or with other checks'
-    (:func:`crosscheck.harness.fused.evaluate_all`).
+    """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
+    values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
+    checks' (:func:`crosscheck.harness.fused.evaluate_all`).
 
     Raises:
+        TypeError: the arguments are not a Flax NNX module and a torch module, in that order; or the
+        output holds something that is not an array.
         WeightsError: the two modules' weights do not map onto each other.
+        ModelCallError: a model raised on the inputs.
     """
-    notes = require_same_weights(jax_module, torch_module, rename=rename)
+    require_models(jax_module, torch_module, "check")
+    match = require_same_weights(jax_module, torch_module, rename=rename)
     channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
-    dtype = working_dtype(jax_module)
+    dtype = working_dtype(jax_module, inputs)
     work_inputs = cast_inputs(inputs, dtype)
     truth_inputs = cast_inputs(work_inputs, np.float64)
     title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
     analytic = has_analytic_bound(jax_module)
+    result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
+                        differing_weights=match.differing)  # fmt: skip
     with jax.enable_x64(True):
-        shape = jax.eval_shape(lambda *a: first_array(jax_module(*a)), *work_inputs).shape
-        cotangent = np.random.default_rng(seed).standard_normal(shape)
-        run = {"grads": grads, "rename": rename, "place": place}
+        order, shapes = _output_shapes(jax_module, work_inputs)
+    pairs = None
+    if len(order) > 1:
+        with torch.no_grad():
+            torch_paths = list(evaluate_torch(torch_module, work_inputs, None, grads=False,
+                                              channels_first=channels_first).outputs)  # fmt: skip
+        pairs, result.unpaired_jax, result.unpaired_torch = pair_paths(order, torch_paths)
+    floating = [path for path in order if is_floating_array(shapes[path])]
+    paired = floating if pairs is None else [j for j, _ in pairs if j in floating]
+    rng = np.random.default_rng(seed)
+    cotangents = {path: _representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
+    keys = None
+    if grads and not cotangents:
+        result.notes.append("no floating output: gradients not compared")
+        grads = False
+    if grads:
+        keys = gradient_keys(jax_module, torch_module, rename)
+        result.frozen, result.tied = keys.frozen, keys.tied
+    run = {"grads": grads, "rename": rename, "place": place}
+    with jax.enable_x64(True):
         requests = [
-            Request(jax_module, work_inputs, cotangent, **run),
-            Request(float64_jax(jax_module), truth_inputs, cotangent, **run),
+            Request(jax_module, work_inputs, cotangents, **run),
+            Request(float64_jax(jax_module), truth_inputs, cotangents, **run),
         ]
         if analytic:
-            size = absolute(jax_module, truth_inputs, cotangent)
+            size = absolute(jax_module, truth_inputs, cotangents)
             requests.append(Request(*size, grads=grads, rename=rename))
     return PreparedCheck(
-        jax_module, torch_module, CaseResult(title, str(dtype), notes=notes), work_inputs, truth_inputs,
-        cotangent, requests, analytic, channels_first, grads, equal_nan,
+        jax_module, torch_module, result, work_inputs, truth_inputs, cotangents, requests, analytic,
+        channels_first, grads, equal_nan, order, pairs, keys,
     )  # fmt: skip
+
+
+def _torch_pairs(p: PreparedCheck, torch_outputs: dict) -> list[tuple[str, str]]:
+    if p.pairs is not None:
+        return p.pairs
+    floating = [path for path, y in torch_outputs.items() if is_floating(y.dtype)]
+    first = (floating or list(torch_outputs))[:1]
+    p.result.unpaired_torch = [path for path in torch_outputs if path not in first]
+    return list(zip(p.output_paths, first, strict=False))
+
+
+def _summed(grads: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
+    total = grads[keys[0]]
+    for key in keys[1:]:
+        total = total + grads[key]
+    return total
 
 
 def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
     """The second half of :func:`check`: torch in the working dtype and in float64, then both tiers for
-    the output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
+    every paired output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
     p, result = prepared, prepared.result
     jax_work, jax_truth, *rest = evaluations
     size = rest[0] if p.analytic else None
     dtype = result.dtype
     evaluate = {"grads": p.grads, "channels_first": p.channels_first}
-    torch_work = evaluate_torch(p.torch_module, p.work_inputs, p.cotangent, **evaluate)
+    torch_cotangent = next(iter(p.cotangents.values()), None)
+    if p.pairs is not None:
+        torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
+    torch_work = evaluate_torch(p.torch_module, p.work_inputs, torch_cotangent, **evaluate)
     double = copy.deepcopy(p.torch_module).double()
-    torch_truth = evaluate_torch(double, p.truth_inputs, p.cotangent, **evaluate)
+    torch_truth = evaluate_torch(double, p.truth_inputs, torch_cotangent, **evaluate)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
     params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
     gradient_scale = rms(np.concatenate(params)) if params else 0.0
-    for item in _items(jax_truth):
-        pick = _picker(item)
-        evidence = Evidence(pick(jax_work), pick(torch_work), pick(jax_truth), pick(torch_truth))
-        if p.analytic:
-            k = ks["output"] if item == "output" else ks["input" if item == "grads.input" else "params"]
-            result.items.append(judge_analytic(item, evidence, pick(size), k, dtype, equal_nan=p.equal_nan))
+    evidence_of = {}
+    for jax_path, torch_path in _torch_pairs(p, torch_work.outputs):
+        pick = lambda e, path: e.outputs[path]  # noqa: E731
+        evidence_of[item_name(jax_path)] = (
+            Evidence(pick(jax_work, jax_path), pick(torch_work, torch_path), pick(jax_truth, jax_path),
+                     pick(torch_truth, torch_path)),  # fmt: skip
+            size.outputs[jax_path] if size else None, "output",
+        )
+    if p.grads:
+        for key, (ours, theirs) in p.keys.items.items():
+            evidence = Evidence(_summed(jax_work.grads, ours), _summed(torch_work.grads, theirs),
+                                _summed(jax_truth.grads, ours), _summed(torch_truth.grads, theirs))  # fmt: skip
+            evidence_of[f"grads.{key}"] = (evidence, _summed(size.grads, ours) if size else None, "params")
+        if "input" in jax_work.grads:
+            evidence_of["grads.input"] = (
+                Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
+                size.grads["input"] if size else None, "input",
+            )
+    for item, (evidence, magnitude, kind) in evidence_of.items():
+        _require_same_shape(result.name, item, evidence)
+        if not is_floating(np.asarray(evidence.jax_work).dtype):
+            result.items.append(judge_exact(item, evidence))
+        elif p.analytic:
+            result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan))
         else:
-            scale = gradient_scale if item.startswith("grads.") and item != "grads.input" else 0.0
+            scale = gradient_scale if kind == "params" else 0.0
             result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
-    result.truth = OutputTruth(torch_truth.output, size.output if size else None, ks.get("output", 0))
+    first = next(iter(evidence_of.values()), None)
+    if first is not None:
+        result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))
     return result
+
+
+def _require_same_shape(name: str, item: str, evidence: Evidence) -> None:
+    ours, theirs = np.shape(evidence.jax_work), np.shape(evidence.torch_work)
+    if ours != theirs:
+        raise ValueError(
+            f"{name}: {item} has shape {ours} in JAX and {theirs} in torch; give both models inputs in "
+            "their own layouts (channels_first= moves the features axis for torch)"
+        )
 
 
 def check(
@@ -206,21 +301,29 @@ def check(
     ``inputs`` are NumPy arrays in the JAX module's layout (a mask is just another input; an integer
     first input, such as token ids, gets no gradient). ``rename`` maps the JAX module's weight names
     onto the torch module's (see :func:`crosscheck.weights.tree.renamed`); they are checked to map,
-    key for key and shape for shape, before anything runs. ``channels_first`` (detected: the torch
-    module holds an ``nn.Conv1d``) moves the features axis of the first input for torch. A module
-    returning a tuple or a ``ModelOutput`` is compared on its first array. The working dtype is the
-    JAX module's parameter dtype. A NaN or inf in an output or gradient fails its item ("non-finite
-    output"), even where all sides agree, unless ``equal_nan=True``: then non-finite values pass
-    where both frameworks and the float64 truth hold the same one. ``place(inputs)`` puts the JAX
-    side's inputs on devices (:func:`crosscheck.harness.meshes.input_placer` shards them on a mesh);
-    the torch module runs where it is. The JAX evaluations (working dtype, float64 truth, magnitudes)
-    run as one compiled program (:mod:`crosscheck.harness.fused`).
+    key for key and shape for shape, before anything runs; weights whose values differ fail the check
+    ("weights differ", naming each: copy them first).
+    ``channels_first`` (detected: the torch module holds an ``nn.Conv1d``) moves the features axis of
+    the first input for torch. Outputs are trees (tuples, dicts, a ``ModelOutput``, dataclasses): every
+    array is compared, paired by path or else by position (unpaired ones are listed in the result),
+    floating ones in two tiers, integer ones exactly; ``None`` is skipped. The working dtype is the
+    JAX module's parameter dtype. Both models run in inference mode (torch ``.eval()``, Flax
+    ``deterministic`` / ``use_running_average``) and are left exactly as they were: parameters,
+    buffers, ``.grad``, modes, RNG state. Frozen torch parameters are listed (``result.frozen``), not
+    compared; tied ones are compared once, each side summing its distinct parameters. A NaN or inf in
+    an output or gradient fails its item ("non-finite output") unless ``equal_nan=True``: then
+    non-finite values pass where both frameworks and the float64 truth hold the same one.
+    ``place(inputs)`` puts the JAX side's inputs on devices (:func:`crosscheck.harness.meshes.input_placer`
+    shards them on a mesh); the torch module runs where it is. The JAX evaluations (working dtype,
+    float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.harness.fused`).
 
     Shape:
         inputs as the JAX module takes them.
 
     Raises:
+        TypeError: the first argument is not a Flax NNX module or the second not a torch module.
         WeightsError: the two modules' weights do not map onto each other.
+        ModelCallError: a model raised on the inputs.
 
     >>> import jaxlin, torch_ref
     >>> from crosscheck.weights import copy_torch_to_jax
@@ -230,19 +333,12 @@ def check(
     >>> check(ours, theirs, np.random.default_rng(0).standard_normal((3, 8))).passed
     True
     """
+    require_models(jax_module, torch_module, "check")
     options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
-    prepared = prepare_check(jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options)
-    return finish_check(prepared, evaluate_all(prepared.requests))
+    with inference_mode(jax_module, torch_module) as switched:
+        prepared = prepare_check(jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options)
+        result = finish_check(prepared, evaluate_all(prepared.requests))
+    result.switched = switched
+    return result
 
 
-def _items(evaluation: Evaluation):
-    yield "output"
-    for name in evaluation.grads:
-        yield f"grads.{name}"
-
-
-def _picker(item: str):
-    if item == "output":
-        return lambda e: e.output
-    key = item.split(".", 1)[1]
-    return lambda e: e.grads[key]

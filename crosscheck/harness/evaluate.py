@@ -18,9 +18,10 @@ import torch
 from flax import nnx
 
 from crosscheck.harness.cases import swap_channels
+from crosscheck.harness.outputs import flatten_output, is_floating_array
 from crosscheck.numerics import is_floating
-from crosscheck.weights import numpy_of_torch, torch_of_numpy, torch_state_of_jax
-from crosscheck.weights.tree import Rename, submodules
+from crosscheck.weights import numpy_of_torch, torch_of_numpy
+from crosscheck.weights.tree import Rename, describe_module, plan, submodules
 
 
 class ModelCallError(ValueError):
@@ -30,10 +31,20 @@ class ModelCallError(ValueError):
 
 @dataclass
 class Evaluation:
-    """One framework's output and gradients for one set of inputs."""
+    """One framework's outputs and gradients for one set of inputs.
 
-    output: np.ndarray
+    ``outputs``: every array of the output tree by path (:mod:`crosscheck.harness.outputs`; ``""`` is
+    a bare array); ``grads``: parameter gradients by torch key, and ``"input"``.
+    """
+
+    outputs: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
+
+    @property
+    def output(self) -> np.ndarray:
+        """The first floating output (the first output when none floats)."""
+        floating = [a for a in self.outputs.values() if is_floating(np.asarray(a).dtype)]
+        return (floating or list(self.outputs.values()))[0]
 
 
 def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
@@ -50,90 +61,164 @@ def first_array(output):
     return output
 
 
+def _loss(outputs: dict, cotangents) -> jax.Array:
+    """``Σ sum(y · g)`` over the outputs given a cotangent (a bare array: the first floating output's),
+    accumulated in float64 for float64 outputs, else float32."""
+    if not isinstance(cotangents, dict):
+        first = next(path for path, y in outputs.items() if is_floating_array(y))
+        cotangents = {first: cotangents}
+    total = jnp.zeros((), jnp.float32)
+    for path, cotangent in cotangents.items():
+        y = outputs[path]
+        accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
+        total = total + jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate))
+    return total
+
+
 def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
-    """The traced computation of one evaluation: ``(output, parameter grads, input grad)``; the first
-    input gets a gradient when it is floating."""
+    """The traced computation of one evaluation: ``(outputs by path, parameter grads, input grad)``;
+    the first input gets a gradient when it is floating. ``cotangent``: ``{path: array}`` for the
+    outputs the loss sums over, or one array for the first floating output."""
+
+    def outputs_of(p, x):
+        module = nnx.merge(graphdef, p, rest)
+        return dict(flatten_output(module(x, *inputs[1:]), type(module).__name__))
+
     if not grads:
-        return first_array(nnx.merge(graphdef, params, rest)(*inputs)), None, None
+        return outputs_of(params, inputs[0]), None, None
 
     def loss(p, x):
-        y = first_array(nnx.merge(graphdef, p, rest)(x, *inputs[1:]))
-        accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
-        return jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate)), y
+        outputs = outputs_of(p, x)
+        return _loss(outputs, cotangent), outputs
 
     if not jnp.issubdtype(inputs[0].dtype, jnp.floating):
-        param_grads, y = jax.grad(lambda p: loss(p, inputs[0]), has_aux=True)(params)
-        return y, param_grads, None
-    (param_grads, input_grad), y = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
-    return y, param_grads, input_grad
+        param_grads, outputs = jax.grad(lambda p: loss(p, inputs[0]), has_aux=True)(params)
+        return outputs, param_grads, None
+    (param_grads, input_grad), outputs = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
+    return outputs, param_grads, input_grad
 
 
-jitted_forward_and_grads = jax.jit(forward_and_grads, static_argnames=("graphdef", "grads"))
-"""One compiled program per module structure, shapes and dtypes (the float64 truth and the magnitudes
-of a case share theirs, and so do the float32 and bfloat16 copies' truths). Called inside another
-jitted function (:mod:`crosscheck.harness.fused`) it is traced once per structure, however often
-it is called there."""
+def fresh_forward_and_grads():
+    """:func:`forward_and_grads` under a ``jax.jit`` of its own: a new function object, so nothing traced
+    before (a module whose code has since been edited) is reused. Called inside another jitted
+    function (:mod:`crosscheck.harness.fused`) it is traced once per structure there."""
+
+    def evaluation(graphdef, params, rest, inputs, cotangent, grads):
+        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads)
+
+    return jax.jit(evaluation, static_argnames=("graphdef", "grads"))
+
+
+def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
+    """Parameter gradients in torch names and layouts: ``nnx.Param`` variables only (statistics such
+    as ``nnx.BatchStat`` are never gradients)."""
+    merged = nnx.merge(graphdef, param_grads, rest)
+    return {
+        entry.key: np.ascontiguousarray(entry.torch_value()).copy()
+        for entry in plan(merged, rename=rename)
+        if isinstance(entry.variable, nnx.Param)
+    }
 
 
 def evaluation_of(graphdef, rest, computed, *, grads: bool, rename: Rename = None) -> Evaluation:
     """:func:`forward_and_grads`'s result as NumPy arrays, the parameter gradients in torch names."""
-    output, param_grads, input_grad = computed
+    outputs, param_grads, input_grad = computed
+    outputs = {path: np.asarray(y) for path, y in outputs.items()}
     if not grads:
-        return Evaluation(np.asarray(output), {})
-    named = torch_state_of_jax(nnx.merge(graphdef, param_grads, rest), rename=rename)
+        return Evaluation(outputs, {})
+    named = param_grads_by_key(graphdef, param_grads, rest, rename)
     if input_grad is not None:
         named["input"] = np.asarray(input_grad)
-    return Evaluation(np.asarray(output), named)
+    return Evaluation(outputs, named)
 
 
 def evaluate_jax(
-    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None,
+    module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
     place: Callable[[tuple], tuple] | None = None,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
     ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
 
     Shape:
-        inputs as the module takes them; ``cotangent`` has the output's shape.
+        inputs as the module takes them; ``cotangent``: ``{output path: array of its shape}``, or one
+        array shaped like the first floating output.
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
-    ct = None if not grads else jnp.asarray(cotangent)
-    computed = jitted_forward_and_grads(graphdef, params, rest, arrays, ct, grads)
+    ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
+    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads)
     return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
 
 
-def evaluate_torch(
-    module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, channels_first: bool = False
-) -> Evaluation:
-    """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout.
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
-    ``channels_first`` moves the features axis of the first input to -2 for the module (as
-    ``nn.Conv1d`` takes it) and moves the output and input gradient back.
+
+def model_call_error(framework: str, module, error: BaseException) -> ModelCallError:
+    """The :class:`ModelCallError` for ``module`` raising ``error`` on its inputs."""
+    return ModelCallError(
+        f"the {framework} model {describe_module(module)} raised on the inputs it was given "
+        f"({_one_line(error)}); give inputs in the layout and dtype it takes"
+    )
+
+
+def torch_parameters(module) -> dict[str, object]:
+    """Every parameter name of a torch module, tied ones under each of their names."""
+    return dict(module.named_parameters(remove_duplicate=False))
+
+
+def _swapped(array, channels_first: bool):
+    return swap_channels(array) if channels_first and np.ndim(array) >= 2 else array
+
+
+def evaluate_torch(
+    module, inputs, cotangent, *, grads: bool = True, channels_first: bool = False
+) -> Evaluation:
+    """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout; ``.grad``
+    of the module's parameters is neither read nor written (``torch.autograd.grad``).
+
+    ``cotangent``: ``{torch output path: array}`` (or one array for the first floating output), in
+    jaxlin's layout. Frozen parameters (``requires_grad=False``) get no gradient; tied ones get the
+    same gradient under each name. ``channels_first`` moves the features axis of the first input to
+    -2 for the module (as ``nn.Conv1d`` takes it) and moves outputs and the input gradient back.
+
+    Raises:
+        ModelCallError: the module raised on the inputs.
     """
-    first = swap_channels(inputs[0]) if channels_first else inputs[0]
+    first = _swapped(inputs[0], channels_first)
     floating = is_floating(np.asarray(first).dtype)
     x = torch_of_numpy(first).requires_grad_(grads and floating)
     rest = [torch_of_numpy(a) for a in inputs[1:]]
-    module.zero_grad(set_to_none=True)
-    y = first_array(module(x, *rest))
-    output = numpy_of_torch(y)
-    output = swap_channels(output) if channels_first else output
+    with torch.set_grad_enabled(grads):
+        try:
+            returned = module(x, *rest)
+        except Exception as error:
+            raise model_call_error("torch", module, error) from error
+        tensors = dict(flatten_output(returned, describe_module(module)))
+    outputs = {path: _swapped(numpy_of_torch(y), channels_first) for path, y in tensors.items()}
     if not grads:
-        return Evaluation(output, {})
-    ct = swap_channels(cotangent) if channels_first else cotangent
-    accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
-    (y.to(accumulate) * torch.as_tensor(np.ascontiguousarray(ct), dtype=accumulate)).sum().backward()
-    named = {
-        name: numpy_of_torch(p.grad)
-        if p.grad is not None
-        else np.zeros(tuple(p.shape), numpy_of_torch(p).dtype)
-        for name, p in module.named_parameters()
-    }
+        return Evaluation(outputs, {})
+    if not isinstance(cotangent, dict):
+        cotangent = {next(p for p, y in tensors.items() if y.is_floating_point()): cotangent}
+    named = torch_parameters(module)
+    trainable = list({id(p): p for p in named.values() if p.requires_grad}.values())
+    targets = trainable + ([x] if floating else [])
+    total = None
+    for path, ct in cotangent.items():
+        y = tensors[path]
+        accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
+        ct = torch.as_tensor(np.ascontiguousarray(_swapped(ct, channels_first)), dtype=accumulate)
+        term = (y.to(accumulate) * ct).sum()
+        total = term if total is None else total + term
+    computed = [None] * len(targets)
+    if total is not None and total.requires_grad and targets:
+        computed = torch.autograd.grad(total, targets, allow_unused=True)
+    by_id = {id(t): g if g is not None else torch.zeros_like(t) for t, g in zip(targets, computed, strict=True)}
+    grads_named = {name: numpy_of_torch(by_id[id(p)]) for name, p in named.items() if id(p) in by_id}
     if floating:
-        input_grad = numpy_of_torch(x.grad)
-        named["input"] = swap_channels(input_grad) if channels_first else input_grad
-    return Evaluation(output, named)
+        grads_named["input"] = _swapped(numpy_of_torch(by_id[id(x)]), channels_first)
+    return Evaluation(outputs, grads_named)
 
 
 def _on_host(array, dtype, transform=None):
@@ -161,7 +246,7 @@ def float64_jax(module: nnx.Module) -> nnx.Module:
     return double
 
 
-def absolute(module: nnx.Module, inputs, cotangent: np.ndarray | None):
+def absolute(module: nnx.Module, inputs, cotangent):
     """What :func:`magnitudes` evaluates: a float64 copy of ``module`` holding ``|W|``, ``|b|``, and
     ``|x|``, ``|g|`` (masks and integers kept as they are). Call under ``jax.enable_x64``."""
     graphdef, params, rest = nnx.split(float64_jax(module), nnx.Param, ...)
@@ -169,12 +254,12 @@ def absolute(module: nnx.Module, inputs, cotangent: np.ndarray | None):
     absolute_inputs = tuple(
         np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a for a in inputs
     )
-    absolute_cotangent = None if cotangent is None else np.abs(cotangent)
+    absolute_cotangent = None if cotangent is None else jax.tree.map(np.abs, cotangent)
     return nnx.merge(graphdef, params, rest), absolute_inputs, absolute_cotangent
 
 
 def magnitudes(
-    module: nnx.Module, inputs, cotangent: np.ndarray | None, *, grads: bool = True, rename: Rename = None
+    module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None
 ) -> Evaluation:
     """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
     with ``|W|``, ``|b|`` and cotangent ``|g|``.

@@ -3,10 +3,15 @@
 A check needs three evaluations of its module (working dtype, float64 truth, magnitudes) and the run
 checks dozens of modules. XLA:CPU compiles one program holding many small, independent computations
 in a fraction of the time the same computations take as separate programs (docs/crosscheck-run.md).
-Each computation is :func:`crosscheck.harness.evaluate.jitted_forward_and_grads`, nested: evaluations
-of one structure (a case's float64 truth and magnitudes, in both working dtypes) are traced once.
-Results are the same bits as each evaluation compiled alone (tests/crosscheck/harness/test_fused.py).
+Each computation is :func:`crosscheck.harness.evaluate.forward_and_grads` under a nested ``jax.jit``:
+evaluations of one structure (a case's float64 truth and magnitudes, in both working dtypes) are traced
+once. Results are the same bits as each evaluation compiled alone (tests/crosscheck/harness/test_fused.py).
 Requests that are equal (the same structure, the same values) are computed once.
+
+Every call traces afresh: ``jax.jit`` keys its cache on the module's structure, not on its code, so a
+port whose ``__call__`` was edited since (a notebook) would otherwise get the old program. Tracing is
+cheap; compiling is not, so compiled programs are kept by the text of the lowered program: an edit
+that changes the computation changes the text, and one that does not reuses the compiled program.
 
 >>> import jaxlin
 >>> layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
@@ -20,6 +25,7 @@ Requests that are equal (the same structure, the same values) are computed once.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from crosscheck.harness.evaluate import Evaluation, evaluate_jax, evaluation_of, jitted_forward_and_grads
+from crosscheck.harness.evaluate import Evaluation, evaluate_jax, evaluation_of, fresh_forward_and_grads
 from crosscheck.weights.tree import Rename
 
 
@@ -43,25 +49,46 @@ class Request:
 
     module: nnx.Module
     inputs: tuple
-    cotangent: np.ndarray | None
+    cotangent: dict | np.ndarray | None
     grads: bool = True
     rename: Rename = None
     place: Callable[[tuple], tuple] | None = None
 
 
-def _all_forward_and_grads(structure, params, rests, inputs, cotangents):
-    return [
-        jitted_forward_and_grads(graphdef, p, r, x, ct, grads)
-        for (graphdef, grads), p, r, x, ct in zip(structure, params, rests, inputs, cotangents, strict=True)
-    ]
+def _fresh_program():
+    """One jitted program for many evaluations, traced anew (see the module's docstring)."""
+    evaluate = fresh_forward_and_grads()
+
+    def all_forward_and_grads(structure, params, rests, inputs, cotangents):
+        return [
+            evaluate(graphdef, p, r, x, ct, grads)
+            for (graphdef, grads), p, r, x, ct in zip(structure, params, rests, inputs, cotangents, strict=True)
+        ]
+
+    return jax.jit(all_forward_and_grads, static_argnames=("structure",))
 
 
-_program = jax.jit(_all_forward_and_grads, static_argnames=("structure",))
+_COMPILED: OrderedDict[str, object] = OrderedDict()
+"""Compiled programs by the SHA-1 of their lowered text and the default device, the latest kept."""
+_KEEP = 64
+
+
+def _run(structure, *arguments):
+    lowered = _fresh_program().lower(structure, *arguments)
+    key = hashlib.sha1(f"{jax.config.jax_default_device}|{lowered.as_text()}".encode()).hexdigest()
+    if key not in _COMPILED:
+        _COMPILED[key] = lowered.compile()
+        while len(_COMPILED) > _KEEP:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key](*arguments)
 
 
 def _fingerprint(graphdef, grads: bool, leaves) -> tuple:
     digest = hashlib.sha1()
     for leaf in leaves:
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # an nnx.Rngs key: its raw bits
+            leaf = jax.random.key_data(leaf)
         array = np.asarray(leaf)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
@@ -83,7 +110,7 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
         for request in requests:
             graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
             inputs = tuple(jnp.asarray(a) for a in request.inputs)
-            cotangent = jnp.asarray(request.cotangent) if request.grads else None
+            cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
             leaves = jax.tree.leaves((params, rest, inputs, cotangent))
             key = _fingerprint(graphdef, request.grads, leaves)
             if key not in unique:
@@ -91,7 +118,7 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
                 parts.append((graphdef, request.grads, params, rest, inputs, cotangent))
             order.append(unique[key])
         structure = tuple((graphdef, grads) for graphdef, grads, *_ in parts)
-        computed = _program(structure, *([part[i] for part in parts] for i in range(2, 6)))
+        computed = _run(structure, *([part[i] for part in parts] for i in range(2, 6)))
         return [
             evaluation_of(parts[i][0], parts[i][3], computed[i], grads=r.grads, rename=r.rename)
             for r, i in zip(requests, order, strict=True)

@@ -50,7 +50,7 @@ class ItemResult:
     nonfinite_count: int = 0
     first_nonfinite: tuple[int, ...] = ()
     equal_nan: bool = False
-    rule: str = "analytic"  # "analytic" (γ_K·|x|·|W|) or "relative" (no analytic bound known)
+    rule: str = "analytic"  # "analytic" (γ_K·|x|·|W|), "relative" (no analytic bound known) or "exact"
 
     @property
     def passed(self) -> bool:
@@ -66,8 +66,11 @@ class ItemResult:
 
     @property
     def path(self) -> str:
-        """``['output']`` or ``['grads']['weight']``, as a failure message names the item."""
-        return "['output']" if self.item == "output" else f"['grads']['{self.item.split('.', 1)[1]}']"
+        """``['output']``, ``['output'][1]``, ``['output'].logits`` or ``['grads']['weight']``, as a failure
+        message names the item."""
+        if self.item.startswith("output"):
+            return "['output']" + self.item[len("output") :]
+        return f"['grads']['{self.item.split('.', 1)[1]}']"
 
 
 @dataclass(frozen=True)
@@ -94,19 +97,43 @@ class CaseResult:
     items: list[ItemResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # configuration differences the weights cannot show
     truth: OutputTruth | None = None
+    mode: str = "inference"  # both models ran in inference mode (torch .eval(), Flax deterministic)
+    switched: list[str] = field(default_factory=list)  # layers that were in training mode (restored after)
+    frozen: list[str] = field(default_factory=list)  # torch parameters with requires_grad=False: not compared
+    tied: dict[str, list[str]] = field(default_factory=dict)  # an item's key -> the keys tied to it
+    ignored: list[str] = field(default_factory=list)  # torch keys with no Flax counterpart (num_batches_tracked)
+    unpaired_jax: list[str] = field(default_factory=list)  # output paths with no counterpart
+    unpaired_torch: list[str] = field(default_factory=list)
+    differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ
+
+    def weights_message(self) -> str:
+        """What differs between the two models' weights, and what to do about it ("" when nothing)."""
+        if not self.differing_weights:
+            return ""
+        shown = self.differing_weights[:5]
+        more = len(self.differing_weights) - len(shown)
+        return (
+            f"{self.name}: the two models hold different weights: {'; '.join(shown)}"
+            + (f"; and {more} more" if more > 0 else "")
+            + "; copy them first with copy_torch_to_jax(torch_model, jax_model) (check compares two "
+            "models holding the same weights)"
+        )
 
     @property
     def passed(self) -> bool:
-        return all(item.passed for item in self.items)
+        return not self.differing_weights and all(item.passed for item in self.items)
 
     def problems(self) -> list[str]:
-        """What failed, in words: ``same function``, ``rounding``, ``non-finite output``, ...."""
-        words = []
+        """What failed, in words: ``weights differ``, ``same function``, ``rounding``, ``non-finite
+        output``, ...."""
+        words = ["weights differ"] if self.differing_weights else []
         if not all(item.same_function.passed for item in self.items):
             words.append("same function")
         if not all(item.rounding.passed for item in self.items):
             words.append("rounding")
-        for kind, items in (("output", self.items[:1]), ("gradients", self.items[1:])):
+        outputs = [item for item in self.items if item.item.startswith("output")]
+        gradients = [item for item in self.items if not item.item.startswith("output")]
+        for kind, items in (("output", outputs), ("gradients", gradients)):
             if any(item.nonfinite for item in items):
                 words.append(f"non-finite {kind}")
         return words
@@ -114,9 +141,9 @@ class CaseResult:
     def failures(self) -> list[str]:
         """Torch-style messages for every failed tier of every item."""
         header = f"{self.name} ({self.dtype})"
-        messages = []
+        messages = [self.weights_message()] if self.differing_weights else []
         for item in self.items:
-            what = "outputs" if item.item == "output" else "gradients"
+            what = "outputs" if item.item.startswith("output") else "gradients"
             if not item.same_function.passed:
                 messages.append(
                     item.same_function.message(f"{what} in float64 (same function)", item.path, header)
@@ -162,6 +189,13 @@ def judge_analytic(item: str, evidence: Evidence, magnitude: np.ndarray, k: int,
     rounding = compare(evidence.jax_work, evidence.torch_work, reference=evidence.torch_truth,
                        bound=Bound(magnitude, k, dtype), equal_nan=equal_nan)  # fmt: skip
     return _item(item, k, same, rounding, evidence, equal_nan, "analytic")
+
+
+def judge_exact(item: str, evidence: Evidence) -> ItemResult:
+    """Integer (or boolean) outputs: both tiers ask for equality."""
+    same = compare(evidence.jax_truth, evidence.torch_truth)
+    rounding = compare(evidence.jax_work, evidence.torch_work, reference=evidence.torch_truth)
+    return _item(item, 0, same, rounding, evidence, False, "exact")
 
 
 def judge_relative(

@@ -1,0 +1,167 @@
+"""What ``check`` and ``locate`` verify about two models before running them, and how their
+parameters relate: which argument is which, that the weights map and hold the same values, which
+parameters are frozen or tied, and the working dtype.
+
+>>> import jaxlin, torch_ref
+>>> from crosscheck.weights import copy_torch_to_jax
+>>> theirs, ours = torch_ref.Linear(3, 2), jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
+>>> copy_torch_to_jax(theirs, ours)
+>>> require_same_weights(ours, theirs).ignored
+[]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import torch
+from flax import nnx
+
+from crosscheck.numerics import is_floating
+from crosscheck.weights import expected_specs, layout_of, numpy_of_torch
+from crosscheck.weights.fit import WeightsError, require_fit
+from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
+
+NO_COUNTERPART = ("num_batches_tracked",)
+"""torch buffers that no Flax layer holds (BatchNorm's step count: only its momentum=None mode reads it)."""
+
+
+def require_models(jax_module, torch_module, function: str) -> None:
+    """TypeError unless ``jax_module`` is a Flax NNX module and ``torch_module`` a torch module, saying
+    which argument is which (and when they were swapped)."""
+    if isinstance(jax_module, torch.nn.Module) and isinstance(torch_module, nnx.Module):
+        raise TypeError(
+            f"{function}: the models are swapped: the first argument is the JAX model (a flax.nnx.Module) "
+            f"and the second the torch model (a torch.nn.Module), got {describe_module(jax_module)} first "
+            f"and {describe_module(torch_module)} second; call {function}(jax_model, torch_model, *inputs)"
+        )
+    for position, value, expected in ((
+        ("first", jax_module, nnx.Module), ("second", torch_module, torch.nn.Module)
+    )):  # fmt: skip
+        if not isinstance(value, expected):
+            kind = "the JAX model, a flax.nnx.Module" if expected is nnx.Module else "the torch model, a torch.nn.Module"
+            raise TypeError(
+                f"{function}: the {position} argument must be {kind}; got {describe_module(value)} "
+                f"({type(value).__module__}.{type(value).__qualname__}); call {function}(jax_model, torch_model, *inputs)"
+            )
+
+
+@dataclass
+class WeightsMatch:
+    """Both models' weights map key for key: the notes on configurations that differ where no weight
+    shows it, and the torch keys with no Flax counterpart by nature (``num_batches_tracked``)."""
+
+    notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)  # weights whose values differ, in words
+
+
+def _no_counterpart(torch_module) -> list[str]:
+    return [key for key in torch_module.state_dict() if key.rsplit(".", 1)[-1] in NO_COUNTERPART]
+
+
+def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> WeightsMatch:
+    """WeightsError unless the two modules' weights map onto each other key for key and shape for shape
+    (dtypes may differ); the configuration notes, the torch keys ignored, and the weights whose values
+    differ (each torch value taken in the JAX variable's dtype).
+
+    Raises:
+        WeightsError: a key or shape does not map.
+    """
+    source = f"check of {describe_module(jax_module)}"
+    ignored = _no_counterpart(torch_module)
+    declared = {k: spec for k, spec in expected_specs(torch_module).items() if k not in ignored}
+    require_fit(
+        source, declared, expected_specs(jax_module, rename=rename), describe_module(torch_module), cast=True
+    )
+    torch_modules = dict(torch_module.named_modules())
+    notes = []
+    for path, layer in submodules(jax_module):
+        layout = layout_of(layer)
+        twin = torch_modules.get(renamed(path + ".", rename)[:-1] if path else "")
+        if layout is not None and layout.notes is not None and twin is not None:
+            notes += [f"{dotted(path) or '(root)'}: {note}" for note in layout.notes(layer, twin)]
+    return WeightsMatch(notes, ignored, differing_weights(jax_module, torch_module, rename))
+
+
+def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
+    """``None`` when equal (NaN equal to NaN), else the largest ``|ours - theirs|`` (inf for NaN vs not)."""
+    theirs = theirs.astype(ours.dtype)
+    if not is_floating(ours.dtype):
+        return None if np.array_equal(ours, theirs) else float(np.max(np.abs(ours.astype(np.float64) - theirs)))
+    a, b = ours.astype(np.float64), theirs.astype(np.float64)
+    if np.array_equal(a, b, equal_nan=True):
+        return None
+    with np.errstate(invalid="ignore"):
+        difference = np.abs(a - b)
+    return float(np.max(np.where(np.isnan(difference), np.inf, difference)))
+
+
+def differing_weights(jax_module, torch_module, rename: Rename = None) -> list[str]:
+    """Each mapped weight whose values differ between the two models, in words."""
+    state = torch_module.state_dict()
+    differing = []
+    for entry in plan(jax_module, rename=rename):
+        largest = _largest_difference(entry.torch_value(), numpy_of_torch(state[entry.key]))
+        if largest is not None:
+            differing.append(f"{dotted(entry.layer, entry.rule.jax_name)} differs from {entry.key} "
+                             f"by up to {largest:.2g}")  # fmt: skip
+    return differing
+
+
+def working_dtype(module: nnx.Module, inputs=()) -> np.dtype:
+    """The dtype a comparison works in: the module's parameters', else its first floating input's, else
+    float32 (a model with no parameters)."""
+    leaves = jax.tree.leaves(nnx.state(module, nnx.Param))
+    if leaves:
+        return np.dtype(leaves[0].dtype)
+    floating = [np.asarray(a).dtype for a in inputs if is_floating(np.asarray(a).dtype)]
+    return floating[0] if floating else np.dtype(np.float32)
+
+
+@dataclass(frozen=True)
+class GradientKeys:
+    """How the two models' parameter gradients pair: one item per group of keys tied in either
+    framework (its first key names it), each side summing its distinct parameters; frozen torch
+    parameters (``requires_grad=False``) are listed, never compared."""
+
+    items: dict[str, tuple[list[str], list[str]]]  # item key -> (JAX keys to sum, torch keys to sum)
+    tied: dict[str, list[str]]  # item key -> the other keys tied to it
+    frozen: list[str]
+
+
+def _distinct(keys: list[str], identity: dict[str, int]) -> list[str]:
+    return list({identity[key]: key for key in reversed(keys)}.values())[::-1]
+
+
+def gradient_keys(jax_module, torch_module, rename: Rename = None) -> GradientKeys:
+    """The gradient items of a pair whose weights map (:func:`require_same_weights`)."""
+    named = dict(torch_module.named_parameters(remove_duplicate=False))
+    torch_id = {key: id(p) for key, p in named.items()}
+    jax_id = {e.key: id(e.variable) for e in plan(jax_module, rename=rename) if isinstance(e.variable, nnx.Param)}
+    groups: dict[str, str] = {key: key for key in named}
+
+    def root(key: str) -> str:
+        while groups[key] != key:
+            key = groups[key]
+        return key
+
+    for identity in (torch_id, jax_id):
+        first_of: dict[int, str] = {}
+        for key, ident in identity.items():
+            if key in groups:
+                groups[root(key)] = root(first_of.setdefault(ident, key))
+    members: dict[str, list[str]] = {}
+    for key in named:
+        members.setdefault(root(key), []).append(key)
+    items, tied, frozen = {}, {}, []
+    for keys in members.values():
+        if not all(named[key].requires_grad for key in keys):
+            frozen += keys
+            continue
+        items[keys[0]] = (_distinct([k for k in keys if k in jax_id], jax_id), _distinct(keys, torch_id))
+        if len(keys) > 1:
+            tied[keys[0]] = keys[1:]
+    return GradientKeys(items, tied, frozen)
