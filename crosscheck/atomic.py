@@ -3,50 +3,161 @@
 This module is the base layer of crosscheck: the standard library only, imported by the weights
 files and the reports alike.
 
+What a reader of the directory can rely on:
+
+- **Whole files.** The bytes go to a temporary file in the same directory (``.NAME.PID@HOST.XXXXXXXX.tmp``),
+  are flushed to disk, and the temporary file then replaces ``NAME`` in one step (``os.replace``):
+  ``NAME`` is the old file or the new one, never part of either.
+- **No temporary file left by an error, Ctrl-C or SIGTERM.** An exception removes the temporary file.
+  While the files are written and replaced, SIGINT and SIGTERM are held (:func:`held_signals`, in the
+  main thread, which is where Python runs signal handlers) and delivered as soon as the write is done:
+  the process then ends as it would have, with the new files in place.
+- **What SIGKILL or a power cut leaves is removed by the next write.** Each write first removes the
+  temporary files of the same ``NAME`` in that directory whose process (``PID`` on this ``HOST``) is
+  gone. (Temporary files named without ``PID@HOST``, by versions before this one, are left alone.)
+- **Several files** (:func:`atomic_write_many`): every temporary file is written first, then they
+  replace their targets in the order given. Only SIGKILL or a power cut between two replaces can
+  leave the earlier targets new and the later ones old; a caller that needs to tell records a run id
+  in each (:func:`crosscheck.reporting.documents.write_documents` does).
+
 >>> import os, tempfile
->>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+>>> directory = tempfile.mkdtemp()
+>>> path = os.path.join(directory, "note.txt")
 >>> atomic_write(path, "hello\\n")
 >>> open(path).read()
 'hello\\n'
+>>> atomic_write_many([(os.path.join(directory, "a.txt"), b"a"), (path, "again\\n")])
+>>> sorted(os.listdir(directory)), open(path).read()
+(['a.txt', 'note.txt'], 'again\\n')
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import socket
 import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+_HOST = "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "_" for c in socket.gethostname())[:64]
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_holding = threading.local()
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` (text as UTF-8, or bytes) to ``path`` so that a crash never leaves half a file.
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends, then are delivered to the handlers they had.
 
-    The bytes go to a temporary file in the same directory, are flushed to disk, and the temporary
-    file then replaces ``path`` in one step (``os.replace``). An existing file keeps its permission
-    bits; a new one gets the usual ``0o666`` less the umask, as ``open(path, "w")`` would give it.
-
-    Raises:
-        OSError: the directory cannot be written; ``path`` is then unchanged and no temporary file
-        is left behind.
+    Only in the main thread (elsewhere, and for a signal whose handler Python did not install, the
+    block runs as it is). Nested blocks hold until the outermost ends.
     """
-    name = os.fspath(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if threading.current_thread() is not threading.main_thread() or getattr(_holding, "active", False):
+        yield
+        return
+    pending: list[int] = []
+    previous = {}
+    try:
+        for signum in HELD_SIGNALS:
+            if signal.getsignal(signum) is not None:
+                previous[signum] = signal.signal(signum, lambda number, frame: pending.append(number))
+        _holding.active = True
+        yield
+    finally:
+        _holding.active = False
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, someone else's
+        return False
+    return False
+
+
+def remove_stale_temporaries(directory: str, name: str) -> list[str]:
+    """Remove the temporary files of ``name`` in ``directory`` left by processes of this host that are
+    gone (killed while writing it); return their paths. POSIX only (elsewhere: nothing is removed)."""
+    removed = []
+    if os.name != "posix":
+        return removed
+    prefix, suffix = f".{name}.", ".tmp"
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(prefix) and entry.name.endswith(suffix)):
+                continue
+            owner = entry.name[len(prefix) : -len(suffix)].rpartition(".")[0]  # PID@HOST
+            pid, at, host = owner.partition("@")
+            if at and host == _HOST and pid.isascii() and pid.isdigit() and _process_gone(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed
+
+
+def _temporary(name: str, payload: bytes) -> str:
+    """``payload`` in a new temporary file beside ``name``, on disk, with ``name``'s permission bits."""
     try:
         mode = os.stat(name).st_mode & 0o777
     except OSError:
         mode = 0o666 & ~_UMASK
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(name)}.", suffix=".tmp")
+    directory, base = os.path.split(os.path.abspath(name))
+    remove_stale_temporaries(directory, base)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.{os.getpid()}@{_HOST}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(payload)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, mode)
-        os.replace(temporary, name)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    return temporary
+
+
+def atomic_write_many(files: Sequence[tuple[str | os.PathLike, str | bytes]]) -> None:
+    """Write each ``(path, data)`` (text as UTF-8, or bytes): every temporary file first, then each
+    replaces its path in the order given (see the module docstring for what a kill leaves).
+
+    Raises:
+        OSError: a directory cannot be written; the paths not yet replaced are unchanged (none, when
+        writing a temporary file failed) and no temporary file is left behind.
+    """
+    written: list[tuple[str, str]] = []
+    with held_signals():
+        try:
+            for path, data in files:
+                payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+                name = os.fspath(path)
+                written.append((_temporary(name, payload), name))
+            for temporary, name in written:
+                os.replace(temporary, name)
+        except BaseException:
+            for temporary, _ in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)  # those already replaced are gone: nothing to do
+            raise
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` so that a crash never leaves half a file.
+
+    An existing file keeps its permission bits; a new one gets the usual ``0o666`` less the umask, as
+    ``open(path, "w")`` would give it.
+
+    Raises:
+        OSError: the directory cannot be written; ``path`` is then unchanged and no temporary file
+        is left behind.
+    """
+    atomic_write_many([(path, data)])

@@ -21,6 +21,7 @@ from crosscheck.cli import common, options
 from crosscheck.cli import main as cli_main
 from crosscheck.harness import seed_shapes
 from crosscheck.harness.cases import Case
+from crosscheck.reporting import documents
 from crosscheck.reporting import run_report as report
 from crosscheck.reporting.answer_lines import answer_lines
 from crosscheck.weights import save_weights
@@ -51,7 +52,9 @@ def test_run_passes_and_writes_the_report(tmp_path, capsys):
     assert cli_main(["run", *with_probe, "--out", str(tmp_path)]) == 0  # default: a check worker process
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["schema"] == 1
-    assert set(data) == {"schema", "environment", "cases", "summary", "batch_probe", "answers", "timing"}
+    sections = {"schema", "environment", "cases", "summary", "batch_probe", "answers", "timing", "run_id"}
+    assert set(data) == sections
+    assert documents.documents_match(tmp_path, "report")  # the JSON and the Markdown of one run
     env = data["environment"]
     assert {"versions", "device", "precision", "xla_flags", "git_commit", "command", "timestamp"} <= set(env)
     assert {"python", "jax", "jaxlib", "flax", "torch", "numpy"} <= set(env["versions"])
