@@ -8,10 +8,12 @@ What a reader of the directory can rely on:
 - **Whole files.** The bytes go to a temporary file in the same directory (``.NAME.PID@HOST.XXXXXXXX.tmp``),
   are flushed to disk, and the temporary file then replaces ``NAME`` in one step (``os.replace``):
   ``NAME`` is the old file or the new one, never part of either.
-- **No temporary file left by an error, Ctrl-C or SIGTERM.** An exception removes the temporary file.
-  While the files are written and replaced, SIGINT and SIGTERM are held (:func:`held_signals`, in the
-  main thread, which is where Python runs signal handlers) and delivered as soon as the write is done:
-  the process then ends as it would have, with the new files in place.
+- **No temporary file left by an error, Ctrl-C or SIGTERM.** An exception removes the temporary files.
+  SIGINT and SIGTERM are caught while crosscheck writes (:func:`held_signals`, in the main thread, which
+  is where Python runs signal handlers): one that comes while the temporary files are written stops the
+  write, the temporary files are removed and the targets stay as they were; one that comes while they
+  replace their targets waits until all are in place. Either way the signal is then delivered to the
+  handler it had: the process ends as it would have (Ctrl-C: ``KeyboardInterrupt``), no ``.tmp`` left.
 - **What SIGKILL or a power cut leaves is removed by the next write.** Each write first removes the
   temporary files of the same ``NAME`` in that directory whose process (``PID`` on this ``HOST``) is
   gone. (Temporary files named without ``PID@HOST``, by versions before this one, are left alone.)
@@ -34,6 +36,7 @@ What a reader of the directory can rely on:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -48,29 +51,53 @@ HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _holding = threading.local()
 
 
-@contextlib.contextmanager
-def held_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends, then are delivered to the handlers they had.
+class _Hold:
+    """The signals a :func:`held_signals` block caught; while ``interruptible``, a signal also stops the
+    block at once (``InterruptedError``)."""
 
-    Only in the main thread (elsewhere, and for a signal whose handler Python did not install, the
-    block runs as it is). Nested blocks hold until the outermost ends.
+    def __init__(self):
+        self.pending: list[int] = []
+        self.interruptible = False
+
+    def __call__(self, signum: int, frame) -> None:
+        self.pending.append(signum)
+        if self.interruptible:
+            self.interrupt_from_now()
+
+    def interrupt_from_now(self) -> None:
+        """Be interruptible; raise ``InterruptedError`` now if a signal is already pending."""
+        self.interruptible = True
+        if self.pending:
+            self.interruptible = False
+            raise InterruptedError(errno.EINTR, f"interrupted by {signal.Signals(self.pending[0]).name}")
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[_Hold]:
+    """SIGINT and SIGTERM wait until the block ends, then are delivered to the handlers they had (so
+    the default SIGTERM ends the process then, and SIGINT raises ``KeyboardInterrupt`` then). While the
+    block allows it (``hold.interrupt_from_now()``), a signal raises ``InterruptedError`` (an ``OSError``)
+    at once, and is delivered the same way once the block has cleaned up.
+
+    Only in the main thread, where Python runs signal handlers (elsewhere, and for a signal whose
+    handler Python did not install, the block runs as it is). Nested blocks hold until the outermost ends.
     """
+    hold = _Hold()
     if threading.current_thread() is not threading.main_thread() or getattr(_holding, "active", False):
-        yield
+        yield hold
         return
-    pending: list[int] = []
     previous = {}
     try:
         for signum in HELD_SIGNALS:
             if signal.getsignal(signum) is not None:
-                previous[signum] = signal.signal(signum, lambda number, frame: pending.append(number))
+                previous[signum] = signal.signal(signum, hold)
         _holding.active = True
-        yield
+        yield hold
     finally:
         _holding.active = False
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum in dict.fromkeys(pending):
+        for signum in dict.fromkeys(hold.pending):
             signal.raise_signal(signum)
 
 
@@ -104,8 +131,10 @@ def remove_stale_temporaries(directory: str, name: str) -> list[str]:
     return removed
 
 
-def _temporary(name: str, payload: bytes) -> str:
-    """``payload`` in a new temporary file beside ``name``, on disk, with ``name``'s permission bits."""
+def _write_temporary(name: str, payload: bytes, hold: _Hold, written: list[tuple[str, str]]) -> None:
+    """``payload`` in a new temporary file beside ``name``, on disk, with ``name``'s permission bits;
+    ``(temporary, name)`` is added to ``written`` as soon as the file exists, so the caller removes it
+    whatever happens next. A held signal stops the write (see :class:`_Hold`)."""
     try:
         mode = os.stat(name).st_mode & 0o777
     except OSError:
@@ -113,17 +142,16 @@ def _temporary(name: str, payload: bytes) -> str:
     directory, base = os.path.split(os.path.abspath(name))
     remove_stale_temporaries(directory, base)
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.{os.getpid()}@{_HOST}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
+    written.append((temporary, name))
+    with os.fdopen(fd, "wb") as file:
+        hold.interrupt_from_now()
+        try:
             file.write(payload)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return temporary
+        finally:
+            hold.interruptible = False
+    os.chmod(temporary, mode)
 
 
 def atomic_write_many(files: Sequence[tuple[str | os.PathLike, str | bytes]]) -> None:
@@ -131,17 +159,17 @@ def atomic_write_many(files: Sequence[tuple[str | os.PathLike, str | bytes]]) ->
     replaces its path in the order given (see the module docstring for what a kill leaves).
 
     Raises:
-        OSError: a directory cannot be written; the paths not yet replaced are unchanged (none, when
-        writing a temporary file failed) and no temporary file is left behind.
+        OSError: a directory cannot be written, or a signal whose handler returns came while the
+        temporary files were written (``InterruptedError``); the paths not yet replaced are unchanged
+        (none, when writing a temporary file failed) and no temporary file is left behind.
     """
     written: list[tuple[str, str]] = []
-    with held_signals():
+    with held_signals() as hold:
         try:
             for path, data in files:
                 payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-                name = os.fspath(path)
-                written.append((_temporary(name, payload), name))
-            for temporary, name in written:
+                _write_temporary(os.fspath(path), payload, hold, written)
+            for temporary, name in written:  # a signal now waits until every file is in place
                 os.replace(temporary, name)
         except BaseException:
             for temporary, _ in written:

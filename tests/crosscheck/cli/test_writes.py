@@ -10,6 +10,8 @@ import sys
 import textwrap
 import threading
 
+import pytest
+
 from crosscheck import atomic
 from crosscheck.reporting import documents
 
@@ -45,15 +47,51 @@ WRITE = """
 """
 
 
-def test_sigterm_while_the_report_is_written_waits_until_both_files_are_whole(tmp_path):
+def test_sigterm_while_the_temporary_files_are_written_stops_there_and_leaves_the_old_pair(tmp_path):
     _old_report(tmp_path)
     done = _python(WRITE.format(call="fsync", signal="SIGTERM"), tmp_path)
     assert done.returncode == -signal.SIGTERM, done.stderr  # it still ends as SIGTERM ends it
     assert "not reached" not in done.stdout
     assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]  # no temporary file
+    assert json.loads((tmp_path / "report.json").read_text()) == {"old": True}
+    assert (tmp_path / "report.md").read_text() == "# old\n"
+
+
+def test_sigterm_while_the_files_are_replaced_waits_until_both_are_in_place(tmp_path):
+    _old_report(tmp_path)
+    done = _python(WRITE.format(call="replace", signal="SIGTERM"), tmp_path)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert "not reached" not in done.stdout
+    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]
     assert json.loads((tmp_path / "report.json").read_text())["new"] is True
     assert (tmp_path / "report.md").read_text().startswith("# new\n")
     assert documents.documents_match(tmp_path, "report")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_whose_handler_returns_makes_the_write_an_oserror_and_leaves_nothing(
+    signum, tmp_path, monkeypatch
+):
+    _old_report(tmp_path)
+    received, fsync = [], os.fsync
+    previous = signal.signal(signum, lambda number, frame: received.append(number))
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsync(fd), os.kill(os.getpid(), signum)))
+    try:
+        with pytest.raises(InterruptedError, match=f"interrupted by {signal.Signals(signum).name}"):
+            documents.write_documents(tmp_path, "report", {"new": True}, "# new\n")
+    finally:
+        signal.signal(signum, previous)
+    assert received == [signum]  # delivered once, after the clean-up
+    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md"]
+    assert (tmp_path / "report.md").read_text() == "# old\n"
+
+
+def test_ctrl_c_while_writing_is_a_keyboard_interrupt_after_the_clean_up(tmp_path, monkeypatch):
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsync(fd), os.kill(os.getpid(), signal.SIGINT)))
+    with pytest.raises(KeyboardInterrupt):
+        atomic.atomic_write(tmp_path / "w.safetensors", b"weights")
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_sigkill_between_the_replaces_is_told_by_the_run_id_and_its_leftover_removed_next_time(tmp_path):
