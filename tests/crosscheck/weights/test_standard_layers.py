@@ -59,7 +59,7 @@ def test_a_conv_padding_that_differs_is_noted():
         nnx.Conv(4, 6, (3,), rngs=nnx.Rngs(0)),
     )  # Flax pads SAME by default
     copy_torch_to_jax(theirs, ours)
-    assert require_same_weights(ours, theirs) == ["(root): padding 'SAME' in Flax vs (0,) in PyTorch"]
+    assert require_same_weights(ours, theirs).notes == ["(root): padding 'SAME' in Flax vs (0,) in PyTorch"]
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -76,7 +76,7 @@ def test_nnx_layer_norm_scale_is_nn_layer_norm_weight(bias):
 def test_layer_norm_epsilon_and_fast_variance_are_noted():
     theirs, ours = torch.nn.LayerNorm(8), nnx.LayerNorm(8, rngs=nnx.Rngs(0))  # 1e-5 vs 1e-6, fast variance
     copy_torch_to_jax(theirs, ours)
-    notes = require_same_weights(ours, theirs)
+    notes = require_same_weights(ours, theirs).notes
     assert notes[0] == "(root): epsilon 1e-06 in Flax vs eps 1e-05 in PyTorch"
     assert "use_fast_variance=True" in notes[1]
 
@@ -87,7 +87,7 @@ def test_nnx_embed_is_nn_embedding_and_a_padding_index_is_noted():
     _both_ways(theirs, ours, lambda: torch.nn.Embedding(10, 4, padding_idx=0, dtype=torch.float64))
     ids = np.array([[0, 3, 9], [1, 1, 2]])
     _same(ours(jnp.asarray(ids)), theirs(torch.from_numpy(ids)), atol=0)
-    assert "padding_idx=0 in PyTorch" in require_same_weights(ours, theirs)[0]
+    assert "padding_idx=0 in PyTorch" in require_same_weights(ours, theirs).notes[0]
 
 
 def test_jaxlin_linear_is_a_plain_nn_linear_and_pointwise_conv_a_plain_conv1d():
