@@ -18,17 +18,19 @@ import os
 import numpy as np
 
 from crosscheck.weights import files
-from crosscheck.weights.arrays import (
-    _torch,
-    is_torch_module,
-    jax_of_numpy,
-    numpy_of_torch,
-    torch_dtype_name,
-    torch_of_numpy,
-)
+from crosscheck.weights.arrays import is_torch_module, torch_dtype_name
 from crosscheck.weights.files import Loaded
 from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of
-from crosscheck.weights.tree import Entry, Rename, describe_module, plan, torch_state_of_jax
+from crosscheck.weights.targets import (
+    require_writable_torch,
+    torch_arrays,
+    torch_keys,
+    torch_spec,
+    torch_state,
+    write_jax,
+    write_torch,
+)
+from crosscheck.weights.tree import Rename, describe_module, plan, torch_state_of_jax
 
 __all__ = [
     "WeightsError",
@@ -40,31 +42,14 @@ __all__ = [
 ]
 
 
-def _torch_state(module) -> dict[str, object]:
-    return dict(module.state_dict())
-
-
 def expected_specs(module, *, rename: Rename = None) -> dict[str, Spec]:
-    """``{torch key: Spec}`` of a module's weights in the exchange format, reading no values."""
+    """``{key: Spec}`` of a module's weights in the exchange format, reading no values; ``rename``
+    maps a JAX module's paths, or a torch module's own keys, to the keys of the exchange format."""
     if is_torch_module(module):
-        return {key: Spec(tuple(t.shape), torch_dtype_name(t)) for key, t in _torch_state(module).items()}
+        state = torch_state(module)
+        keys = torch_keys(state, rename, describe_module(module))
+        return {key: torch_spec(state[own]) for key, own in keys.items()}
     return {entry.key: entry.torch_spec() for entry in plan(module, rename=rename)}
-
-
-def _write_jax(entries: list[Entry], arrays: dict[str, np.ndarray]) -> None:
-    """Give each entry's variable its array (torch layout), converted to the variable's layout and dtype."""
-    values = {e.key: jax_of_numpy(e.rule.from_torch(arrays[e.key]), e.variable[...].dtype) for e in entries}
-    for entry in entries:  # everything converted above: these assignments cannot fail half way
-        entry.variable[...] = values[entry.key]
-
-
-def _write_torch(module, arrays: dict[str, np.ndarray]) -> None:
-    torch = _torch()
-    state = _torch_state(module)
-    tensors = {key: torch_of_numpy(arrays[key]).to(state[key].dtype) for key in state}
-    with torch.no_grad():
-        for key, target in state.items():
-            target.copy_(tensors[key])
 
 
 def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> None:
@@ -87,7 +72,8 @@ def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> N
     Spec(shape=(3, 2), dtype='float32')
     """
     if is_torch_module(module):
-        state = {key: numpy_of_torch(t) for key, t in _torch_state(module).items()}
+        arrays = torch_arrays(module, f"save_weights to {os.fspath(path)}", "save")
+        state = {key: arrays[own] for key, own in torch_keys(arrays, rename, describe_module(module)).items()}
     else:
         state = torch_state_of_jax(module, rename=rename)
     metadata = {"format": "pt", "writer": "crosscheck", "module": describe_module(module)}
@@ -139,16 +125,21 @@ def load_weights(
     crosscheck.WeightsError: ...linear.safetensors: key 'weight' has shape (2, 3), expected (3, 2);
     key 'bias' has shape (2,), expected (3,) for jaxlin.Linear(in_features=2, out_features=3)
     """
+    name, target = os.fspath(path), describe_module(module)
     if is_torch_module(module):
-        loaded = files.read(
-            path, expected_specs(module), describe_module(module), cast=cast, prefix=prefix, strict=strict
-        )
-        _write_torch(module, loaded.arrays)
+        state = torch_state(module)
+        require_writable_torch(state, name, target)  # before a byte of the file is read
+        keys = torch_keys(state, rename, target)
+        expected = {
+            key: Spec(tuple(state[own].shape), torch_dtype_name(state[own])) for key, own in keys.items()
+        }
+        loaded = files.read(path, expected, target, cast=cast, prefix=prefix, strict=strict)
+        write_torch(module, {own: loaded.arrays[key] for key, own in keys.items()}, name)
         return loaded
     entries = plan(module, rename=rename)
     expected = {entry.key: entry.torch_spec() for entry in entries}
-    loaded = files.read(path, expected, describe_module(module), cast=cast, prefix=prefix, strict=strict)
-    _write_jax(entries, loaded.arrays)
+    loaded = files.read(path, expected, target, cast=cast, prefix=prefix, strict=strict)
+    write_jax(entries, loaded.arrays, name, target)
     return loaded
 
 
@@ -185,10 +176,10 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: 
     True
     """
     entries = plan(jax_module, rename=rename)
-    state = {key: numpy_of_torch(t) for key, t in _torch_state(torch_module).items()}
+    source, target = f"copy_torch_to_jax from {describe_module(torch_module)}", describe_module(jax_module)
+    state = torch_arrays(torch_module, source, "copy")
     expected = {entry.key: entry.torch_spec() for entry in entries}
-    source = f"copy_torch_to_jax from {describe_module(torch_module)}"
-    _write_jax(entries, _fitted(source, state, expected, describe_module(jax_module), cast))
+    write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
 
 
 def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: bool | str = True) -> None:
@@ -199,7 +190,7 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: 
     Raises:
         WeightsError: as :func:`copy_torch_to_jax`; ``torch_module`` is then unchanged.
     """
+    source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(torch_module)
+    require_writable_torch(torch_state(torch_module), source, target)  # a meta module: an error, not a no-op
     state = torch_state_of_jax(jax_module, rename=rename)
-    source = f"copy_jax_to_torch from {describe_module(jax_module)}"
-    target = describe_module(torch_module)
-    _write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), target, cast))
+    write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), target, cast), source)

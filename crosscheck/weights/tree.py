@@ -89,30 +89,31 @@ def _boundary_find(key: str, piece: str) -> int:
     return where + 1 if where >= 0 else -1
 
 
-def submodules(module, path: str = "") -> Iterator[tuple[str, object]]:
+def submodules(module, path: str = "", *, every_path: bool = False) -> Iterator[tuple[str, object]]:
     """``(dotted path, module)`` for ``module`` and every module below it, in definition order
-    (as PyTorch orders a ``state_dict``), each shared module once."""
+    (as PyTorch orders a ``state_dict``): a shared module once, at its first path, or with
+    ``every_path=True`` at each of its paths, as a ``state_dict`` lists it (never inside itself)."""
     seen: set[int] = set()
 
-    def walk(node, where: str):
-        if id(node) in seen:
+    def walk(node, where: str, above: frozenset):
+        if id(node) in (above if every_path else seen):
             return
         seen.add(id(node))
         yield where, node
         for name, child in _children(node):
-            yield from _descend(child, dotted(where, name))
+            yield from _descend(child, dotted(where, name), above | {id(node)})
 
-    def _descend(value, where: str):
+    def _descend(value, where: str, above: frozenset):
         if isinstance(value, nnx.Module):
-            yield from walk(value, where)
+            yield from walk(value, where, above)
         elif isinstance(value, (list, tuple)):
             for index, item in enumerate(value):
-                yield from _descend(item, dotted(where, index))
+                yield from _descend(item, dotted(where, index), above)
         elif isinstance(value, dict):
             for name, item in value.items():
-                yield from _descend(item, dotted(where, name))
+                yield from _descend(item, dotted(where, name), above)
 
-    yield from walk(module, path)
+    yield from walk(module, path, frozenset())
 
 
 def _children(module) -> Iterator[tuple[str, object]]:
@@ -134,6 +135,10 @@ def _variables(module) -> Iterator[tuple[str, nnx.Variable]]:
 def plan(module, *, rename: Rename = None) -> list[Entry]:
     """Every weight variable of a JAX module tree with its torch key, in ``state_dict`` order.
 
+    A module reachable from two paths is listed at both, as a ``state_dict`` lists a shared torch
+    module; a variable at two paths (tied weights) gives two entries holding the same
+    ``entry.variable``. Each entry's ``variable`` keeps its type: ``nnx.Param`` or ``nnx.BatchStat``.
+
     Raises:
         TypeError: ``module`` is not a Flax NNX module.
         WeightsError: some variable has no rule, or two variables map to one key; the message lists
@@ -145,7 +150,7 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
         )
     entries, unmatched = [], []
     ruled: list[str] = []
-    for path, node in submodules(module):
+    for path, node in submodules(module, every_path=True):
         if any(_inside(path, r) for r in ruled):
             unmatched += [dotted(path, name) for name, _ in _variables(node)]
             continue

@@ -121,3 +121,33 @@ def test_prefix_blocks_1_never_loads_blocks_10(tmp_path):
     ):
         load_weights(target, tmp_path / "w.safetensors", prefix="blocks.1", strict=False)
     assert snapshot(target) == before
+
+
+# ---------------------------------------------------------------- rename= for a torch module
+
+
+@pytest.mark.parametrize("rename", [{"blocks.": "layers."}, lambda key: key.replace("blocks.", "layers.")])
+def test_rename_maps_a_torch_modules_own_keys_in_save_and_load(tmp_path, rename):
+    source = Blocks(2)
+    save_weights(source, tmp_path / "w.safetensors", rename=rename)
+    assert sorted(header(tmp_path / "w.safetensors")) == [
+        f"layers.{i}.{n}" for i in (0, 1) for n in ("bias", "weight")
+    ]
+    target = Blocks(2)
+    with pytest.raises(WeightsError, match="missing keys 'blocks.0.weight'"):
+        load_weights(target, tmp_path / "w.safetensors")
+    loaded = load_weights(target, tmp_path / "w.safetensors", rename=rename)
+    assert snapshot(target) == snapshot(source) and sorted(loaded.arrays) == sorted(
+        header(tmp_path / "w.safetensors")
+    )
+
+
+def test_a_rename_that_maps_two_torch_keys_to_one_is_refused(tmp_path):
+    with pytest.raises(
+        WeightsError,
+        match=re.escape(
+            "tests.Blocks: rename maps two or more keys to 'x.bias', 'x.weight'; each key needs a name"
+        ),
+    ):
+        save_weights(Blocks(2), tmp_path / "w.safetensors", rename=lambda key: "x." + key.rpartition(".")[2])
+    assert not (tmp_path / "w.safetensors").exists()
