@@ -5,6 +5,8 @@
 - :mod:`~crosscheck.weights.layouts`: the registry of per-layer rules (the only place that knows
   how the two frameworks lay a parameter out);
 - :mod:`~crosscheck.weights.tree`: module trees mapped by attribute path;
+- :mod:`~crosscheck.weights.targets`: writes into live modules, all or nothing (meta, expanded and
+  tied tensors checked before the first write);
 - :mod:`~crosscheck.weights.transfer`: save, load and copy.
 """
 

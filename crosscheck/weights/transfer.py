@@ -44,7 +44,12 @@ __all__ = [
 
 def expected_specs(module, *, rename: Rename = None) -> dict[str, Spec]:
     """``{key: Spec}`` of a module's weights in the exchange format, reading no values; ``rename``
-    maps a JAX module's paths, or a torch module's own keys, to the keys of the exchange format."""
+    maps a JAX module's paths, or a torch module's own keys, to the keys of the exchange format.
+
+    >>> import torch
+    >>> expected_specs(torch.nn.Linear(3, 2), rename={"weight": "kernel_t"})
+    {'kernel_t': Spec(shape=(2, 3), dtype='float32'), 'bias': Spec(shape=(2,), dtype='float32')}
+    """
     if is_torch_module(module):
         state = torch_state(module)
         keys = torch_keys(state, rename, describe_module(module))
@@ -57,8 +62,11 @@ def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> N
 
     Names and layouts are PyTorch's ``state_dict`` (a JAX module is mapped on the way out), with
     metadata ``{"format": "pt", "writer": "crosscheck", "module": ...}``, so PyTorch and Hugging
-    Face tooling read the file as one of theirs. Values are stored bit for bit in their own dtype.
-    The write is atomic: the previous file, or none, survives any failure.
+    Face tooling read the file as one of theirs. Values are stored bit for bit in their own dtype
+    and shape (a 0-d tensor stays 0-d). ``rename`` maps the module's keys to the file's: a JAX
+    module's paths, or a torch module's own ``state_dict`` keys. A torch module on the meta device
+    (no values) is a WeightsError. The write is atomic: the previous file, or none, survives any
+    failure.
 
     Shape:
         each tensor in torch layout, e.g. Linear ``weight (out, in)``, PerHeadLinear
@@ -70,6 +78,10 @@ def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> N
     >>> save_weights(jaxlin.PooledHead(2, 3, 1, rngs=nnx.Rngs(0)), path)
     >>> files.header(path)["projector.weight"]
     Spec(shape=(3, 2), dtype='float32')
+    >>> import torch
+    >>> save_weights(torch.nn.Sequential(torch.nn.Linear(2, 3)), path, rename={"0.": "projector."})
+    >>> sorted(files.header(path))
+    ['projector.bias', 'projector.weight']
     """
     if is_torch_module(module):
         arrays = torch_arrays(module, f"save_weights to {os.fspath(path)}", "save")
@@ -108,7 +120,9 @@ def load_weights(
         for a jaxlin kernel ``(in, out)``.
 
     Raises:
-        WeightsError: anything that does not fit; the module is then unchanged.
+        WeightsError: anything that does not fit, a torch tensor that cannot be written (meta device,
+        expanded, inference tensor), or two different values for tied weights; the module is then
+        unchanged, parameters and buffers alike.
 
     >>> import os, tempfile, jaxlin
     >>> from flax import nnx
@@ -185,10 +199,29 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: 
 def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: bool | str = True) -> None:
     """Give ``torch_module`` exactly the weights of ``jax_module``, each in the torch tensor's dtype.
 
-    The same checks as :func:`copy_torch_to_jax`, the other way; torch tensors keep their device.
+    The same checks as :func:`copy_torch_to_jax`, the other way, and the same ``cast``; torch tensors
+    keep their device. Everything is checked before the first tensor changes: a tensor on the meta
+    device, an expanded one (stride 0) or an inference tensor is an error, and so are two different
+    values for tied weights (one tensor under two keys); equal values keep the tie.
 
     Raises:
-        WeightsError: as :func:`copy_torch_to_jax`; ``torch_module`` is then unchanged.
+        WeightsError: as :func:`copy_torch_to_jax`, or a target that cannot be written;
+        ``torch_module`` is then unchanged, parameters and buffers alike.
+
+    >>> import jaxlin, torch
+    >>> from flax import nnx
+    >>> src, dst = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)), torch.nn.Linear(3, 2, dtype=torch.float16)
+    >>> copy_jax_to_torch(src, dst)
+    >>> want = np.asarray(src.kernel[...], np.float16).T
+    >>> dst.weight.dtype, bool((dst.weight.detach().numpy() == want).all())
+    (torch.float16, True)
+    >>> with torch.device("meta"):
+    ...     empty = torch.nn.Linear(3, 2)
+    >>> copy_jax_to_torch(src, empty)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crosscheck.WeightsError: copy_jax_to_torch from jaxlin.Linear(...): torch.Linear(...) cannot be
+    written: keys 'weight', 'bias' are on the meta device (a shape without data), ...
     """
     source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(torch_module)
     require_writable_torch(torch_state(torch_module), source, target)  # a meta module: an error, not a no-op
