@@ -22,6 +22,15 @@ from crosscheck.cli import options
 from crosscheck.reporting import environment
 
 
+def flat(message) -> str:
+    """``message`` (an exception's, say) on one line, its whitespace runs made single spaces.
+
+    >>> flat(ValueError("a\\n   b"))
+    'a b'
+    """
+    return " ".join(str(message).split())
+
+
 def out_dir_or_exit(parser: argparse.ArgumentParser, option: str, out: str) -> None:
     """Create ``out`` (or find it) and prove it writable by writing a file there, or exit 2 saying why —
     before any work, so that no result is lost at the end."""

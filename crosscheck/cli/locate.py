@@ -34,6 +34,15 @@ def rename_spec(text: str) -> dict[str, str]:
     return {old: new for old, _, new in pairs}
 
 
+def _weights_source(args: argparse.Namespace) -> str:
+    """The options the weights came through, for a message that they do not fit."""
+    if args.weights:
+        return f"--weights {args.weights}"
+    if args.rename:
+        return "--rename " + ",".join(f"{old}={new}" for old, new in args.rename.items())
+    return f"--jax {args.jax} and --torch {args.torch}"
+
+
 def add_parser(commands) -> None:
     locate = commands.add_parser(
         "locate",
@@ -100,12 +109,13 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         else:
             copy_torch_to_jax(torch_model, jax_model, rename=args.rename)
     except (WeightsError, TypeError) as error:
-        parser.error(f"the weights do not fit: {' '.join(str(error).split())}")
+        parser.error(f"{_weights_source(args)}: the weights do not fit: {common.flat(error)}")
     rng = np.random.default_rng(args.seed)
     inputs = [spec.make(rng) for spec in specs]
     with jax.default_device(device):
         factories.inputs_fit_or_exit(parser, jax_model, torch_model, inputs, given(specs))
     torch_model.eval()
+    refused = None
     with common.session("pinned", args.device) as session:
         task = session.progress.add_task("locate", total=1)
         try:
@@ -113,9 +123,12 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
                 jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}"
             )
         except ModelCallError as error:  # a refusal the single call above did not meet
-            session.progress.stop()
-            parser.error(f"{given(specs)}: {' '.join(str(error).split())}")
-        session.progress.advance(task)
+            session.progress.remove_task(task)  # no bar left on standard error above the one line
+            refused = error
+        else:
+            session.progress.advance(task)
+    if refused is not None:
+        parser.error(f"{given(specs)}: {common.flat(refused)}")
     env = session.environment(argv)
     locate_report.print_locate(common.console(), result, title=env["command"])
     document = {"schema": documents.SCHEMA, "environment": env, "locate": locate_report.locate_record(result)}

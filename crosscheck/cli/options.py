@@ -111,7 +111,7 @@ devices (ASCII digits, e.g. data=2,heads=4)
     try:
         return parse_mesh(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise argparse.ArgumentTypeError(str(error).removeprefix("mesh: ")) from None
 
 
 def modes(text: str) -> list[str]:

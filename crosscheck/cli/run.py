@@ -88,7 +88,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         try:
             meshes.make_mesh(args.mesh)
         except ValueError as error:
-            parser.error(f"--mesh: {error}")
+            parser.error(f"--mesh: {common.flat(error)}")
     common.out_dir_or_exit(parser, "--out", args.out)
     workers = jobs.default_workers() if args.workers is None else args.workers
     misfit, nonfinite = {}, {}
@@ -101,7 +101,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
             }
             nonfinite = files.nonfinite_counts(args.weights)
         except WeightsError as error:
-            parser.error(f"--weights: {error}")
+            parser.error(f"--weights: {common.flat(error)}")
         if len(misfit) == len(names):
             parser.error(
                 f"--weights {args.weights} fits none of the selected cases ({options.compact_names(names)})"

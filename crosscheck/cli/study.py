@@ -60,7 +60,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         try:
             mesh_devices = meshes.make_mesh(args.mesh).size
         except ValueError as error:
-            parser.error(f"--mesh: {error}")
+            parser.error(f"--mesh: {common.flat(error)}")
     common.out_dir_or_exit(parser, "--out", args.out)
     torch_target = torch_device(args.device)
     compiled = args.compile and not args.quick

@@ -167,7 +167,8 @@ def test_weights_that_do_not_fit_exit_2(tmp_path, capsys):
     argv = ["locate", "--jax", "tests.crosscheck.harness.models:build_jax", "--torch", "tests.crosscheck.harness.models:build_torch",
             "--input-shape", "3,5,16", "--rename", "block.=trunk.", "--out", str(tmp_path)]  # fmt: skip
     assert cli_main(argv) == 2
-    assert "the weights do not fit" in capsys.readouterr().err
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("crosscheck locate: error: --rename block.=trunk.: the weights do not fit: ")
 
 
 def test_the_bert_port_from_the_command_line(tmp_path, capsys):
@@ -176,3 +177,18 @@ def test_the_bert_port_from_the_command_line(tmp_path, capsys):
             "--rename", "self_attention.=self.", "--input", "tokens=100:2,16", "--input", "mask:2,16", "--out", str(tmp_path)]  # fmt: skip
     assert cli_main(argv) == 0
     assert "35 layers: 0 failed" in capsys.readouterr().out
+
+
+def test_a_model_call_error_from_locate_itself_is_a_usage_error_too(tmp_path, monkeypatch, capsys):
+    import crosscheck.harness.locating
+    from crosscheck.harness.evaluate import ModelCallError
+
+    def refuse(*args, **kwargs):
+        raise ModelCallError("the JAX model JaxModel refused the inputs\n(ValueError: a second call differs)")
+
+    monkeypatch.setattr(factories, "inputs_fit_or_exit", lambda *args: None)  # what one call did not meet
+    monkeypatch.setattr(crosscheck.harness.locating, "locate", refuse)
+    line = _usage_error([*PAIR, "--input-shape", "3,5,16"], tmp_path, capsys)
+    assert line.endswith(
+        "--input-shape 3,5,16: the JAX model JaxModel refused the inputs (ValueError: a second call differs)"
+    )

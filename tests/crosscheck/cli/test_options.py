@@ -41,6 +41,7 @@ def test_numbers_are_ascii_digits_only(text):
     ("run", "data=²", "argument --mesh: invalid mesh 'data=²': the size '²' of axis 'data' is not a whole number of "
      "devices (ASCII digits, e.g. data=2,heads=4)"),
     ("study", "heads=٤", "argument --mesh: invalid mesh 'heads=٤': the size '٤' of axis 'heads'"),
+    ("run", "data=2,data=2", "argument --mesh: 'data=2,data=2' must name one or more different axes, e.g. data=2,heads=4"),
 ])  # fmt: skip
 def test_a_mesh_size_in_other_digits_is_refused_in_one_line(command, text, message, tmp_path, capsys):
     assert cli_main([command, "--mesh", text, "--out", str(tmp_path / "out")]) == 2
