@@ -121,7 +121,7 @@ def _extent(tensor) -> tuple[int, int]:
     return tensor.data_ptr(), tensor.data_ptr() + (last + 1) * tensor.element_size()
 
 
-def torch_ties(state: Mapping[str, object], target: str, source: str) -> list[list[str]]:
+def torch_ties(state: Mapping[str, object], source: str, target: str) -> list[list[str]]:
     """The keys that are one tensor (the same memory, the same view), in groups of two or more.
 
     Raises:
@@ -187,7 +187,7 @@ def write_torch(module, arrays: Mapping[str, np.ndarray], source: str) -> None:
     target = describe_module(module)
     state = torch_state(module)
     require_writable_torch(state, source, target)
-    require_ties_agree(torch_ties(state, target, source), arrays, source, target, "tensor")
+    require_ties_agree(torch_ties(state, source, target), arrays, source, target, "tensor")
     values = {}
     for key, tensor in state.items():
         value = torch_of_numpy(arrays[key]).to(tensor.dtype)
