@@ -71,8 +71,17 @@ def reduction_lengths(module: nnx.Module, x_shape: tuple[int, ...]) -> dict[str,
     Errors of chained reductions add (Higham: ``γ_a + γ_b + γ_aγ_b <= γ_{a+b}``), so ``K`` is the
     sum along the chain: every kernel's fan-in (+1 for its bias) and the pooled length for the
     output; fan-outs and the pooled length for the input gradient; for a parameter gradient, the
-    rows it sums over plus both chains (an upper bound, as the error analysis needs).
+    rows it sums over plus both chains (an upper bound, as the error analysis needs). A convolution's
+    fan-in and fan-out include its window; an embedding's output is a gather (exact) and its
+    gradient sums over every token.
     """
+    if isinstance(module, nnx.Embed):
+        return {"output": 1, "input": 1, "params": max(math.prod(x_shape), 1)}
+    if isinstance(module, nnx.Conv):
+        kernel = module.kernel[...].shape  # (window..., in / groups, out)
+        forward = math.prod(kernel[:-1]) + bool(module.use_bias)
+        backward = math.prod(kernel[:-2]) * kernel[-1]
+        return {"output": forward, "input": backward, "params": forward + backward + math.prod(x_shape[:-1])}
     leaves = [leaf[...] for _, leaf in nnx.to_flat_state(nnx.state(module, nnx.Param))]
     kernels = [leaf for leaf in leaves if leaf.ndim >= 2]
     biases = len(leaves) - len(kernels)
@@ -242,6 +251,7 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
     params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
     gradient_scale = rms(np.concatenate(params)) if params else 0.0
+    input_scale = _input_gradient_scale(p, torch_truth)
     evidence_of = {}
     for jax_path, torch_path in _torch_pairs(p, torch_work.outputs):
         pick = lambda e, path: e.outputs[path]  # noqa: E731
@@ -267,12 +277,23 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         elif p.analytic:
             result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan))
         else:
-            scale = gradient_scale if kind == "params" else 0.0
+            scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
             result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
     first = next(iter(evidence_of.values()), None)
     if first is not None:
         result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))
     return result
+
+
+def _input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
+    """The scale of the terms an input gradient sums: ``rms(g) · rms(y) / rms(x)`` (for ``y = Wx`` that
+    is ``rms(g)·|W|``; for a layer norm, ``rms(g)·|γ| / σ``), so that a gradient that cancels to
+    nearly zero (a layer norm of few features) keeps the rounding floor of its terms."""
+    x = np.asarray(p.truth_inputs[0])
+    if not p.cotangents or not is_floating(x.dtype) or not rms(x.ravel()):
+        return 0.0
+    cotangent = next(iter(p.cotangents.values()))
+    return rms(cotangent.ravel()) * rms(np.ravel(truth.output)) / rms(x.ravel())
 
 
 def _require_same_shape(name: str, item: str, evidence: Evidence) -> None:

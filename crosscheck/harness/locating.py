@@ -32,7 +32,9 @@ from crosscheck.harness.checking import (
     require_same_weights,
     working_dtype,
 )
-from crosscheck.harness.evaluate import cast_inputs, magnitudes
+from crosscheck.harness.evaluate import cast_inputs, magnitudes, model_call_error
+from crosscheck.harness.model_pair import require_models
+from crosscheck.harness.modes import inference_mode
 from crosscheck.harness.verdicts import (
     Evidence,
     ItemResult,
@@ -75,6 +77,9 @@ class LocateResult:
     layers: list[LayerResult]
     torch_only: list[str]
     jax_only: list[str]
+    differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ
+    mode: str = "inference"  # both models ran in inference mode, each restored afterwards
+    switched: list[str] = field(default_factory=list)  # layers that were in training mode
 
     @property
     def passed(self) -> bool:
@@ -191,14 +196,17 @@ def _outputs(jax_output, torch_output) -> list[tuple[np.ndarray, np.ndarray]]:
 def _judge_layer(
     layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, dtype: str, equal_nan: bool
 ):
-    """Call both frameworks' submodules on the truth's inputs and judge every output."""
-    with jax.enable_x64(True):  # the truth's float64 values stay float64
+    """Call both frameworks' submodules on the truth's inputs and judge every output. Every run sees the
+    same input values: the truth's rounded to the working dtype (the float64 runs hold them exactly)."""
+    with jax.enable_x64(True):  # the truth's float64 values stay float64, rounded as the working runs see them
         args, kwargs, layer.inputs = _substituted(jax_call, torch_call)
+        args, kwargs = _cast(_cast((args, kwargs), dtype), "float64")
     torch64 = torch_call.module
     torch_work = torch_layers[layer.path]
     with torch.no_grad():
-        torch_truth_out = torch64(*torch_call.args, **torch_call.kwargs)
         torch_args, torch_kwargs = _cast((torch_call.args, torch_call.kwargs), dtype)
+        torch_truth_out = torch64(*_cast((torch_args, torch_kwargs), "float64")[0],
+                                  **_cast((torch_args, torch_kwargs), "float64")[1])  # fmt: skip
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
     with jax.enable_x64(True):
         jax_truth_out = jax_call.module(*args, **kwargs)
@@ -268,33 +276,50 @@ def locate(
     ``inputs`` are NumPy arrays in the JAX model's layout, as for ``check``; ``rename`` maps JAX
     attribute paths onto torch's as it maps weight names. ``grads=True`` also judges each layer's
     parameter and input gradients (:func:`crosscheck.harness.checking.check` on the layer, where its
-    inputs are positional arrays that pair one to one; other layers are judged forward only).
+    inputs are positional arrays that pair one to one; other layers are judged forward only). Both
+    models run in inference mode and are left exactly as they were (as ``check`` leaves them);
+    weights whose values differ are listed (``differing_weights``) and their layers fail on their own.
 
     Shape:
         inputs as the JAX model takes them.
 
     Raises:
+        TypeError: the first argument is not a Flax NNX module or the second not a torch module.
         WeightsError: the two models' weights do not map onto each other.
+        ModelCallError: a model raised on the inputs.
     """
-    require_same_weights(jax_module, torch_module, rename=rename)
+    require_models(jax_module, torch_module, "locate")
+    with inference_mode(jax_module, torch_module) as switched:
+        result = _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name)
+    result.switched = switched
+    return result
+
+
+def _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name) -> LocateResult:
+    match = require_same_weights(jax_module, torch_module, rename=rename)
     channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
-    dtype = str(working_dtype(jax_module))
+    dtype = str(working_dtype(jax_module, inputs))
     truth_inputs = cast_inputs(cast_inputs(inputs, dtype), np.float64)
     torch64 = copy.deepcopy(torch_module).double()
     first = swap_channels(truth_inputs[0]) if channels_first else truth_inputs[0]
     with torch.no_grad():
-        torch_calls, _ = capture_torch(
-            torch64, (torch_of_numpy(first), *map(torch_of_numpy, truth_inputs[1:]))
-        )
+        try:
+            torch_calls, _ = capture_torch(torch64, (torch_of_numpy(first), *map(torch_of_numpy, truth_inputs[1:])))
+        except Exception as error:
+            raise model_call_error("torch", torch_module, error) from error
     with jax.enable_x64(True):
         jax64 = float64_jax(jax_module)
-        jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs))
+        try:
+            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs))
+        except Exception as error:
+            raise model_call_error("JAX", jax_module, error) from error
     jax_layers = dict(submodules(jax_module))
     by_torch_path = {(renamed(path + ".", rename)[:-1] if path else ""): path for path in jax_layers}
     jax_called = {call.path: call for call in jax_calls}
     torch_layers = dict(torch_module.named_modules())
     result = LocateResult(
-        name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}", dtype, [], [], []
+        name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}", dtype, [], [], [],
+        differing_weights=match.differing,
     )
     for call in torch_calls:
         jax_path = by_torch_path.get(call.path)

@@ -1,7 +1,7 @@
 """The verdicts of one comparison: each output and gradient judged in two tiers by one of two rules.
 
-- **analytic** (linear maps, means, elementwise monotone activations: jaxlin's layers and
-  ``nnx.Linear``): each element within its own rounding allowance ``c·√K·u·|x|·|W|``
+- **analytic** (linear maps, means, elementwise monotone activations: jaxlin's layers,
+  ``nnx.Linear``, ``nnx.Conv``, ``nnx.Embed``): each element within its own rounding allowance ``c·√K·u·|x|·|W|``
   (:class:`crosscheck.numerics.Bound`), in float64 (same function) and in the working dtype against
   the float64 truth (acceptable rounding);
 - **relative** (anything else: layer norm, softmax, attention, a user's op): each framework's error
@@ -25,8 +25,11 @@ import jaxlin
 from crosscheck.numerics import Bound, Comparison, compare
 from crosscheck.numerics.relative import compare_relative, compare_same_function, rms
 
-ANALYTIC_TYPES = (jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead, nnx.Linear)
-"""The modules whose rounding error has the bound ``γ_K·|x|·|W|`` (their magnitudes carry it)."""
+ANALYTIC_TYPES = (
+    jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead, nnx.Linear, nnx.Conv, nnx.Embed
+)  # fmt: skip
+"""The modules whose rounding error has the bound ``γ_K·|x|·|W|`` (their magnitudes carry it): linear
+maps, means, and an embedding (a gather forward, sums over tokens backward)."""
 
 
 def has_analytic_bound(module) -> bool:

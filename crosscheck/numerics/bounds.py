@@ -118,6 +118,16 @@ class Bound:
         return np.minimum(slack * self.probabilistic, self.deterministic)
 
     def describe(self) -> str:
-        """``"bound c·√K·u·|x|·|W| with c=4, K=768, u=2^-24"``, as a failure message names it."""
+        """The bound :meth:`allowed` applies, as a failure message names it: ``"bound c·√K·u·|x|·|W| with
+        c=4, K=768, u=2^-24"``, or the rigorous ``γ_K`` where it is the smaller (``K < c²`` or so).
+
+        >>> Bound(np.ones(1), 1, "float32").describe()
+        'bound γ_K·|x|·|W| with K=1, u=2^-24 (γ_K = K·u/(1-K·u), tighter than c·√K·u with c=4 here)'
+        """
         exponent = round(math.log2(unit_roundoff(self.dtype)))
+        if gamma(self.k, self.dtype) < SLACK * gamma(self.k, self.dtype, probabilistic=True):
+            return (
+                f"bound γ_K·|x|·|W| with K={self.k}, u=2^{exponent} "
+                f"(γ_K = K·u/(1-K·u), tighter than c·√K·u with c={SLACK:g} here)"
+            )
         return f"bound c·√K·u·|x|·|W| with c={SLACK:g}, K={self.k}, u=2^{exponent}"
