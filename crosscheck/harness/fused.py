@@ -75,7 +75,11 @@ _KEEP = 64
 
 def _run(structure, *arguments):
     lowered = _fresh_program().lower(structure, *arguments)
-    key = hashlib.sha1(f"{jax.config.jax_default_device}|{lowered.as_text()}".encode()).hexdigest()
+    # jit drops unused arguments from the program: their tree and shapes are part of the key too
+    leaves, tree = jax.tree.flatten(arguments)
+    shapes = [(np.shape(leaf), str(getattr(leaf, "dtype", type(leaf)))) for leaf in leaves]
+    text = f"{jax.config.jax_default_device}|{tree}|{shapes}|{lowered.as_text()}"
+    key = hashlib.sha1(text.encode()).hexdigest()
     if key not in _COMPILED:
         _COMPILED[key] = lowered.compile()
         while len(_COMPILED) > _KEEP:

@@ -22,11 +22,7 @@ from flax import nnx
 from crosscheck.numerics import is_floating
 from crosscheck.weights import expected_specs, layout_of, numpy_of_torch
 from crosscheck.weights.fit import WeightsError, require_fit
-from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
-
-NO_COUNTERPART = ("num_batches_tracked",)
-"""torch buffers that no Flax layer holds (BatchNorm's step count: only its momentum=None mode reads it)."""
-
+from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules, torch_only
 
 def require_models(jax_module, torch_module, function: str) -> None:
     """TypeError unless ``jax_module`` is a Flax NNX module and ``torch_module`` a torch module, saying
@@ -59,7 +55,7 @@ class WeightsMatch:
 
 
 def _no_counterpart(torch_module) -> list[str]:
-    return [key for key in torch_module.state_dict() if key.rsplit(".", 1)[-1] in NO_COUNTERPART]
+    return [key for key in torch_module.state_dict() if torch_only(key)]
 
 
 def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> WeightsMatch:

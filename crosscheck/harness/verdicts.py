@@ -223,5 +223,5 @@ def _finite(values, truth: np.ndarray) -> np.ndarray:
 
 def _item(item, k, same, rounding, evidence: Evidence, equal_nan: bool, rule: str) -> ItemResult:
     count, first = nonfinite_count(evidence.jax_work, evidence.torch_work)
-    cross = rounding.metrics["cross_bound_ratio"]
+    cross = rounding.metrics.get("cross_bound_ratio", 0.0)
     return ItemResult(item, k, same, rounding, cross, count, first, equal_nan, rule)

@@ -16,6 +16,9 @@ nnx.Linear               kernel ``(in, out)``, bias         nn.Linear: weight ``
 nnx.Conv                 kernel ``(k..., in, out)``, bias   nn.Conv1d/2d: ``(out, in, k...)``
 nnx.LayerNorm            scale, bias                        nn.LayerNorm: weight, bias
 nnx.Embed                embedding ``(num, features)``      nn.Embedding: weight, the same
+nnx.BatchNorm            scale, bias, mean, var             nn.BatchNorm1d/2d/3d: weight, bias,
+                                                           running_mean, running_var (its
+                                                           num_batches_tracked: no counterpart)
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
@@ -99,6 +102,20 @@ def _layer_norm_notes(ours, theirs) -> list[str]:
     return notes
 
 
+def _batch_norm_notes(ours, theirs) -> list[str]:
+    notes = []
+    eps = getattr(theirs, "eps", None)
+    if eps is not None and not np.isclose(ours.epsilon, eps, rtol=1e-6, atol=0):
+        notes.append(f"epsilon {ours.epsilon:g} in Flax vs eps {eps:g} in PyTorch")
+    momentum = getattr(theirs, "momentum", None)
+    if momentum is not None and not np.isclose(ours.momentum, 1 - momentum, rtol=1e-6, atol=1e-12):
+        notes.append(
+            f"momentum {ours.momentum:g} in Flax vs {momentum:g} in PyTorch (the same update needs "
+            f"Flax momentum = 1 - PyTorch momentum = {1 - momentum:g}); only training updates read it"
+        )
+    return notes
+
+
 def _embed_notes(ours, theirs) -> list[str]:
     padding = getattr(theirs, "padding_idx", None)
     if padding is None:
@@ -148,6 +165,14 @@ _REGISTRY: list[Layout] = [
         (ParamRule("scale", "weight"), ParamRule("bias", "bias")),
         ("LayerNorm",),
         notes=_layer_norm_notes,
+    ),
+    Layout(
+        "nnx.BatchNorm",
+        (nnx.BatchNorm,),
+        (ParamRule("scale", "weight"), ParamRule("bias", "bias"), ParamRule("mean", "running_mean"),
+         ParamRule("var", "running_var")),  # fmt: skip
+        ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+        notes=_batch_norm_notes,
     ),
     Layout(
         "nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",), notes=_embed_notes

@@ -21,7 +21,7 @@ import numpy as np
 
 from crosscheck.weights.arrays import _torch, jax_of_numpy, numpy_of_torch, torch_dtype_name, torch_of_numpy
 from crosscheck.weights.fit import Spec, WeightsError
-from crosscheck.weights.tree import Entry, Rename, describe_module, renamed
+from crosscheck.weights.tree import Entry, Rename, describe_module, renamed, torch_only
 
 
 def _keys(keys: list[str]) -> str:
@@ -182,12 +182,14 @@ def require_ties_agree(
 
 def write_torch(module, arrays: Mapping[str, np.ndarray], source: str) -> None:
     """Give every tensor of a torch module's ``state_dict`` its array (keyed by the module's keys, in
-    the tensor's dtype and shape already), all or nothing."""
+    the tensor's dtype and shape already), all or nothing; a buffer no Flax layer holds
+    (``num_batches_tracked``) keeps its value when no array is given for it."""
     torch = _torch()
     target = describe_module(module)
     state = torch_state(module)
     require_writable_torch(state, source, target)
     require_ties_agree(torch_ties(state, source, target), arrays, source, target, "tensor")
+    state = {key: tensor for key, tensor in state.items() if key in arrays or not torch_only(key)}
     values = {}
     for key, tensor in state.items():
         value = torch_of_numpy(arrays[key]).to(tensor.dtype)

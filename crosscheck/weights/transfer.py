@@ -20,7 +20,7 @@ import numpy as np
 from crosscheck.weights import files
 from crosscheck.weights.arrays import is_torch_module, torch_dtype_name
 from crosscheck.weights.files import Loaded
-from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of
+from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of, whole_prefix
 from crosscheck.weights.targets import (
     require_writable_torch,
     torch_arrays,
@@ -30,7 +30,7 @@ from crosscheck.weights.targets import (
     write_jax,
     write_torch,
 )
-from crosscheck.weights.tree import Rename, describe_module, plan, torch_state_of_jax
+from crosscheck.weights.tree import Rename, describe_module, plan, torch_only, torch_state_of_jax
 
 __all__ = [
     "WeightsError",
@@ -147,8 +147,10 @@ def load_weights(
         expected = {
             key: Spec(tuple(state[own].shape), torch_dtype_name(state[own])) for key, own in keys.items()
         }
+        stored = files.header(path, target)
+        expected = {k: spec for k, spec in expected.items() if whole_prefix(prefix) + k in stored or not torch_only(k)}
         loaded = files.read(path, expected, target, cast=cast, prefix=prefix, strict=strict)
-        write_torch(module, {own: loaded.arrays[key] for key, own in keys.items()}, name)
+        write_torch(module, {keys[key]: array for key, array in loaded.arrays.items()}, name)
         return loaded
     entries = plan(module, rename=rename)
     expected = {entry.key: entry.torch_spec() for entry in entries}
@@ -193,6 +195,7 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: 
     source, target = f"copy_torch_to_jax from {describe_module(torch_module)}", describe_module(jax_module)
     state = torch_arrays(torch_module, source, "copy")
     expected = {entry.key: entry.torch_spec() for entry in entries}
+    state = {key: a for key, a in state.items() if key in expected or not torch_only(key)}
     write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
 
 
@@ -226,4 +229,5 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: 
     source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(torch_module)
     require_writable_torch(torch_state(torch_module), source, target)  # a meta module: an error, not a no-op
     state = torch_state_of_jax(jax_module, rename=rename)
-    write_torch(torch_module, _fitted(source, state, expected_specs(torch_module), target, cast), source)
+    expected = {k: spec for k, spec in expected_specs(torch_module).items() if k in state or not torch_only(k)}
+    write_torch(torch_module, _fitted(source, state, expected, target, cast), source)

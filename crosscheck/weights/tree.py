@@ -25,6 +25,9 @@ from crosscheck.weights.fit import Spec, WeightsError
 from crosscheck.weights.layouts import Layout, ParamRule, known_layers, layout_of
 
 Rename = Mapping[str, str] | Callable[[str], str] | None
+TORCH_ONLY = ("num_batches_tracked",)
+"""torch buffers no Flax layer holds (BatchNorm's step count, read only when its momentum is None):
+copies leave them as they are and ``check`` lists them as ignored."""
 WEIGHT_VARIABLES = (nnx.Param, nnx.BatchStat)  # what a state_dict holds; RNG state and caches are not weights
 
 
@@ -51,6 +54,11 @@ class Entry:
         value = self.variable[...]
         dummy = np.broadcast_to(np.empty((), np.int8), value.shape)
         return Spec(tuple(self.rule.to_torch(dummy).shape), np.dtype(value.dtype).name)
+
+
+def torch_only(key: str) -> bool:
+    """Whether a torch ``state_dict`` key is a buffer with no Flax counterpart (:data:`TORCH_ONLY`)."""
+    return key.rsplit(".", 1)[-1] in TORCH_ONLY
 
 
 def dotted(*parts) -> str:
