@@ -7,12 +7,12 @@ A factory is a zero-argument callable returning the model: a ``flax.nnx.Module``
 
 This module loads JAX and PyTorch: :mod:`crosscheck.cli.locate` imports it when the command runs.
 
->>> one_line(ValueError("shapes do not match\\n  (2, 3) vs (3, 2)"))
+>>> first_line(ValueError("shapes do not match\\n  (2, 3) vs (3, 2)"))
 'ValueError: shapes do not match'
->>> one_line(SystemExit(0)), one_line(SystemExit())
+>>> first_line(SystemExit(0)), first_line(SystemExit())
 ('SystemExit: 0', 'SystemExit: None')
 >>> described(None), described(len), described(3)
-('None', 'the function len', 'a int')
+('None', 'the function len', 'an int')
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from crosscheck.weights import torch_of_numpy
 FACTORY = "a factory is a zero-argument callable returning the model"
 
 
-def one_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """``Type: the first non-empty line of the message`` (``SystemExit``: its code)."""
     if isinstance(error, SystemExit):
         return f"SystemExit: {error.code!r}"
@@ -52,7 +52,8 @@ def described(value) -> str:
     if inspect.isroutine(value) or inspect.isclass(value):
         kind = "class" if inspect.isclass(value) else "function"
         return f"the {kind} {getattr(value, '__qualname__', value)}"
-    return f"a {type(value).__qualname__}"
+    name = type(value).__qualname__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _factory_result(spec: str):
@@ -78,7 +79,7 @@ def built_or_exit(parser: argparse.ArgumentParser, option: str, spec: str):
         parser.error(f"{option} {spec}: expected MODULE:FACTORY, e.g. my_port:build")
     model, error = _factory_result(spec)
     if error is not None:
-        parser.error(f"{option} {spec}: cannot build the model ({one_line(error)})")
+        parser.error(f"{option} {spec}: cannot build the model ({first_line(error)})")
     if not isinstance(model, kind):
         parser.error(f"{option} {spec} returned {described(model)}, expected a {expected} ({FACTORY})")
     return model
@@ -130,4 +131,4 @@ def inputs_fit_or_exit(parser: argparse.ArgumentParser, jax_model, torch_model, 
     if error is None:
         framework, error = "PyTorch", _torch_error(torch_model, inputs)
     if error is not None:
-        parser.error(f"{shown}: the inputs do not fit the {framework} model ({one_line(error)})")
+        parser.error(f"{shown}: the inputs do not fit the {framework} model ({first_line(error)})")
