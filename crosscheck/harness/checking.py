@@ -17,7 +17,6 @@ never pass unless ``equal_nan=True`` and every side, the truth included, has the
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import jax
@@ -43,7 +42,14 @@ from crosscheck.harness.model_pair import (
     working_dtype,
 )
 from crosscheck.harness.modes import inference_mode
-from crosscheck.harness.outputs import OutputTreeError, flatten_output, is_floating_array, item_name, pair_paths
+from crosscheck.harness.outputs import (
+    OutputTreeError,
+    flatten_output,
+    is_floating_array,
+    item_name,
+    pair_paths,
+)
+from crosscheck.harness.reductions import reduction_lengths
 from crosscheck.harness.verdicts import (
     CaseResult,
     Evidence,
@@ -58,38 +64,6 @@ from crosscheck.numerics.relative import rms
 from crosscheck.weights.tree import Rename, describe_module
 
 __all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
-
-
-def _pooled_length(module, x_shape) -> int:
-    axis = getattr(module, "axis", None)
-    return int(x_shape[axis]) if isinstance(axis, int) and len(x_shape) > 1 else 0
-
-
-def reduction_lengths(module: nnx.Module, x_shape: tuple[int, ...]) -> dict[str, int]:
-    """``K`` for the output, the input gradient and the parameter gradients of ``module``.
-
-    Errors of chained reductions add (Higham: ``γ_a + γ_b + γ_aγ_b <= γ_{a+b}``), so ``K`` is the
-    sum along the chain: every kernel's fan-in (+1 for its bias) and the pooled length for the
-    output; fan-outs and the pooled length for the input gradient; for a parameter gradient, the
-    rows it sums over plus both chains (an upper bound, as the error analysis needs). A convolution's
-    fan-in and fan-out include its window; an embedding's output is a gather (exact) and its
-    gradient sums over every token.
-    """
-    if isinstance(module, nnx.Embed):
-        return {"output": 1, "input": 1, "params": max(math.prod(x_shape), 1)}
-    if isinstance(module, nnx.Conv):
-        kernel = module.kernel[...].shape  # (window..., in / groups, out)
-        forward = math.prod(kernel[:-1]) + bool(module.use_bias)
-        backward = math.prod(kernel[:-2]) * kernel[-1]
-        return {"output": forward, "input": backward, "params": forward + backward + math.prod(x_shape[:-1])}
-    leaves = [leaf[...] for _, leaf in nnx.to_flat_state(nnx.state(module, nnx.Param))]
-    kernels = [leaf for leaf in leaves if leaf.ndim >= 2]
-    biases = len(leaves) - len(kernels)
-    pooled = _pooled_length(module, x_shape)
-    forward = sum(int(k.shape[-2]) for k in kernels) + biases + pooled
-    backward = sum(int(k.shape[-1]) for k in kernels) + pooled
-    rows = math.prod(x_shape[:-1]) // max(getattr(module, "num_heads", 1), 1)
-    return {"output": max(forward, 1), "input": max(backward, 1), "params": forward + backward + rows}
 
 
 def channels_first_of(torch_module) -> bool:
@@ -256,26 +230,38 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     for jax_path, torch_path in _torch_pairs(p, torch_work.outputs):
         pick = lambda e, path: e.outputs[path]  # noqa: E731
         evidence_of[item_name(jax_path)] = (
-            Evidence(pick(jax_work, jax_path), pick(torch_work, torch_path), pick(jax_truth, jax_path),
-                     pick(torch_truth, torch_path)),  # fmt: skip
-            size.outputs[jax_path] if size else None, "output",
+            Evidence(
+                pick(jax_work, jax_path),
+                pick(torch_work, torch_path),
+                pick(jax_truth, jax_path),
+                pick(torch_truth, torch_path),
+            ),  # fmt: skip
+            size.outputs[jax_path] if size else None,
+            "output",
         )
     if p.grads:
         for key, (ours, theirs) in p.keys.items.items():
-            evidence = Evidence(_summed(jax_work.grads, ours), _summed(torch_work.grads, theirs),
-                                _summed(jax_truth.grads, ours), _summed(torch_truth.grads, theirs))  # fmt: skip
+            evidence = Evidence(
+                _summed(jax_work.grads, ours),
+                _summed(torch_work.grads, theirs),
+                _summed(jax_truth.grads, ours),
+                _summed(torch_truth.grads, theirs),
+            )
             evidence_of[f"grads.{key}"] = (evidence, _summed(size.grads, ours) if size else None, "params")
         if "input" in jax_work.grads:
             evidence_of["grads.input"] = (
                 Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
-                size.grads["input"] if size else None, "input",
+                size.grads["input"] if size else None,
+                "input",
             )
     for item, (evidence, magnitude, kind) in evidence_of.items():
         _require_same_shape(result.name, item, evidence)
         if not is_floating(np.asarray(evidence.jax_work).dtype):
             result.items.append(judge_exact(item, evidence))
         elif p.analytic:
-            result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan))
+            result.items.append(
+                judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan)
+            )
         else:
             scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
             result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
@@ -357,9 +343,9 @@ def check(
     require_models(jax_module, torch_module, "check")
     options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
     with inference_mode(jax_module, torch_module) as switched:
-        prepared = prepare_check(jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options)
+        prepared = prepare_check(
+            jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options
+        )
         result = finish_check(prepared, evaluate_all(prepared.requests))
     result.switched = switched
     return result
-
-

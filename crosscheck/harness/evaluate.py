@@ -214,7 +214,9 @@ def evaluate_torch(
     computed = [None] * len(targets)
     if total is not None and total.requires_grad and targets:
         computed = torch.autograd.grad(total, targets, allow_unused=True)
-    by_id = {id(t): g if g is not None else torch.zeros_like(t) for t, g in zip(targets, computed, strict=True)}
+    by_id = {
+        id(t): g if g is not None else torch.zeros_like(t) for t, g in zip(targets, computed, strict=True)
+    }
     grads_named = {name: numpy_of_torch(by_id[id(p)]) for name, p in named.items() if id(p) in by_id}
     if floating:
         grads_named["input"] = _swapped(numpy_of_torch(by_id[id(x)]), channels_first)

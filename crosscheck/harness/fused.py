@@ -62,7 +62,9 @@ def _fresh_program():
     def all_forward_and_grads(structure, params, rests, inputs, cotangents):
         return [
             evaluate(graphdef, p, r, x, ct, grads)
-            for (graphdef, grads), p, r, x, ct in zip(structure, params, rests, inputs, cotangents, strict=True)
+            for (graphdef, grads), p, r, x, ct in zip(
+                structure, params, rests, inputs, cotangents, strict=True
+            )
         ]
 
     return jax.jit(all_forward_and_grads, static_argnames=("structure",))

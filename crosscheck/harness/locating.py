@@ -198,7 +198,9 @@ def _judge_layer(
 ):
     """Call both frameworks' submodules on the truth's inputs and judge every output. Every run sees the
     same input values: the truth's rounded to the working dtype (the float64 runs hold them exactly)."""
-    with jax.enable_x64(True):  # the truth's float64 values stay float64, rounded as the working runs see them
+    with jax.enable_x64(
+        True
+    ):  # the truth's float64 values stay float64, rounded as the working runs see them
         args, kwargs, layer.inputs = _substituted(jax_call, torch_call)
         args, kwargs = _cast(_cast((args, kwargs), dtype), "float64")
     torch64 = torch_call.module
@@ -304,7 +306,9 @@ def _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equ
     first = swap_channels(truth_inputs[0]) if channels_first else truth_inputs[0]
     with torch.no_grad():
         try:
-            torch_calls, _ = capture_torch(torch64, (torch_of_numpy(first), *map(torch_of_numpy, truth_inputs[1:])))
+            torch_calls, _ = capture_torch(
+                torch64, (torch_of_numpy(first), *map(torch_of_numpy, truth_inputs[1:]))
+            )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
     with jax.enable_x64(True):
@@ -318,7 +322,11 @@ def _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equ
     jax_called = {call.path: call for call in jax_calls}
     torch_layers = dict(torch_module.named_modules())
     result = LocateResult(
-        name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}", dtype, [], [], [],
+        name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}",
+        dtype,
+        [],
+        [],
+        [],
         differing_weights=match.differing,
     )
     for call in torch_calls:

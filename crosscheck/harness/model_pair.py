@@ -21,8 +21,9 @@ from flax import nnx
 
 from crosscheck.numerics import is_floating
 from crosscheck.weights import expected_specs, layout_of, numpy_of_torch
-from crosscheck.weights.fit import WeightsError, require_fit
+from crosscheck.weights.fit import require_fit
 from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules, torch_only
+
 
 def require_models(jax_module, torch_module, function: str) -> None:
     """TypeError unless ``jax_module`` is a Flax NNX module and ``torch_module`` a torch module, saying
@@ -37,10 +38,15 @@ def require_models(jax_module, torch_module, function: str) -> None:
         ("first", jax_module, nnx.Module), ("second", torch_module, torch.nn.Module)
     )):  # fmt: skip
         if not isinstance(value, expected):
-            kind = "the JAX model, a flax.nnx.Module" if expected is nnx.Module else "the torch model, a torch.nn.Module"
+            kind = (
+                "the JAX model, a flax.nnx.Module"
+                if expected is nnx.Module
+                else "the torch model, a torch.nn.Module"
+            )
             raise TypeError(
                 f"{function}: the {position} argument must be {kind}; got {describe_module(value)} "
-                f"({type(value).__module__}.{type(value).__qualname__}); call {function}(jax_model, torch_model, *inputs)"
+                f"({type(value).__module__}.{type(value).__qualname__}); "
+                f"call {function}(jax_model, torch_model, *inputs)"
             )
 
 
@@ -86,7 +92,9 @@ def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
     """``None`` when equal (NaN equal to NaN), else the largest ``|ours - theirs|`` (inf for NaN vs not)."""
     theirs = theirs.astype(ours.dtype)
     if not is_floating(ours.dtype):
-        return None if np.array_equal(ours, theirs) else float(np.max(np.abs(ours.astype(np.float64) - theirs)))
+        return (
+            None if np.array_equal(ours, theirs) else float(np.max(np.abs(ours.astype(np.float64) - theirs)))
+        )
     a, b = ours.astype(np.float64), theirs.astype(np.float64)
     if np.array_equal(a, b, equal_nan=True):
         return None
@@ -136,7 +144,9 @@ def gradient_keys(jax_module, torch_module, rename: Rename = None) -> GradientKe
     """The gradient items of a pair whose weights map (:func:`require_same_weights`)."""
     named = dict(torch_module.named_parameters(remove_duplicate=False))
     torch_id = {key: id(p) for key, p in named.items()}
-    jax_id = {e.key: id(e.variable) for e in plan(jax_module, rename=rename) if isinstance(e.variable, nnx.Param)}
+    jax_id = {
+        e.key: id(e.variable) for e in plan(jax_module, rename=rename) if isinstance(e.variable, nnx.Param)
+    }
     groups: dict[str, str] = {key: key for key in named}
 
     def root(key: str) -> str:

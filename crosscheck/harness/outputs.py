@@ -57,8 +57,8 @@ def flatten_output(tree, module_name: str, where: str = "") -> list[tuple[str, o
     """Every array of an output tree with its path, in order; ``None`` skipped.
 
     Raises:
-        OutputTreeError: (a TypeError) a leaf that is neither an array nor ``None`` (a string, a Python number), naming
-        ``module_name`` and where the leaf sits.
+        OutputTreeError: (a TypeError) a leaf that is neither an array nor ``None`` (a string, a
+        Python number), naming ``module_name`` and where the leaf sits.
     """
     if tree is None:
         return []
@@ -81,7 +81,11 @@ def pair_paths(
     if sorted(jax_paths) == sorted(torch_paths):
         return [(path, path) for path in jax_paths], [], []
     count = min(len(jax_paths), len(torch_paths))
-    return list(zip(jax_paths[:count], torch_paths[:count], strict=True)), jax_paths[count:], torch_paths[count:]
+    return (
+        list(zip(jax_paths[:count], torch_paths[:count], strict=True)),
+        jax_paths[count:],
+        torch_paths[count:],
+    )
 
 
 def item_name(path: str) -> str:

@@ -1,9 +1,9 @@
 """The verdicts of one comparison: each output and gradient judged in two tiers by one of two rules.
 
 - **analytic** (linear maps, means, elementwise monotone activations: jaxlin's layers,
-  ``nnx.Linear``, ``nnx.Conv``, ``nnx.Embed``): each element within its own rounding allowance ``c·√K·u·|x|·|W|``
-  (:class:`crosscheck.numerics.Bound`), in float64 (same function) and in the working dtype against
-  the float64 truth (acceptable rounding);
+  ``nnx.Linear``, ``nnx.Conv``, ``nnx.Embed``): each element within its own rounding allowance
+  ``c·√K·u·|x|·|W|`` (:class:`crosscheck.numerics.Bound`), in float64 (same function) and in the
+  working dtype against the float64 truth (acceptable rounding);
 - **relative** (anything else: layer norm, softmax, attention, a user's op): each framework's error
   against the float64 truth within ``c`` times the other's (:mod:`crosscheck.numerics.relative`).
 
@@ -26,8 +26,9 @@ from crosscheck.numerics import Bound, Comparison, compare
 from crosscheck.numerics.relative import compare_relative, compare_same_function, rms
 
 ANALYTIC_TYPES = (
-    jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead, nnx.Linear, nnx.Conv, nnx.Embed
-)  # fmt: skip
+    *(jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead),
+    *(nnx.Linear, nnx.Conv, nnx.Embed),
+)
 """The modules whose rounding error has the bound ``γ_K·|x|·|W|`` (their magnitudes carry it): linear
 maps, means, and an embedding (a gather forward, sums over tokens backward)."""
 
@@ -104,7 +105,9 @@ class CaseResult:
     switched: list[str] = field(default_factory=list)  # layers that were in training mode (restored after)
     frozen: list[str] = field(default_factory=list)  # torch parameters with requires_grad=False: not compared
     tied: dict[str, list[str]] = field(default_factory=dict)  # an item's key -> the keys tied to it
-    ignored: list[str] = field(default_factory=list)  # torch keys with no Flax counterpart (num_batches_tracked)
+    ignored: list[str] = field(
+        default_factory=list
+    )  # torch keys with no Flax counterpart (num_batches_tracked)
     unpaired_jax: list[str] = field(default_factory=list)  # output paths with no counterpart
     unpaired_torch: list[str] = field(default_factory=list)
     differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ

@@ -169,8 +169,12 @@ _REGISTRY: list[Layout] = [
     Layout(
         "nnx.BatchNorm",
         (nnx.BatchNorm,),
-        (ParamRule("scale", "weight"), ParamRule("bias", "bias"), ParamRule("mean", "running_mean"),
-         ParamRule("var", "running_var")),  # fmt: skip
+        (
+            ParamRule("scale", "weight"),
+            ParamRule("bias", "bias"),
+            ParamRule("mean", "running_mean"),
+            ParamRule("var", "running_var"),
+        ),  # fmt: skip
         ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
         notes=_batch_norm_notes,
     ),

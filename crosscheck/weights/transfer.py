@@ -148,7 +148,8 @@ def load_weights(
             key: Spec(tuple(state[own].shape), torch_dtype_name(state[own])) for key, own in keys.items()
         }
         stored = files.header(path, target)
-        expected = {k: spec for k, spec in expected.items() if whole_prefix(prefix) + k in stored or not torch_only(k)}
+        in_file = {k for k in expected if whole_prefix(prefix) + k in stored}
+        expected = {k: spec for k, spec in expected.items() if k in in_file or not torch_only(k)}
         loaded = files.read(path, expected, target, cast=cast, prefix=prefix, strict=strict)
         write_torch(module, {keys[key]: array for key, array in loaded.arrays.items()}, name)
         return loaded
@@ -229,5 +230,6 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: 
     source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(torch_module)
     require_writable_torch(torch_state(torch_module), source, target)  # a meta module: an error, not a no-op
     state = torch_state_of_jax(jax_module, rename=rename)
-    expected = {k: spec for k, spec in expected_specs(torch_module).items() if k in state or not torch_only(k)}
+    declared = expected_specs(torch_module)
+    expected = {k: spec for k, spec in declared.items() if k in state or not torch_only(k)}
     write_torch(torch_module, _fitted(source, state, expected, target, cast), source)

@@ -101,7 +101,9 @@ def _same_jax(before, after):
     assert flags_before == flags_after
     assert values_before.keys() == values_after.keys()
     for path, value in values_before.items():
-        assert value.dtype == values_after[path].dtype and value.tobytes() == values_after[path].tobytes(), path
+        assert value.dtype == values_after[path].dtype and value.tobytes() == values_after[path].tobytes(), (
+            path
+        )
 
 
 # ---- B: both models are left exactly as they were ------------------------------------------
@@ -215,7 +217,9 @@ def test_a_model_without_parameters_is_checked_in_its_inputs_dtype():
         def __call__(self, x):
             return nnx.relu(x)
 
-    result = check(Relu(), torch.nn.ReLU(), np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32))
+    result = check(
+        Relu(), torch.nn.ReLU(), np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    )
     assert result.passed and result.dtype == "float32"
     assert [item.item for item in result.items] == ["output", "grads.input"]
 
@@ -281,14 +285,18 @@ def test_an_output_of_none_has_nothing_to_compare_and_says_so():
 def test_an_output_holding_a_string_is_a_clear_error_naming_the_module():
     theirs, ours = _Twin("tuple"), _Port("string")
     copy_torch_to_jax(theirs, ours)
-    with pytest.raises(OutputTreeError, match=r"_Port.*: the output holds a str at output\.name; check compares"):
+    with pytest.raises(
+        OutputTreeError, match=r"_Port.*: the output holds a str at output\.name; check compares"
+    ):
         check(ours, theirs, np.ones((2, 4)))
 
 
 def test_swapped_models_say_which_argument_is_which():
     theirs, ours = torch_ref.Linear(4, 3), jaxlin.Linear(4, 3, rngs=nnx.Rngs(0))
     for function in (check, locate):
-        with pytest.raises(TypeError, match=rf"{function.__name__}: the models are swapped: the first argument"):
+        with pytest.raises(
+            TypeError, match=rf"{function.__name__}: the models are swapped: the first argument"
+        ):
             function(theirs, ours, np.ones((2, 4)))
     with pytest.raises(TypeError, match=r"check: the second argument must be the torch model"):
         check(ours, ours, np.ones((2, 4)))
@@ -298,5 +306,7 @@ def test_swapped_models_say_which_argument_is_which():
 def test_inputs_a_model_rejects_are_a_model_call_error_in_one_line(function):
     theirs, ours = torch_ref.Linear(4, 3), jaxlin.Linear(4, 3, rngs=nnx.Rngs(0))
     copy_torch_to_jax(theirs, ours)
-    with pytest.raises(ModelCallError, match=r"the (JAX|torch) model .*Linear.* raised on the inputs it was given \("):
+    with pytest.raises(
+        ModelCallError, match=r"the (JAX|torch) model .*Linear.* raised on the inputs it was given \("
+    ):
         function(ours, theirs, np.ones((2, 5)))
