@@ -19,6 +19,10 @@ nnx.Embed                embedding ``(num, features)``      nn.Embedding: weight
 nnx.BatchNorm            scale, bias, mean, var             nn.BatchNorm1d/2d/3d: weight, bias,
                                                            running_mean, running_var (its
                                                            num_batches_tracked: no counterpart)
+nnx.RMSNorm              scale                              nn.RMSNorm: weight (eps=None: the
+                                                           input dtype's machine epsilon)
+nnx.GroupNorm            scale, bias                        nn.GroupNorm: weight, bias (channels
+                                                           first; num_groups in the notes)
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
@@ -30,23 +34,14 @@ Containers (``PooledHead``, a user's model) have no rule: their leaves are mappe
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.weights.layouts_norms import NORM_LAYOUTS
+from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two
 
-
-def same(a: np.ndarray) -> np.ndarray:
-    """The identity layout change (biases, norms, embeddings)."""
-    return a
-
-
-def swap_last_two(a: np.ndarray) -> np.ndarray:
-    """``(..., in, out)`` <-> ``(..., out, in)``; its own inverse."""
-    return np.swapaxes(a, -1, -2)
+__all__ = ["Layout", "ParamRule", "known_layers", "layout_of", "register_layout", "same", "swap_last_two"]
 
 
 def kernel_to_weight(a: np.ndarray) -> np.ndarray:
@@ -58,29 +53,6 @@ def kernel_to_weight(a: np.ndarray) -> np.ndarray:
 def weight_to_kernel(a: np.ndarray) -> np.ndarray:
     """A convolution weight ``(out, in, k...)`` (PyTorch) as a kernel ``(k..., in, out)`` (Flax)."""
     return np.transpose(a, (*range(2, a.ndim), 1, 0))
-
-
-@dataclass(frozen=True)
-class ParamRule:
-    """One variable of a JAX layer and the ``state_dict`` entry it is: names and layout changes."""
-
-    jax_name: str
-    torch_name: str
-    to_torch: Callable[[np.ndarray], np.ndarray] = same
-    from_torch: Callable[[np.ndarray], np.ndarray] = same
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The rule of one JAX layer type: its variables, the PyTorch layers it mirrors, and what to say
-    when a pair's configurations differ in a way the parameters cannot show (an epsilon, a padding)."""
-
-    name: str
-    jax_types: tuple[type, ...]
-    params: tuple[ParamRule, ...]
-    torch_types: tuple[str, ...] = ()  # class names, e.g. "Conv1d": torch need not be imported here
-    channels_first: bool = False  # the PyTorch layer takes (batch, features, length)
-    notes: Callable[[object, object], list[str]] | None = None  # (jax layer, torch layer) -> differences
 
 
 WEIGHT_BIAS = (ParamRule("kernel", "weight", swap_last_two, swap_last_two), ParamRule("bias", "bias"))
@@ -181,6 +153,7 @@ _REGISTRY: list[Layout] = [
     Layout(
         "nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",), notes=_embed_notes
     ),
+    *NORM_LAYOUTS,
 ]
 
 

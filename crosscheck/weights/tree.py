@@ -167,8 +167,9 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
             unmatched += [dotted(path, name) for name, _ in _variables(node)]
             continue
         ruled.append(path)
-        covered = {rule.jax_name for rule in layout.params}
-        for rule in layout.params:
+        rules = layout.rules_for(node)
+        covered = {rule.jax_name for rule in rules}
+        for rule in rules:
             variable = getattr(node, rule.jax_name, None)
             if variable is not None:
                 key = renamed(dotted(path, rule.torch_name), rename)

@@ -1,0 +1,76 @@
+"""Layout rules of the normalizations beyond LayerNorm and BatchNorm: ``nnx.RMSNorm`` ↔
+``nn.RMSNorm`` and ``nnx.GroupNorm`` ↔ ``nn.GroupNorm`` (registered by
+:mod:`crosscheck.weights.layouts`).
+
+Their parameters are the same arrays under other names (``scale`` is ``weight``); what differs is
+configuration the arrays cannot show, said in notes: the epsilon (``nn.RMSNorm(eps=None)`` takes the
+input dtype's machine epsilon, Flax a fixed 1e-6 by default), GroupNorm's number of groups, and
+Flax's fast variance.
+
+>>> [rule.torch_name for rule in GROUP_NORM.params]
+['weight', 'bias']
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from crosscheck.weights.rules import Layout, ParamRule, differs
+
+
+def _dtype_name(theirs, ours) -> str:
+    """The torch layer's parameter dtype as a NumPy name, else the Flax layer's."""
+    weight = getattr(theirs, "weight", None)
+    if weight is not None:
+        return str(weight.dtype).removeprefix("torch.")
+    return jnp.dtype(ours.param_dtype).name
+
+
+def _fast_variance_note(ours) -> list[str]:
+    if getattr(ours, "use_fast_variance", False):
+        return [
+            "Flax computes the variance as E[x²] − E[x]² (use_fast_variance=True); PyTorch as E[(x − E[x])²]"
+        ]
+    return []
+
+
+def _rms_norm_notes(ours, theirs) -> list[str]:
+    if not hasattr(theirs, "eps"):
+        return []
+    if theirs.eps is None:
+        machine = float(jnp.finfo(jnp.dtype(_dtype_name(theirs, ours))).eps)
+        return [
+            f"epsilon {ours.epsilon:g} in Flax vs eps None in PyTorch (the input dtype's machine "
+            f"epsilon: {machine:.3g} for {_dtype_name(theirs, ours)}, 2.22e-16 for float64)"
+        ]
+    return (
+        [f"epsilon {ours.epsilon:g} in Flax vs eps {theirs.eps:g} in PyTorch"]
+        if differs(ours.epsilon, theirs.eps)
+        else []
+    )
+
+
+def _group_norm_notes(ours, theirs) -> list[str]:
+    notes = []
+    groups = getattr(theirs, "num_groups", None)
+    if groups is not None and groups != ours.num_groups:
+        notes.append(f"num_groups {ours.num_groups} in Flax vs num_groups {groups} in PyTorch")
+    eps = getattr(theirs, "eps", None)
+    if eps is not None and differs(ours.epsilon, eps):
+        notes.append(f"epsilon {ours.epsilon:g} in Flax vs eps {eps:g} in PyTorch")
+    return notes + _fast_variance_note(ours)
+
+
+RMS_NORM = Layout(
+    "nnx.RMSNorm", (nnx.RMSNorm,), (ParamRule("scale", "weight"),), ("RMSNorm",), notes=_rms_norm_notes
+)
+GROUP_NORM = Layout(
+    "nnx.GroupNorm",
+    (nnx.GroupNorm,),
+    (ParamRule("scale", "weight"), ParamRule("bias", "bias")),
+    ("GroupNorm",),
+    channels_first=True,
+    notes=_group_norm_notes,
+)
+NORM_LAYOUTS = (RMS_NORM, GROUP_NORM)

