@@ -23,6 +23,10 @@ nnx.RMSNorm              scale                              nn.RMSNorm: weight (
                                                            input dtype's machine epsilon)
 nnx.GroupNorm            scale, bias                        nn.GroupNorm: weight, bias (channels
                                                            first; num_groups in the notes)
+nnx.ConvTranspose        kernel ``(k..., in, out)``, bias   nn.ConvTranspose1d/2d/3d: weight
+                         (transpose_kernel=False: flipped   ``(in, out, k...)``, bias
+                         in space; True: ``(k..., out,
+                         in)``, unflipped)
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
@@ -38,6 +42,7 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.weights.layouts_conv import CONV_TRANSPOSE
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
 from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two
 
@@ -154,6 +159,7 @@ _REGISTRY: list[Layout] = [
         "nnx.Embed", (nnx.Embed,), (ParamRule("embedding", "weight"),), ("Embedding",), notes=_embed_notes
     ),
     *NORM_LAYOUTS,
+    CONV_TRANSPOSE,
 ]
 
 
