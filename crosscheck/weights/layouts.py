@@ -27,6 +27,12 @@ nnx.ConvTranspose        kernel ``(k..., in, out)``, bias   nn.ConvTranspose1d/2
                          (transpose_kernel=False: flipped   ``(in, out, k...)``, bias
                          in space; True: ``(k..., out,
                          in)``, unflipped)
+nnx.PReLU                negative_slope ``()``              nn.PReLU(num_parameters=1): weight
+                                                           ``(1,)``
+nnx.LinearGeneral        kernel ``(in..., out...)``, bias   nn.Linear: weight ``(prod(out),
+                         ``(out...)`` (batch_axis: none)    prod(in))``, bias ``(prod(out),)``
+nnx.Einsum               kernel by its string, e.g.         nn.Linear: weight ``(N·H, D)``, bias
+                         ``"BTD,NDH->BTNH"`` ``(N, D, H)``  ``(N·H,)`` (bias_shape ``(N, H)``)
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
@@ -43,6 +49,7 @@ from flax import nnx
 
 import jaxlin
 from crosscheck.weights.layouts_conv import CONV_TRANSPOSE
+from crosscheck.weights.layouts_general import GENERAL_LAYOUTS
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
 from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two
 
@@ -160,6 +167,7 @@ _REGISTRY: list[Layout] = [
     ),
     *NORM_LAYOUTS,
     CONV_TRANSPOSE,
+    *GENERAL_LAYOUTS,
 ]
 
 

@@ -210,3 +210,108 @@ def test_conv_transpose_padding_stride_and_dilation_that_differ_are_noted():
         "(root): padding 'SAME' in Flax vs padding (2,), output_padding (0,) in PyTorch "
         "(Flax pads the dilated input by ((2, 2),) to match)",
     ]
+
+
+# --- nnx.PReLU ↔ nn.PReLU --------------------------------------------------------------------------
+
+
+def test_nnx_prelu_slope_is_nn_prelu_weight_of_one_parameter(tmp_path):
+    theirs, ours = torch.nn.PReLU(), nnx.PReLU()
+    assert ours.negative_slope[...].shape == () and theirs.weight.shape == (1,)
+    round_trips(theirs, ours, torch.nn.PReLU, nnx.PReLU, tmp_path)
+    assert check(ours, theirs, _x(4, 6) - 0.5).passed
+
+
+def test_a_prelu_per_channel_has_no_nnx_twin():
+    with pytest.raises(WeightsError, match=r"weight.*\(4,\).*\(1,\)|weight.*\(1,\).*\(4,\)"):
+        copy_torch_to_jax(torch.nn.PReLU(4), nnx.PReLU())
+
+
+# --- nnx.LinearGeneral and nnx.Einsum ↔ nn.Linear ---------------------------------------------------
+
+
+class Holder(nnx.Module):
+    """A Flax layer under the name ``proj``, as a port holds it."""
+
+    def __init__(self, proj):
+        self.proj = proj
+
+    def __call__(self, x):
+        return self.proj(x)
+
+
+class FlatLinear(torch.nn.Module):
+    """``nn.Linear`` over the last ``in_axes`` axes flattened, its output viewed as ``out_shape``."""
+
+    def __init__(self, in_shape, out_shape, bias=True):
+        super().__init__()
+        self.in_axes, self.out_shape = len(in_shape), tuple(out_shape)
+        self.proj = torch.nn.Linear(int(np.prod(in_shape)), int(np.prod(out_shape)), bias=bias)
+
+    def forward(self, x):
+        y = self.proj(x.flatten(-self.in_axes) if self.in_axes > 1 else x)
+        return y.unflatten(-1, self.out_shape)
+
+
+LINEAR_GENERAL_SHAPES = [((6,), (2, 3), -1), ((2, 3), (4,), (-2, -1)), ((2, 3), (5, 2), (-2, -1))]
+
+
+@pytest.mark.parametrize(("in_shape", "out_shape", "axis"), LINEAR_GENERAL_SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_nnx_linear_general_is_nn_linear_over_flattened_features(in_shape, out_shape, axis, bias, tmp_path):
+    def make_torch():
+        return FlatLinear(in_shape, out_shape, bias)
+
+    def make_jax(seed=1):
+        layer = nnx.LinearGeneral(in_shape, out_shape, axis=axis, use_bias=bias, rngs=nnx.Rngs(seed))
+        return Holder(layer)
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert check(ours, theirs, _x(3, 4, *in_shape)).passed
+
+
+def test_a_linear_general_with_batch_axes_has_no_nn_linear_twin():
+    ours = nnx.LinearGeneral((2, 3), 4, axis=(1, 2), batch_axis={0: 5}, rngs=nnx.Rngs(0))
+    with pytest.raises(WeightsError, match=r"nnx.LinearGeneral\(in_features=\(2, 3\).*batch_axis=\{0: 5\}"):
+        torch_state_of_jax(ours)
+
+
+EINSUMS = [  # (string, kernel_shape, bias_shape, Flax input shape, torch in features, torch out shape)
+    ("...d,dh->...h", (8, 4), (4,), (3, 5, 8), (8,), (4,)),
+    ("BTD,NDH->BTNH", (2, 8, 3), (2, 3), (3, 5, 8), (8,), (2, 3)),
+    ("BTNH,NHD->BTD", (2, 3, 8), (8,), (3, 5, 2, 3), (2, 3), (8,)),
+    ("BTD,DNH->BTNH", (8, 2, 3), None, (3, 5, 8), (8,), (2, 3)),
+]
+
+
+@pytest.mark.parametrize(("spec", "kernel", "bias", "x_shape", "in_shape", "out_shape"), EINSUMS)
+def test_nnx_einsum_is_nn_linear_by_its_string(spec, kernel, bias, x_shape, in_shape, out_shape, tmp_path):
+    def make_torch():
+        return FlatLinear(in_shape, out_shape, bias is not None)
+
+    def make_jax(seed=1):
+        return Holder(nnx.Einsum(spec, kernel, bias, rngs=nnx.Rngs(seed)))
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert check(ours, theirs, _x(*x_shape)).passed
+
+
+@pytest.mark.parametrize(
+    ("spec", "kernel", "bias", "match"),
+    [
+        ("BTNH,NHD->BTND", (2, 3, 8), None, r"kernel axes 'N' are in both the input and the output"),
+        ("BTD,ND->BTN", (2, 8), (3,), r"expected a bias of shape \(2,\).*got bias_shape \(3,\)"),
+        (
+            "BTD,DHX->BTH",
+            (8, 4, 2),
+            None,
+            r"kernel axes 'X' are in both the input and the output, or in neither",
+        ),
+    ],
+)
+def test_an_einsum_with_no_nn_linear_twin_is_refused(spec, kernel, bias, match):
+    ours = nnx.Einsum(spec, kernel, bias, rngs=nnx.Rngs(0))
+    with pytest.raises(WeightsError, match=match):
+        torch_state_of_jax(ours)
