@@ -39,10 +39,12 @@ def _rms_norm_notes(ours, theirs) -> list[str]:
     if not hasattr(theirs, "eps"):
         return []
     if theirs.eps is None:
-        machine = float(jnp.finfo(jnp.dtype(_dtype_name(theirs, ours))).eps)
+        name = _dtype_name(theirs, ours)
+        dtypes = dict.fromkeys((name, "float64"))  # the working dtype, then the float64 truth's
+        machine = ", ".join(f"{float(jnp.finfo(jnp.dtype(d)).eps):.3g} for {d}" for d in dtypes)
         return [
             f"epsilon {ours.epsilon:g} in Flax vs eps None in PyTorch (the input dtype's machine "
-            f"epsilon: {machine:.3g} for {_dtype_name(theirs, ours)}, 2.22e-16 for float64)"
+            f"epsilon: {machine})"
         ]
     return (
         [f"epsilon {ours.epsilon:g} in Flax vs eps {theirs.eps:g} in PyTorch"]

@@ -6,6 +6,8 @@ equal one spelled differently is not."""
 
 from __future__ import annotations
 
+import itertools
+
 import chex
 import numpy as np
 import pytest
@@ -112,6 +114,8 @@ def test_rms_norm_epsilons_that_differ_are_noted_and_eps_none_is_the_dtypes():
         "(root): epsilon 1e-06 in Flax vs eps None in PyTorch (the input dtype's machine epsilon: "
         "1.19e-07 for float32, 2.22e-16 for float64)"
     )
+    (note,) = require_same_weights(ours, torch.nn.RMSNorm(8, dtype=torch.float64)).notes
+    assert note.endswith("(the input dtype's machine epsilon: 2.22e-16 for float64)")
 
 
 # --- nnx.GroupNorm ↔ nn.GroupNorm ----------------------------------------------------------------
@@ -315,3 +319,33 @@ def test_an_einsum_with_no_nn_linear_twin_is_refused(spec, kernel, bias, match):
     ours = nnx.Einsum(spec, kernel, bias, rngs=nnx.Rngs(0))
     with pytest.raises(WeightsError, match=match):
         torch_state_of_jax(ours)
+
+
+def _same_function(ours, theirs) -> bool:
+    """Whether a 1-D transposed-convolution pair holding the same weights computes one function."""
+    copy_torch_to_jax(theirs, ours)
+    x = np.random.default_rng(0).standard_normal((1, 5, 2))
+    y_jax = np.asarray(ours(x))
+    y_torch = np.swapaxes(
+        numpy_of_torch(theirs(torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 1, 2))))), 1, 2
+    )
+    return y_jax.shape == y_torch.shape and np.allclose(y_jax, y_torch, rtol=0, atol=1e-12)
+
+
+def test_conv_transpose_padding_is_noted_exactly_when_the_functions_differ():
+    """Over kernels, strides, dilations, both Flax padding words and every torch padding: no note
+    means the same outputs in float64, a padding note means different ones."""
+    checked = 0
+    for k, s, d, word in itertools.product((1, 2, 3, 4), (1, 2, 3), (1, 2), ("SAME", "VALID")):
+        ours = nnx.ConvTranspose(2, 3, (k,), strides=(s,), padding=word, kernel_dilation=(d,),
+                                 param_dtype=np.float64, rngs=nnx.Rngs(0))  # fmt: skip
+        for p, q in itertools.product(range(d * (k - 1) + 1), range(max(s, d))):
+            if 4 * s - 2 * p + d * (k - 1) + q + 1 < 1:  # torch's output length for 5 inputs
+                continue
+            theirs = torch.nn.ConvTranspose1d(2, 3, k, stride=s, padding=p, output_padding=q, dilation=d,
+                                              dtype=torch.float64)  # fmt: skip
+            same = _same_function(ours, theirs)
+            notes = require_same_weights(ours, theirs).notes
+            assert (notes == []) == same, (k, s, d, word, p, q, notes)
+            checked += 1
+    assert checked > 200
