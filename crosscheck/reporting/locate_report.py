@@ -31,7 +31,15 @@ def locate_record(result) -> dict:
                        "error": layer.error, "items": items})  # fmt: skip
     return {"name": result.name, "dtype": result.dtype, "passed": result.passed,
             "first_failure": result.first_failure, "layers": layers, "torch_only": result.torch_only,
-            "jax_only": result.jax_only}  # fmt: skip
+            "jax_only": result.jax_only, "mode": result.mode, "switched": result.switched,
+            "differing_weights": result.differing_weights}  # fmt: skip
+
+
+def _mode_line(result) -> str:
+    switched = (
+        f"; switched from training mode and restored: {', '.join(result.switched)}" if result.switched else ""
+    )
+    return f"Both models ran in {result.mode} mode{switched}."
 
 
 def print_locate(console, result, title: str = "") -> None:
@@ -47,6 +55,9 @@ def render_locate(env: dict, result) -> str:
     lines = ["# crosscheck locate", "", f"`{env.get('command', '')}` · {env.get('timestamp', '')}", ""]
     lines += [machine_line(env), "", *markdown_table(HEADERS, result.rows()), ""]
     lines.append(f"First failure: **{first_failure_text(result)}**")
+    lines += ["", _mode_line(result)]
+    if result.differing_weights:
+        lines += ["", f"Weights that differ between the two models: {'; '.join(result.differing_weights)}"]
     for side, paths in (("torch", result.torch_only), ("JAX", result.jax_only)):
         if paths:
             lines += ["", f"Only in {side} (judged inside their parents): {', '.join(paths)}"]
