@@ -1,14 +1,11 @@
 """Layout rules of the layers beyond the first few that torch.nn and flax.nnx both ship: LayerNorm
-without scale or bias, RMSNorm, GroupNorm, ConvTranspose, PReLU, LinearGeneral and Einsum. Each is
-tested both ways (copies bit for bit, a safetensors file each way), then judged by ``check`` on an
-honest pair holding the same weights; a configuration the weights cannot show is noted, and an
-equal one spelled differently is not."""
+without scale or bias, RMSNorm, GroupNorm, PReLU, LinearGeneral and Einsum (ConvTranspose:
+``test_more_layers_conv``). Each is tested both ways (copies bit for bit, a safetensors file each
+way), then judged by ``check`` on an honest pair holding the same weights; a configuration the
+weights cannot show is noted, and an equal one spelled differently is not."""
 
 from __future__ import annotations
 
-import itertools
-
-import chex
 import numpy as np
 import pytest
 import torch
@@ -16,51 +13,8 @@ from flax import nnx
 
 from crosscheck import check
 from crosscheck.harness.checking import require_same_weights
-from crosscheck.weights import (
-    WeightsError,
-    copy_jax_to_torch,
-    copy_torch_to_jax,
-    load_weights,
-    numpy_of_torch,
-    save_weights,
-    torch_state_of_jax,
-)
-
-
-def _torch_state(module) -> dict[str, np.ndarray]:
-    return {k: numpy_of_torch(t) for k, t in module.state_dict().items()}
-
-
-def _randomized(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Every floating parameter drawn anew (norm scales away from 1, biases away from 0)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(0.5 + torch.rand(parameter.shape, generator=generator, dtype=parameter.dtype))
-    return module
-
-
-def round_trips(theirs, ours, make_torch, make_jax, tmp_path) -> None:
-    """torch -> jax -> a fresh torch module, and a file each way: the same tensors, bit for bit."""
-    _randomized(theirs)
-    copy_torch_to_jax(theirs, ours)
-    back = make_torch()
-    copy_jax_to_torch(ours, back)
-    chex.assert_trees_all_equal(_torch_state(back), _torch_state(theirs))
-    assert list(torch_state_of_jax(ours)) == list(theirs.state_dict())
-    save_weights(ours, tmp_path / "jax.safetensors")
-    from_file = make_torch()
-    load_weights(from_file, tmp_path / "jax.safetensors")
-    chex.assert_trees_all_equal(_torch_state(from_file), _torch_state(theirs))
-    save_weights(theirs, tmp_path / "torch.safetensors")
-    fresh = make_jax()
-    load_weights(fresh, tmp_path / "torch.safetensors")
-    chex.assert_trees_all_equal(torch_state_of_jax(fresh), torch_state_of_jax(ours))
-
-
-def _x(*shape, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32) + 0.5
-
+from crosscheck.weights import WeightsError, copy_torch_to_jax, torch_state_of_jax
+from tests.crosscheck.weights._round_trips import round_trips, sample
 
 # --- nnx.LayerNorm without scale or bias ---------------------------------------------------------
 
@@ -77,7 +31,7 @@ def test_layer_norm_without_bias_or_scale(scale, tmp_path):
     theirs, ours = make_torch(), make_jax(0)
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
     assert require_same_weights(ours, theirs).notes == []
-    assert check(ours, theirs, _x(4, 5, 8)).passed
+    assert check(ours, theirs, sample(4, 5, 8)).passed
 
 
 def test_a_layer_norm_with_a_bias_but_no_scale_has_no_torch_twin():
@@ -100,7 +54,7 @@ def test_nnx_rms_norm_scale_is_nn_rms_norm_weight(scale, tmp_path):
     theirs, ours = make_torch(), make_jax(0)
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
     assert require_same_weights(ours, theirs).notes == []
-    assert check(ours, theirs, _x(4, 5, 8)).passed
+    assert check(ours, theirs, sample(4, 5, 8)).passed
 
 
 def test_rms_norm_epsilons_that_differ_are_noted_and_eps_none_is_the_dtypes():
@@ -134,7 +88,7 @@ def test_nnx_group_norm_is_nn_group_norm_channels_first(affine, tmp_path):
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
     assert require_same_weights(ours, theirs).notes == []
     # (batch, length, channels) for Flax; check hands torch (batch, channels, length)
-    assert check(ours, theirs, _x(3, 6, 8), channels_first=True).passed
+    assert check(ours, theirs, sample(3, 6, 8), channels_first=True).passed
 
 
 def test_group_norm_groups_epsilon_and_fast_variance_are_noted():
@@ -150,72 +104,6 @@ def test_group_norm_groups_epsilon_and_fast_variance_are_noted():
     assert require_same_weights(same_groups, torch.nn.GroupNorm(2, 8)).notes == []
 
 
-# --- nnx.ConvTranspose ↔ nn.ConvTranspose1d/2d/3d -------------------------------------------------
-
-TRANSPOSED_1D = [  # (kernel, stride, torch padding, output_padding, dilation, the same padding in Flax)
-    (3, 1, 0, 0, 1, "VALID"),
-    (3, 2, 0, 0, 1, "VALID"),
-    (4, 2, 1, 0, 1, "SAME"),
-    (3, 1, 1, 0, 1, "SAME"),
-    (2, 3, 0, 1, 1, "VALID"),  # stride above the kernel: JAX's VALID pads the extra output
-    (3, 2, 1, 1, 1, ((1, 2),)),
-    (5, 3, 2, 1, 2, ((6, 7),)),
-]
-
-
-@pytest.mark.parametrize(("k", "s", "p", "q", "d", "padding"), TRANSPOSED_1D)
-@pytest.mark.parametrize("transpose_kernel", [False, True])
-def test_nnx_conv_transpose_is_nn_conv_transpose1d(k, s, p, q, d, padding, transpose_kernel, tmp_path):
-    def make_torch():
-        return torch.nn.ConvTranspose1d(4, 6, k, stride=s, padding=p, output_padding=q, dilation=d)
-
-    def make_jax(seed=1):
-        return nnx.ConvTranspose(4, 6, (k,), strides=(s,), padding=padding, kernel_dilation=(d,),
-                                 transpose_kernel=transpose_kernel, rngs=nnx.Rngs(seed))  # fmt: skip
-
-    theirs, ours = make_torch(), make_jax(0)
-    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
-    assert require_same_weights(ours, theirs).notes == []
-    assert check(ours, theirs, _x(2, 7, 4), channels_first=True).passed  # Flax (batch, length, channels)
-
-
-@pytest.mark.parametrize("transpose_kernel", [False, True])
-def test_nnx_conv_transpose_2d_and_3d_are_nn_conv_transpose_in_float64(transpose_kernel, tmp_path):
-    for torch_type, spatial in ((torch.nn.ConvTranspose2d, 2), (torch.nn.ConvTranspose3d, 3)):
-        kernel = (3, 2, 2)[:spatial]
-
-        def make_torch(torch_type=torch_type, kernel=kernel):
-            return torch_type(3, 5, kernel, stride=2, dtype=torch.float64)
-
-        def make_jax(seed=1, spatial=spatial, kernel=kernel):
-            return nnx.ConvTranspose(3, 5, kernel, strides=2, padding="VALID", transpose_kernel=transpose_kernel,
-                                     param_dtype=np.float64, rngs=nnx.Rngs(seed))  # fmt: skip
-
-        theirs, ours = make_torch(), make_jax(0)
-        round_trips(theirs, ours, make_torch, make_jax, tmp_path)
-        assert require_same_weights(ours, theirs).notes == []
-        x = np.random.default_rng(spatial).standard_normal((2, *(4,) * spatial, 3))  # channels last
-        y_torch = numpy_of_torch(theirs(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))))
-        np.testing.assert_allclose(np.asarray(ours(x)), np.moveaxis(y_torch, 1, -1), rtol=0, atol=1e-12)
-
-
-def test_conv_transpose_padding_stride_and_dilation_that_differ_are_noted():
-    ours = nnx.ConvTranspose(4, 6, (3,), strides=(2,), padding="SAME", rngs=nnx.Rngs(0))
-    theirs = torch.nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1)
-    assert require_same_weights(ours, theirs).notes == [
-        "(root): padding 'SAME' in Flax vs padding (1,), output_padding (1,) in PyTorch "
-        "(Flax pads the dilated input by ((1, 2),) to match)"
-    ]
-    theirs = torch.nn.ConvTranspose1d(4, 6, 3, stride=1, dilation=2, padding=2)
-    assert require_same_weights(
-        nnx.ConvTranspose(4, 6, (3,), padding="SAME", rngs=nnx.Rngs(0)), theirs
-    ).notes == [
-        "(root): kernel_dilation (1,) in Flax vs dilation (2,) in PyTorch",
-        "(root): padding 'SAME' in Flax vs padding (2,), output_padding (0,) in PyTorch "
-        "(Flax pads the dilated input by ((2, 2),) to match)",
-    ]
-
-
 # --- nnx.PReLU ↔ nn.PReLU --------------------------------------------------------------------------
 
 
@@ -223,7 +111,7 @@ def test_nnx_prelu_slope_is_nn_prelu_weight_of_one_parameter(tmp_path):
     theirs, ours = torch.nn.PReLU(), nnx.PReLU()
     assert ours.negative_slope[...].shape == () and theirs.weight.shape == (1,)
     round_trips(theirs, ours, torch.nn.PReLU, nnx.PReLU, tmp_path)
-    assert check(ours, theirs, _x(4, 6) - 0.5).passed
+    assert check(ours, theirs, sample(4, 6) - 0.5).passed
 
 
 def test_a_prelu_per_channel_has_no_nnx_twin():
@@ -272,7 +160,7 @@ def test_nnx_linear_general_is_nn_linear_over_flattened_features(in_shape, out_s
 
     theirs, ours = make_torch(), make_jax(0)
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
-    assert check(ours, theirs, _x(3, 4, *in_shape)).passed
+    assert check(ours, theirs, sample(3, 4, *in_shape)).passed
 
 
 def test_a_linear_general_with_batch_axes_has_no_nn_linear_twin():
@@ -299,7 +187,7 @@ def test_nnx_einsum_is_nn_linear_by_its_string(spec, kernel, bias, x_shape, in_s
 
     theirs, ours = make_torch(), make_jax(0)
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
-    assert check(ours, theirs, _x(*x_shape)).passed
+    assert check(ours, theirs, sample(*x_shape)).passed
 
 
 @pytest.mark.parametrize(
@@ -319,33 +207,3 @@ def test_an_einsum_with_no_nn_linear_twin_is_refused(spec, kernel, bias, match):
     ours = nnx.Einsum(spec, kernel, bias, rngs=nnx.Rngs(0))
     with pytest.raises(WeightsError, match=match):
         torch_state_of_jax(ours)
-
-
-def _same_function(ours, theirs) -> bool:
-    """Whether a 1-D transposed-convolution pair holding the same weights computes one function."""
-    copy_torch_to_jax(theirs, ours)
-    x = np.random.default_rng(0).standard_normal((1, 5, 2))
-    y_jax = np.asarray(ours(x))
-    y_torch = np.swapaxes(
-        numpy_of_torch(theirs(torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 1, 2))))), 1, 2
-    )
-    return y_jax.shape == y_torch.shape and np.allclose(y_jax, y_torch, rtol=0, atol=1e-12)
-
-
-def test_conv_transpose_padding_is_noted_exactly_when_the_functions_differ():
-    """Over kernels, strides, dilations, both Flax padding words and every torch padding: no note
-    means the same outputs in float64, a padding note means different ones."""
-    checked = 0
-    for k, s, d, word in itertools.product((1, 2, 3, 4), (1, 2, 3), (1, 2), ("SAME", "VALID")):
-        ours = nnx.ConvTranspose(2, 3, (k,), strides=(s,), padding=word, kernel_dilation=(d,),
-                                 param_dtype=np.float64, rngs=nnx.Rngs(0))  # fmt: skip
-        for p, q in itertools.product(range(d * (k - 1) + 1), range(max(s, d))):
-            if 4 * s - 2 * p + d * (k - 1) + q + 1 < 1:  # torch's output length for 5 inputs
-                continue
-            theirs = torch.nn.ConvTranspose1d(2, 3, k, stride=s, padding=p, output_padding=q, dilation=d,
-                                              dtype=torch.float64)  # fmt: skip
-            same = _same_function(ours, theirs)
-            notes = require_same_weights(ours, theirs).notes
-            assert (notes == []) == same, (k, s, d, word, p, q, notes)
-            checked += 1
-    assert checked > 200
