@@ -14,7 +14,8 @@ jaxlin.PointwiseConv     kernel ``(1, in, out)``, bias      torch_ref.PointwiseC
 jaxlin.PerHeadLinear     kernel ``(heads, in, out)``, bias  weight ``(heads, out, in)``, bias
 nnx.Linear               kernel ``(in, out)``, bias         nn.Linear: weight ``(out, in)``
 nnx.Conv                 kernel ``(k..., in, out)``, bias   nn.Conv1d/2d: ``(out, in, k...)``
-nnx.LayerNorm            scale, bias                        nn.LayerNorm: weight, bias
+nnx.LayerNorm            scale, bias (use_scale=False,      nn.LayerNorm: weight, bias
+                         use_bias=False: absent)            (elementwise_affine, bias=False)
 nnx.Embed                embedding ``(num, features)``      nn.Embedding: weight, the same
 nnx.BatchNorm            scale, bias, mean, var             nn.BatchNorm1d/2d/3d: weight, bias,
                                                            running_mean, running_var (its
@@ -36,7 +37,11 @@ nnx.Einsum               kernel by its string, e.g.         nn.Linear: weight ``
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
-(:mod:`crosscheck.weights.tree`). :func:`register_layout` adds a rule for a user's own layer.
+(:mod:`crosscheck.weights.tree`). :func:`register_layout` adds a rule for a user's own layer. The
+rules of the later rows live by family (:mod:`~crosscheck.weights.layouts_norms`,
+:mod:`~crosscheck.weights.layouts_conv`, :mod:`~crosscheck.weights.layouts_general`), on the
+dataclasses of :mod:`~crosscheck.weights.rules`; a rule that must see its module (an ``Einsum``'s
+string) builds its parameter rules per instance with ``Layout.params_of``.
 
 >>> [rule.torch_name for rule in layout_of(jaxlin.PerHeadLinear(2, 3, 4, rngs=nnx.Rngs(0))).params]
 ['weight', 'bias']

@@ -13,7 +13,7 @@ from flax import nnx
 
 from crosscheck import check
 from crosscheck.harness.checking import require_same_weights
-from crosscheck.weights import copy_torch_to_jax, numpy_of_torch
+from crosscheck.weights import copy_torch_to_jax, numpy_of_torch, torch_state_of_jax
 from tests.crosscheck.weights._round_trips import round_trips, sample
 
 # --- nnx.ConvTranspose ↔ nn.ConvTranspose1d/2d/3d -------------------------------------------------
@@ -110,3 +110,18 @@ def test_conv_transpose_padding_is_noted_exactly_when_the_functions_differ():
             assert (notes == []) == same, (k, s, d, word, p, q, notes)
             checked += 1
     assert checked > 200
+
+
+def test_a_conv_transpose_without_bias(tmp_path):
+    def make_torch():
+        return torch.nn.ConvTranspose1d(4, 6, 3, stride=2, bias=False)
+
+    def make_jax(seed=1):
+        return nnx.ConvTranspose(
+            4, 6, (3,), strides=(2,), padding="VALID", use_bias=False, rngs=nnx.Rngs(seed)
+        )
+
+    theirs, ours = make_torch(), make_jax(0)
+    round_trips(theirs, ours, make_torch, make_jax, tmp_path)
+    assert list(torch_state_of_jax(ours)) == ["weight"]
+    assert check(ours, theirs, sample(2, 7, 4), channels_first=True).passed
