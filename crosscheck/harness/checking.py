@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 
 import jax
 import numpy as np
@@ -26,17 +25,26 @@ import torch
 from flax import nnx
 
 import torch_ref
+from crosscheck.harness.check_parts import (
+    PreparedCheck,
+    absolute_keywords,
+    input_gradient_scale,
+    input_gradients_in_jax_layout,
+    output_shapes,
+    representable,
+    require_same_shape,
+    summed,
+    torch_pairs,
+)
 from crosscheck.harness.evaluate import (
     Evaluation,
     absolute,
-    cast_inputs,
     evaluate_torch,
     float64_jax,
-    model_call_error,
+    split_keywords,
 )
 from crosscheck.harness.fused import Request, evaluate_all
 from crosscheck.harness.model_pair import (
-    GradientKeys,
     gradient_keys,
     require_models,
     require_same_weights,
@@ -44,13 +52,12 @@ from crosscheck.harness.model_pair import (
 )
 from crosscheck.harness.modes import inference_mode
 from crosscheck.harness.outputs import (
-    OutputTreeError,
-    flatten_output,
     is_floating_array,
     item_name,
     pair_paths,
 )
 from crosscheck.harness.reductions import reduction_lengths
+from crosscheck.harness.sides import input_axes, side
 from crosscheck.harness.verdicts import (
     CaseResult,
     Evidence,
@@ -62,7 +69,7 @@ from crosscheck.harness.verdicts import (
 )
 from crosscheck.numerics import is_floating
 from crosscheck.numerics.relative import rms
-from crosscheck.weights.tree import Rename, describe_module
+from crosscheck.weights.tree import Rename
 
 __all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
 
@@ -71,60 +78,6 @@ def channels_first_of(torch_module) -> bool:
     """Whether the torch module takes its input channels first: it holds an ``nn.Conv1d`` (or a
     torch_ref ``PointwiseConv``) anywhere in its tree."""
     return any(isinstance(m, (torch.nn.Conv1d, torch_ref.PointwiseConv)) for m in torch_module.modules())
-
-
-@dataclass
-class PreparedCheck:
-    """A check up to its JAX evaluations (:attr:`requests`: working dtype, float64 truth and, for the
-    analytic rule, magnitudes); :func:`finish_check` runs torch and judges.
-
-    ``cotangents`` are keyed by the JAX output paths (:mod:`crosscheck.harness.outputs`) and hold values
-    representable in each output's working dtype, so that every run, the truth included, differentiates
-    the same loss; ``pairs`` pair JAX output paths with torch's (``None``: the JAX output is one array,
-    paired with torch's first floating one).
-    """
-
-    jax_module: nnx.Module
-    torch_module: object
-    result: CaseResult
-    work_inputs: tuple
-    truth_inputs: tuple
-    cotangents: dict[str, np.ndarray]
-    requests: list[Request]
-    analytic: bool
-    channels_first: bool
-    grads: bool
-    equal_nan: bool
-    output_paths: list[str]
-    pairs: list[tuple[str, str]] | None
-    keys: GradientKeys | None
-
-
-def _output_shapes(jax_module, work_inputs) -> tuple[list[str], dict]:
-    """The JAX output's paths, in order, and their shapes and dtypes, without computing anything.
-
-    Raises:
-        ModelCallError: the module raised on the inputs.
-    """
-    order: list[str] = []
-
-    def flat(*arrays):
-        leaves = flatten_output(jax_module(*arrays), describe_module(jax_module))
-        order[:] = [path for path, _ in leaves]
-        return dict(leaves)
-
-    try:
-        shapes = jax.eval_shape(flat, *work_inputs)
-    except OutputTreeError:
-        raise
-    except Exception as error:
-        raise model_call_error("JAX", jax_module, error) from error
-    return order, shapes
-
-
-def _representable(rng, shape: jax.ShapeDtypeStruct) -> np.ndarray:
-    """Standard normal values rounded to ``shape``'s dtype, held in float64: the same loss for every run."""
-    return rng.standard_normal(shape.shape).astype(np.dtype(shape.dtype)).astype(np.float64)
 
 
 def prepare_check(
@@ -138,6 +91,9 @@ def prepare_check(
     name: str = "",
     seed: int = 0,
     place=None,
+    torch_inputs: tuple | None = None,
+    jax_kwargs: dict | None = None,
+    torch_kwargs: dict | None = None,
 ) -> PreparedCheck:
     """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
     values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
@@ -151,26 +107,33 @@ def prepare_check(
     """
     require_models(jax_module, torch_module, "check")
     match = require_same_weights(jax_module, torch_module, rename=rename)
-    channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
+    if channels_first is None:  # torch_inputs are in the torch model's own layout: nothing to guess
+        channels_first = torch_inputs is None and channels_first_of(torch_module)
     dtype = working_dtype(jax_module, inputs)
-    work_inputs = cast_inputs(inputs, dtype)
-    truth_inputs = cast_inputs(work_inputs, np.float64)
+    jax_side = side(inputs, jax_kwargs, dtype)
+    split_keywords(jax_side.kwargs_work)  # a keyword the program cannot take: said before anything runs
+    torch_side = side(inputs if torch_inputs is None else torch_inputs, torch_kwargs, dtype)
+    axes = (
+        tuple(range(np.ndim(inputs[0]))) if torch_inputs is None else input_axes(inputs[0], torch_inputs[0])
+    )
+    work_inputs, truth_inputs = jax_side.work, jax_side.truth
     title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
     analytic = has_analytic_bound(jax_module)
     result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
                         differing_weights=match.differing)  # fmt: skip
     with jax.enable_x64(True):
-        order, shapes = _output_shapes(jax_module, work_inputs)
+        order, shapes = output_shapes(jax_module, work_inputs, jax_side.kwargs_work)
     pairs = None
     if len(order) > 1:
         with torch.no_grad():
-            torch_paths = list(evaluate_torch(torch_module, work_inputs, None, grads=False,
-                                              channels_first=channels_first).outputs)  # fmt: skip
+            torch_paths = list(evaluate_torch(torch_module, torch_side.work, None, grads=False,
+                                              channels_first=channels_first,
+                                              kwargs=torch_side.kwargs_work).outputs)  # fmt: skip
         pairs, result.unpaired_jax, result.unpaired_torch = pair_paths(order, torch_paths)
     floating = [path for path in order if is_floating_array(shapes[path])]
     paired = floating if pairs is None else [j for j, _ in pairs if j in floating]
     rng = np.random.default_rng(seed)
-    cotangents = {path: _representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
+    cotangents = {path: representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
     keys = None
     if grads and not cotangents:
         result.notes.append("no floating output: gradients not compared")
@@ -181,32 +144,18 @@ def prepare_check(
     run = {"grads": grads, "rename": rename, "place": place}
     with jax.enable_x64(True):
         requests = [
-            Request(jax_module, work_inputs, cotangents, **run),
-            Request(float64_jax(jax_module), truth_inputs, cotangents, **run),
+            Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work),
+            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, kwargs=jax_side.kwargs_truth),
         ]
         if analytic:
             size = absolute(jax_module, truth_inputs, cotangents)
-            requests.append(Request(*size, grads=grads, rename=rename))
+            requests.append(
+                Request(*size, grads=grads, rename=rename, kwargs=absolute_keywords(jax_side.kwargs_truth))
+            )
     return PreparedCheck(
-        jax_module, torch_module, result, work_inputs, truth_inputs, cotangents, requests, analytic,
-        channels_first, grads, equal_nan, order, pairs, keys,
+        jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
+        channels_first, grads, equal_nan, order, pairs, keys, axes,
     )  # fmt: skip
-
-
-def _torch_pairs(p: PreparedCheck, torch_outputs: dict) -> list[tuple[str, str]]:
-    if p.pairs is not None:
-        return p.pairs
-    floating = [path for path, y in torch_outputs.items() if is_floating(y.dtype)]
-    first = (floating or list(torch_outputs))[:1]
-    p.result.unpaired_torch = [path for path in torch_outputs if path not in first]
-    return list(zip(p.output_paths, first, strict=False))
-
-
-def _summed(grads: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
-    total = grads[keys[0]]
-    for key in keys[1:]:
-        total = total + grads[key]
-    return total
 
 
 def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
@@ -217,12 +166,16 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     size = rest[0] if p.analytic else None
     dtype = result.dtype
     evaluate = {"grads": p.grads, "channels_first": p.channels_first}
+    sides = p.torch_side
     torch_cotangent = next(iter(p.cotangents.values()), None)
     if p.pairs is not None:
         torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
-    torch_work = evaluate_torch(p.torch_module, p.work_inputs, torch_cotangent, **evaluate)
+    torch_work = evaluate_torch(
+        p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
+    )
     double = copy.deepcopy(p.torch_module).double()
-    torch_truth = evaluate_torch(double, p.truth_inputs, torch_cotangent, **evaluate)
+    torch_truth = evaluate_torch(double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate)
+    input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
     params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
     gradient_scale = rms(np.concatenate(params)) if params else 0.0
@@ -231,9 +184,9 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     x = np.asarray(p.work_inputs[0])
     rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
     gradient_scale *= math.sqrt(max(rows, 1))
-    input_scale = _input_gradient_scale(p, torch_truth)
+    input_scale = input_gradient_scale(p, torch_truth)
     evidence_of = {}
-    for jax_path, torch_path in _torch_pairs(p, torch_work.outputs):
+    for jax_path, torch_path in torch_pairs(p, torch_work.outputs):
         pick = lambda e, path: e.outputs[path]  # noqa: E731
         evidence_of[item_name(jax_path)] = (
             Evidence(
@@ -249,20 +202,20 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         in_order = [key for key in jax_truth.grads if key in p.keys.items]  # the order items always had
         for key, (ours, theirs) in ((key, p.keys.items[key]) for key in in_order):
             evidence = Evidence(
-                _summed(jax_work.grads, ours),
-                _summed(torch_work.grads, theirs),
-                _summed(jax_truth.grads, ours),
-                _summed(torch_truth.grads, theirs),
+                summed(jax_work.grads, ours),
+                summed(torch_work.grads, theirs),
+                summed(jax_truth.grads, ours),
+                summed(torch_truth.grads, theirs),
             )
-            evidence_of[f"grads.{key}"] = (evidence, _summed(size.grads, ours) if size else None, "params")
-        if "input" in jax_work.grads:
+            evidence_of[f"grads.{key}"] = (evidence, summed(size.grads, ours) if size else None, "params")
+        if "input" in jax_work.grads and "input" in torch_work.grads:
             evidence_of["grads.input"] = (
                 Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
                 size.grads["input"] if size else None,
                 "input",
             )
     for item, (evidence, magnitude, kind) in evidence_of.items():
-        _require_same_shape(result.name, item, evidence)
+        require_same_shape(result.name, item, evidence)
         if not is_floating(np.asarray(evidence.jax_work).dtype):
             result.items.append(judge_exact(item, evidence))
         elif p.analytic:
@@ -278,26 +231,6 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     return result
 
 
-def _input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
-    """The scale of the terms an input gradient sums: ``rms(g) · rms(y) / rms(x)`` (for ``y = Wx`` that
-    is ``rms(g)·|W|``; for a layer norm, ``rms(g)·|γ| / σ``), so that a gradient that cancels to
-    nearly zero (a layer norm of few features) keeps the rounding floor of its terms."""
-    x = np.asarray(p.truth_inputs[0])
-    if not p.cotangents or not is_floating(x.dtype) or not rms(x.ravel()):
-        return 0.0
-    cotangent = next(iter(p.cotangents.values()))
-    return rms(cotangent.ravel()) * rms(np.ravel(truth.output)) / rms(x.ravel())
-
-
-def _require_same_shape(name: str, item: str, evidence: Evidence) -> None:
-    ours, theirs = np.shape(evidence.jax_work), np.shape(evidence.torch_work)
-    if ours != theirs:
-        raise ValueError(
-            f"{name}: {item} has shape {ours} in JAX and {theirs} in torch; give both models inputs in "
-            "their own layouts (channels_first= moves the features axis for torch)"
-        )
-
-
 def check(
     jax_module: nnx.Module,
     torch_module,
@@ -309,6 +242,9 @@ def check(
     name: str = "",
     seed: int = 0,
     place=None,
+    torch_inputs: tuple | None = None,
+    jax_kwargs: dict | None = None,
+    torch_kwargs: dict | None = None,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
 
@@ -318,9 +254,13 @@ def check(
     key for key and shape for shape, before anything runs; weights whose values differ fail the check
     ("weights differ", naming each: copy them first).
     ``channels_first`` (detected: the torch module holds an ``nn.Conv1d``) moves the features axis of
-    the first input for torch. Outputs are trees (tuples, dicts, a ``ModelOutput``, dataclasses): every
-    array is compared, paired by path or else by position (unpaired ones are listed in the result),
-    floating ones in two tiers, integer ones exactly; ``None`` is skipped. The working dtype is the
+    the first input for torch. Each side may have its own call: ``torch_inputs`` replaces the inputs on
+    the torch side (channels-first is then not guessed; the input gradients pair when the torch side's
+    first input is an axis permutation of the JAX side's, NHWC against NCHW, found from the values),
+    ``jax_kwargs`` / ``torch_kwargs`` add keyword arguments to one side (arrays, flags, sizes).
+    Outputs are trees (tuples, dicts, a ``ModelOutput``, dataclasses): every array is compared,
+    paired by path or else by position (unpaired ones are listed in the result), floating ones in
+    two tiers, integer ones exactly; ``None`` is skipped. The working dtype is the
     JAX module's parameter dtype. Both models run in inference mode (torch ``.eval()``, Flax
     ``deterministic`` / ``use_running_average``) and are left exactly as they were: parameters,
     buffers, ``.grad``, modes, RNG state. Frozen torch parameters are listed (``result.frozen``), not
@@ -349,9 +289,10 @@ def check(
     """
     require_models(jax_module, torch_module, "check")
     options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
+    sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
     with inference_mode(jax_module, torch_module) as switched:
         prepared = prepare_check(
-            jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options
+            jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
         )
         result = finish_check(prepared, evaluate_all(prepared.requests))
     result.switched = switched

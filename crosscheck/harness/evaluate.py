@@ -75,14 +75,39 @@ def _loss(outputs: dict, cotangents) -> jax.Array:
     return total
 
 
-def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool):
+def split_keywords(kwargs: dict | None) -> tuple[dict, tuple]:
+    """Keyword arguments as ``(arrays, constants)``: arrays traced like inputs, the rest (flags, sizes,
+    ``None``) held as static ``(name, value)`` pairs.
+
+    Raises:
+        TypeError: a keyword value that is neither an array nor hashable (a cache object), by name.
+    """
+    arrays, constants = {}, []
+    for name, value in (kwargs or {}).items():
+        if isinstance(value, (np.ndarray, jax.Array)):
+            arrays[name] = value
+            continue
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"jax_kwargs[{name!r}] is a {type(value).__name__}: give arrays or constants (a flag, a "
+                "size, None); a stateful argument such as a cache is not supported here yet"
+            ) from None
+        constants.append((name, value))
+    return arrays, tuple(constants)
+
+
+def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool, keywords=None, constants=()):
     """The traced computation of one evaluation: ``(outputs by path, parameter grads, input grad)``;
     the first input gets a gradient when it is floating. ``cotangent``: ``{path: array}`` for the
-    outputs the loss sums over, or one array for the first floating output."""
+    outputs the loss sums over, or one array for the first floating output. ``keywords`` (arrays) and
+    ``constants`` (static pairs) are the module's keyword arguments."""
 
     def outputs_of(p, x):
         module = nnx.merge(graphdef, p, rest)
-        return dict(flatten_output(module(x, *inputs[1:]), type(module).__name__))
+        returned = module(x, *inputs[1:], **(keywords or {}), **dict(constants))
+        return dict(flatten_output(returned, type(module).__name__))
 
     if not grads:
         return outputs_of(params, inputs[0]), None, None
@@ -103,10 +128,10 @@ def fresh_forward_and_grads():
     before (a module whose code has since been edited) is reused. Called inside another jitted
     function (:mod:`crosscheck.harness.fused`) it is traced once per structure there."""
 
-    def evaluation(graphdef, params, rest, inputs, cotangent, grads):
-        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads)
+    def evaluation(graphdef, params, rest, inputs, cotangent, grads, keywords=None, constants=()):
+        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, keywords, constants)
 
-    return jax.jit(evaluation, static_argnames=("graphdef", "grads"))
+    return jax.jit(evaluation, static_argnames=("graphdef", "grads", "constants"))
 
 
 def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
@@ -134,7 +159,7 @@ def evaluation_of(graphdef, rest, computed, *, grads: bool, rename: Rename = Non
 
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
-    place: Callable[[tuple], tuple] | None = None,
+    place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
     ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
@@ -146,7 +171,9 @@ def evaluate_jax(
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
-    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads)
+    keywords, constants = split_keywords(kwargs)
+    keywords = {name: jnp.asarray(a) for name, a in keywords.items()}
+    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants)
     return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
 
 
@@ -173,7 +200,7 @@ def _swapped(array, channels_first: bool):
 
 
 def evaluate_torch(
-    module, inputs, cotangent, *, grads: bool = True, channels_first: bool = False
+    module, inputs, cotangent, *, grads: bool = True, channels_first: bool = False, kwargs: dict | None = None
 ) -> Evaluation:
     """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout; ``.grad``
     of the module's parameters is neither read nor written (``torch.autograd.grad``).
@@ -182,6 +209,7 @@ def evaluate_torch(
     jaxlin's layout. Frozen parameters (``requires_grad=False``) get no gradient; tied ones get the
     same gradient under each name. ``channels_first`` moves the features axis of the first input to
     -2 for the module (as ``nn.Conv1d`` takes it) and moves outputs and the input gradient back.
+    ``kwargs``: keyword arguments, NumPy arrays among them given as tensors.
 
     Raises:
         ModelCallError: the module raised on the inputs.
@@ -190,9 +218,10 @@ def evaluate_torch(
     floating = is_floating(np.asarray(first).dtype)
     x = torch_of_numpy(first).requires_grad_(grads and floating)
     rest = [torch_of_numpy(a) for a in inputs[1:]]
+    keywords = {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
     with torch.set_grad_enabled(grads):
         try:
-            returned = module(x, *rest)
+            returned = module(x, *rest, **keywords)
         except Exception as error:
             raise model_call_error("torch", module, error) from error
         tensors = dict(flatten_output(returned, describe_module(module)))

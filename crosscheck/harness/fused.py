@@ -34,7 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from crosscheck.harness.evaluate import Evaluation, evaluate_jax, evaluation_of, fresh_forward_and_grads
+from crosscheck.harness.evaluate import (
+    Evaluation,
+    evaluate_jax,
+    evaluation_of,
+    fresh_forward_and_grads,
+    split_keywords,
+)
 from crosscheck.weights.tree import Rename
 
 
@@ -53,17 +59,18 @@ class Request:
     grads: bool = True
     rename: Rename = None
     place: Callable[[tuple], tuple] | None = None
+    kwargs: dict | None = None  # keyword arguments of the module (arrays and constants)
 
 
 def _fresh_program():
     """One jitted program for many evaluations, traced anew (see the module's docstring)."""
     evaluate = fresh_forward_and_grads()
 
-    def all_forward_and_grads(structure, params, rests, inputs, cotangents):
+    def all_forward_and_grads(structure, params, rests, inputs, cotangents, keywords):
         return [
-            evaluate(graphdef, p, r, x, ct, grads)
-            for (graphdef, grads), p, r, x, ct in zip(
-                structure, params, rests, inputs, cotangents, strict=True
+            evaluate(graphdef, p, r, x, ct, grads, k, constants)
+            for (graphdef, grads, constants), p, r, x, ct, k in zip(
+                structure, params, rests, inputs, cotangents, keywords, strict=True
             )
         ]
 
@@ -108,7 +115,15 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
     with jax.enable_x64(True):
         if any(request.place is not None for request in requests):
             return [
-                evaluate_jax(r.module, r.inputs, r.cotangent, grads=r.grads, rename=r.rename, place=r.place)
+                evaluate_jax(
+                    r.module,
+                    r.inputs,
+                    r.cotangent,
+                    grads=r.grads,
+                    rename=r.rename,
+                    place=r.place,
+                    kwargs=r.kwargs,
+                )  # fmt: skip
                 for r in requests
             ]
         unique: dict[tuple, int] = {}
@@ -117,15 +132,19 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
             graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
             inputs = tuple(jnp.asarray(a) for a in request.inputs)
             cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
-            leaves = jax.tree.leaves((params, rest, inputs, cotangent))
-            key = _fingerprint(graphdef, request.grads, leaves)
+            keywords, constants = split_keywords(request.kwargs)
+            keywords = {name: jnp.asarray(a) for name, a in keywords.items()}
+            leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
+            key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
             if key not in unique:
                 unique[key] = len(parts)
-                parts.append((graphdef, request.grads, params, rest, inputs, cotangent))
+                parts.append(
+                    ((graphdef, request.grads, constants), params, rest, inputs, cotangent, keywords)
+                )
             order.append(unique[key])
-        structure = tuple((graphdef, grads) for graphdef, grads, *_ in parts)
-        computed = _run(structure, *([part[i] for part in parts] for i in range(2, 6)))
+        structure = tuple(part[0] for part in parts)
+        computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
         return [
-            evaluation_of(parts[i][0], parts[i][3], computed[i], grads=r.grads, rename=r.rename)
+            evaluation_of(parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename)
             for r, i in zip(requests, order, strict=True)
         ]

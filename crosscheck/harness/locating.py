@@ -32,9 +32,10 @@ from crosscheck.harness.checking import (
     require_same_weights,
     working_dtype,
 )
-from crosscheck.harness.evaluate import cast_inputs, magnitudes, model_call_error
+from crosscheck.harness.evaluate import magnitudes, model_call_error
 from crosscheck.harness.model_pair import require_models
 from crosscheck.harness.modes import inference_mode
+from crosscheck.harness.sides import side
 from crosscheck.harness.verdicts import (
     Evidence,
     ItemResult,
@@ -272,6 +273,7 @@ def _check_layer(
 def locate(
     jax_module, torch_module, *inputs, rename: Rename = None, grads: bool = False,
     channels_first: bool | None = None, equal_nan: bool = False, name: str = "",
+    torch_inputs: tuple | None = None, jax_kwargs: dict | None = None, torch_kwargs: dict | None = None,
 ) -> LocateResult:  # fmt: skip
     """Judge every submodule present in both models on its own float64-truth input.
 
@@ -281,6 +283,7 @@ def locate(
     inputs are positional arrays that pair one to one; other layers are judged forward only). Both
     models run in inference mode and are left exactly as they were (as ``check`` leaves them);
     weights whose values differ are listed (``differing_weights``) and their layers fail on their own.
+    ``torch_inputs``, ``jax_kwargs`` and ``torch_kwargs`` give each side its own call, as for ``check``.
 
     Shape:
         inputs as the JAX model takes them.
@@ -292,29 +295,49 @@ def locate(
     """
     require_models(jax_module, torch_module, "locate")
     with inference_mode(jax_module, torch_module) as switched:
-        result = _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name)
+        result = _locate(
+            jax_module,
+            torch_module,
+            inputs,
+            rename,
+            grads,
+            channels_first,
+            equal_nan,
+            name,
+            (torch_inputs, jax_kwargs, torch_kwargs),
+        )
     result.switched = switched
     return result
 
 
-def _locate(jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name) -> LocateResult:
+def _locate(
+    jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name, own_calls
+) -> LocateResult:
+    torch_inputs, jax_kwargs, torch_kwargs = own_calls
     match = require_same_weights(jax_module, torch_module, rename=rename)
-    channels_first = channels_first_of(torch_module) if channels_first is None else channels_first
+    if channels_first is None:
+        channels_first = torch_inputs is None and channels_first_of(torch_module)
     dtype = str(working_dtype(jax_module, inputs))
-    truth_inputs = cast_inputs(cast_inputs(inputs, dtype), np.float64)
+    jax_side = side(inputs, jax_kwargs, dtype)
+    torch_side = side(inputs if torch_inputs is None else torch_inputs, torch_kwargs, dtype)
+    truth_inputs = jax_side.truth
     torch64 = copy.deepcopy(torch_module).double()
-    first = swap_channels(truth_inputs[0]) if channels_first else truth_inputs[0]
+    first = swap_channels(torch_side.truth[0]) if channels_first else torch_side.truth[0]
+    torch_keywords = {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v
+                      for k, v in torch_side.kwargs_truth.items()}  # fmt: skip
     with torch.no_grad():
         try:
             torch_calls, _ = capture_torch(
-                torch64, (torch_of_numpy(first), *map(torch_of_numpy, truth_inputs[1:]))
+                torch64, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), torch_keywords
             )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
     with jax.enable_x64(True):
         jax64 = float64_jax(jax_module)
         try:
-            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs))
+            jax_keywords = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v
+                            for k, v in jax_side.kwargs_truth.items()}  # fmt: skip
+            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs), jax_keywords)
         except Exception as error:
             raise model_call_error("JAX", jax_module, error) from error
     jax_layers = dict(submodules(jax_module))
