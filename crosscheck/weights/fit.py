@@ -64,6 +64,64 @@ def whole_prefix(prefix: str) -> str:
     return prefix if prefix == "" or prefix.endswith(".") else prefix + "."
 
 
+SHOWN = 10
+"""How many keys a mismatch message lists of each kind before it counts the rest."""
+
+
+def _listed(keys: list[str], shown: list[str] | None = None) -> str:
+    shown = [repr(key) for key in keys[:SHOWN]] if shown is None else shown
+    more = len(keys) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def likeliest_counterparts(missing: list[str], unexpected: list[str], wanted, declared) -> dict[str, str]:
+    """For each missing key, the unexpected key of the same shape nearest to it in order (keys of one
+    layer sit together in both lists), each used once.
+
+    >>> wanted = {"a.kernel": Spec((2, 3), "float32"), "a.bias": Spec((3,), "float32")}
+    >>> declared = {"x.bias": Spec((3,), "float32"), "x.weight": Spec((3, 2), "float32"),
+    ...             "y.weight": Spec((2, 3), "float32")}
+    >>> likeliest_counterparts(["a.kernel", "a.bias"], list(declared), wanted, declared)
+    {'a.kernel': 'y.weight', 'a.bias': 'x.bias'}
+    """
+    place = {key: i / max(len(wanted) - 1, 1) for i, key in enumerate(wanted)}
+    where = {key: i / max(len(declared) - 1, 1) for i, key in enumerate(declared)}
+    free, found = list(unexpected), {}
+    for key in missing:
+        same = [other for other in free if tuple(declared[other].shape) == tuple(wanted[key].shape)]
+        if same:
+            found[key] = min(same, key=lambda other: abs(where[other] - place[key]))
+            free.remove(found[key])
+    return found
+
+
+def _key_mismatch(source, target, prefix, wanted, declared, missing, unexpected, strict) -> str:
+    """One message for keys that do not match: at most :data:`SHOWN` of each kind, then a count; for
+    each missing key shown, its likeliest counterpart; what to pass."""
+    # with strict=False the other keys are meant to be there: no suggestion among them
+    counterparts = likeliest_counterparts(missing, unexpected, wanted, declared) if strict else {}
+    shown = [
+        repr(key) + (f" (perhaps {counterparts[key]!r}: same shape)" if key in counterparts else "")
+        for key in missing[:SHOWN]
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing key{'s' if len(missing) > 1 else ''} {_listed(missing, shown)}")
+    if unexpected and strict:
+        parts.append(f"unexpected key{'s' if len(unexpected) > 1 else ''} {_listed(unexpected)}")
+    scope = f"the keys starting with {prefix!r} to be exactly" if prefix else "exactly the keys"
+    hints = []
+    if counterparts:
+        hints.append(
+            "rename= maps names (a dict of path pieces, a list of (regex, replacement) pairs or a function)"
+        )
+    if unexpected and strict and not missing:
+        hints.append("pass strict=False to ignore the others")
+    hint = "; " + "; ".join(hints) if hints else ""
+    expected = f"{scope} {_listed(list(wanted))}" + (f" ({len(wanted)} keys)" if len(wanted) > SHOWN else "")
+    return f"{source}: {' and '.join(parts)}; expected {expected} for {target}{hint}"
+
+
 def require_fit(
     source: str,
     declared: Mapping[str, Spec],
@@ -91,15 +149,8 @@ def require_fit(
     missing = [key for key in wanted if key not in declared]
     unexpected = [key for key in declared if key not in wanted]
     if missing or (unexpected and strict):
-        parts = [
-            f"{kind} key{'s' if len(keys) > 1 else ''} {_quoted(keys)}"
-            for kind, keys in (("missing", missing), ("unexpected", unexpected if strict else []))
-            if keys
-        ]
-        scope = f"the keys starting with {prefix!r} to be exactly" if prefix else "exactly the keys"
-        hint = "; pass strict=False to ignore the others" if unexpected and strict and not missing else ""
         raise WeightsError(
-            f"{source}: {' and '.join(parts)}; expected {scope} {_quoted(wanted)} for {target}{hint}"
+            _key_mismatch(source, target, prefix, wanted, declared, missing, unexpected, strict)
         )
     problems = [
         f"key {key!r} has shape {_shape(declared[key].shape)}, expected {_shape(spec.shape)}"

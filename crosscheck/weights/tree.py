@@ -15,7 +15,9 @@ every one that does not (no rule, or two parameters on one key) before anything 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +26,7 @@ from flax import nnx
 from crosscheck.weights.fit import Spec, WeightsError
 from crosscheck.weights.layouts import Layout, ParamRule, known_layers, layout_of
 
-Rename = Mapping[str, str] | Callable[[str], str] | None
+Rename = Mapping[str, str] | Sequence[tuple[str, str]] | Callable[[str], str] | None
 TORCH_ONLY = ("num_batches_tracked",)
 """torch buffers no Flax layer holds (BatchNorm's step count, read only when its momentum is None):
 copies leave them as they are and ``check`` lists them as ignored."""
@@ -67,7 +69,16 @@ def dotted(*parts) -> str:
 
 
 def renamed(key: str, rename: Rename) -> str:
-    """``key`` through ``rename``: a callable maps the whole key; a dict maps dotted path pieces.
+    r"""``key`` through ``rename``: a callable maps the whole key; a dict maps dotted path pieces; a list
+    of ``(regex, replacement)`` pairs, as converters' tables are written, maps the module path.
+
+    A list's rules are tried in order on the module path followed by a dot (``"layer0.blocks.1."``;
+    a weight's leaf name, after the last dot, is kept as it is); the first that matches is applied
+    (``re.sub`` once, groups allowed), and a path no rule matches is unchanged.
+
+    >>> rules = [(r"^layer(\d)\.blocks\.(\d+)\.", r"stages.\1.layers.\2."), (r"^stem\.", "embedder.")]
+    >>> renamed("layer0.blocks.12.conv2.weight", rules), renamed("stem.conv.", rules)
+    ('stages.0.layers.12.conv2.weight', 'embedder.conv.')
 
     A dict's key is a piece of a path such as ``"layers."`` or ``"attention.self_attention."``; it
     matches where it starts the key or follows a dot (never inside a name), and the longest piece
@@ -82,11 +93,45 @@ def renamed(key: str, rename: Rename) -> str:
         return key
     if callable(rename):
         return rename(key)
+    if not isinstance(rename, Mapping):
+        return _by_rules(key, rename)
     found = [(piece, where) for piece in rename if (where := _boundary_find(key, piece)) >= 0]
     if not found:
         return key
     piece, where = max(found, key=lambda match: len(match[0]))
     return key[:where] + rename[piece] + key[where + len(piece) :]
+
+
+def _by_rules(key: str, rules) -> str:
+    path, _, leaf = key.rpartition(".")
+    path = path + "." if path else ""
+    for pattern, replacement in _compiled(tuple(_pair(index, rule) for index, rule in enumerate(rules))):
+        if pattern.search(path):
+            return pattern.sub(replacement, path, count=1) + leaf
+    return key
+
+
+def _pair(index: int, rule) -> tuple[str, str]:
+    """``rule`` as a ``(regex, replacement)`` pair of strings, or ValueError naming it."""
+    if isinstance(rule, (tuple, list)) and len(rule) == 2 and all(isinstance(part, str) for part in rule):
+        return tuple(rule)
+    raise ValueError(f"rename[{index}]: expected a (regex, replacement) pair of strings, got {rule!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(rules: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern, str]]:
+    """The rules compiled.
+
+    Raises:
+        ValueError: a pattern that does not compile, naming it.
+    """
+    compiled = []
+    for index, rule in enumerate(rules):
+        try:
+            compiled.append((re.compile(rule[0]), rule[1]))
+        except re.error as error:
+            raise ValueError(f"rename[{index}]: {rule[0]!r} is not a regular expression ({error})") from None
+    return compiled
 
 
 def _boundary_find(key: str, piece: str) -> int:

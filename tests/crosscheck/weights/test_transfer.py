@@ -293,7 +293,7 @@ BAD_FILES = {
     ),
     "missing-and-unexpected": (
         lambda t, p: _write_state(p, _state(projector__weight=None, **{"head.weight": np.ones((4, 5), F32)})),
-        "missing key 'projector.weight' and unexpected key 'head.weight'; expected exactly the keys",
+        "missing key 'projector.weight' (perhaps 'head.weight': same shape) and unexpected key 'head.weight'; expected exactly the keys",
     ),
     "wrong-shape": (
         lambda t, p: _write_state(p, _state(projector__weight=np.ones((4, 6), F32))),
