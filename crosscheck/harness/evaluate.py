@@ -190,6 +190,11 @@ def model_call_error(framework: str, module, error: BaseException) -> ModelCallE
     )
 
 
+def torch_keywords(kwargs: dict | None) -> dict:
+    """Keyword arguments for a torch module: NumPy arrays as tensors, anything else as it is."""
+    return {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
+
+
 def torch_parameters(module) -> dict[str, object]:
     """Every parameter name of a torch module, tied ones under each of their names."""
     return dict(module.named_parameters(remove_duplicate=False))
@@ -218,7 +223,7 @@ def evaluate_torch(
     floating = is_floating(np.asarray(first).dtype)
     x = torch_of_numpy(first).requires_grad_(grads and floating)
     rest = [torch_of_numpy(a) for a in inputs[1:]]
-    keywords = {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
+    keywords = torch_keywords(kwargs)
     with torch.set_grad_enabled(grads):
         try:
             returned = module(x, *rest, **keywords)

@@ -32,7 +32,7 @@ from crosscheck.harness.checking import (
     require_same_weights,
     working_dtype,
 )
-from crosscheck.harness.evaluate import magnitudes, model_call_error
+from crosscheck.harness.evaluate import magnitudes, model_call_error, torch_keywords
 from crosscheck.harness.model_pair import require_models
 from crosscheck.harness.modes import inference_mode
 from crosscheck.harness.sides import side
@@ -323,12 +323,11 @@ def _locate(
     truth_inputs = jax_side.truth
     torch64 = copy.deepcopy(torch_module).double()
     first = swap_channels(torch_side.truth[0]) if channels_first else torch_side.truth[0]
-    torch_keywords = {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v
-                      for k, v in torch_side.kwargs_truth.items()}  # fmt: skip
+    keywords = torch_keywords(torch_side.kwargs_truth)
     with torch.no_grad():
         try:
             torch_calls, _ = capture_torch(
-                torch64, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), torch_keywords
+                torch64, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), keywords
             )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
