@@ -171,8 +171,7 @@ def evaluate_jax(
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
-    keywords, constants = split_keywords(kwargs)
-    keywords = {name: jnp.asarray(a) for name, a in keywords.items()}
+    keywords, constants = split_keywords(jax_keywords(kwargs))
     computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants)
     return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
 
@@ -188,6 +187,11 @@ def model_call_error(framework: str, module, error: BaseException) -> ModelCallE
         f"the {framework} model {describe_module(module)} raised on the inputs it was given "
         f"({_one_line(error)}); give inputs in the layout and dtype it takes"
     )
+
+
+def jax_keywords(kwargs: dict | None) -> dict:
+    """Keyword arguments for a JAX module: NumPy arrays as JAX arrays, anything else as it is."""
+    return {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
 
 
 def torch_keywords(kwargs: dict | None) -> dict:

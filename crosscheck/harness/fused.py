@@ -39,6 +39,7 @@ from crosscheck.harness.evaluate import (
     evaluate_jax,
     evaluation_of,
     fresh_forward_and_grads,
+    jax_keywords,
     split_keywords,
 )
 from crosscheck.weights.tree import Rename
@@ -132,8 +133,7 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
             graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
             inputs = tuple(jnp.asarray(a) for a in request.inputs)
             cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
-            keywords, constants = split_keywords(request.kwargs)
-            keywords = {name: jnp.asarray(a) for name, a in keywords.items()}
+            keywords, constants = split_keywords(jax_keywords(request.kwargs))
             leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
             key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
             if key not in unique:

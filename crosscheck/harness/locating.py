@@ -32,7 +32,7 @@ from crosscheck.harness.checking import (
     require_same_weights,
     working_dtype,
 )
-from crosscheck.harness.evaluate import magnitudes, model_call_error, torch_keywords
+from crosscheck.harness.evaluate import jax_keywords, magnitudes, model_call_error, torch_keywords
 from crosscheck.harness.model_pair import require_models
 from crosscheck.harness.modes import inference_mode
 from crosscheck.harness.sides import side
@@ -208,8 +208,8 @@ def _judge_layer(
     torch_work = torch_layers[layer.path]
     with torch.no_grad():
         torch_args, torch_kwargs = _cast((torch_call.args, torch_call.kwargs), dtype)
-        torch_truth_out = torch64(*_cast((torch_args, torch_kwargs), "float64")[0],
-                                  **_cast((torch_args, torch_kwargs), "float64")[1])  # fmt: skip
+        truth_args, truth_kwargs = _cast((torch_args, torch_kwargs), "float64")
+        torch_truth_out = torch64(*truth_args, **truth_kwargs)
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
     with jax.enable_x64(True):
         jax_truth_out = jax_call.module(*args, **kwargs)
@@ -334,9 +334,8 @@ def _locate(
     with jax.enable_x64(True):
         jax64 = float64_jax(jax_module)
         try:
-            jax_keywords = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v
-                            for k, v in jax_side.kwargs_truth.items()}  # fmt: skip
-            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs), jax_keywords)
+            keywords = jax_keywords(jax_side.kwargs_truth)
+            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs), keywords)
         except Exception as error:
             raise model_call_error("JAX", jax_module, error) from error
     jax_layers = dict(submodules(jax_module))
