@@ -25,9 +25,9 @@ import torch
 from flax import nnx
 
 import jaxlin
-from crosscheck.harness.checking import float64_jax, reduction_lengths
-from crosscheck.harness.evaluate import magnitudes
-from crosscheck.harness.verdicts import Evidence, judge_analytic
+from crosscheck.porting.checking import float64_jax, reduction_lengths
+from crosscheck.porting.evaluate import magnitudes
+from crosscheck.porting.verdicts import Evidence, judge_analytic
 
 
 def tiny_classifier(seed: int = 0):

@@ -2,7 +2,8 @@
 cycle, imports sit at the top of modules, and ``import torch_ref`` loads no JAX.
 
 The layers, top to bottom: ``atomic`` (the standard library only), ``numerics`` (NumPy only),
-``weights``, ``harness``, ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is
+``weights``, ``runtime``, ``porting`` (what a user's port meets), ``probe``, ``suite`` (the seed
+cases of ``crosscheck run``), ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is
 imported by jaxlin and torch_ref and imports nothing of theirs.
 """
 
@@ -17,7 +18,19 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAYERS = ("atomic", "numerics", "weights", "harness", "reporting", "training", "study", "cli")
+LAYERS = (
+    "atomic",
+    "numerics",
+    "weights",
+    "runtime",
+    "porting",
+    "probe",
+    "suite",
+    "reporting",
+    "training",
+    "study",
+    "cli",
+)
 # Imports inside functions, each for a reason: heavy frameworks in command handlers (a fast --help),
 # and optional extras that only some callers have.
 DEFERRED = {

@@ -1,6 +1,6 @@
 """``crosscheck batch-probe``: is each output row the same whatever the batch size (and is a
-repeated call)? The probe itself is :mod:`crosscheck.harness.probing`, the probed modules
-:mod:`crosscheck.harness.batch_probe`.
+repeated call)? The probe itself is :mod:`crosscheck.probe.probing`, the probed modules
+:mod:`crosscheck.suite.batch_probe`.
 
 >>> from crosscheck.cli.parser import build_parser
 >>> args = build_parser().parse_args(["batch-probe", "--batch-sizes", "1-3,8", "--modes", "torch"])
@@ -66,8 +66,9 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     # JAX and PyTorch load here, when the command runs, not for --help.
     import torch
 
-    from crosscheck.harness import batch_probe, cases, jobs, probing
+    from crosscheck.probe import probing
     from crosscheck.reporting import documents, environment, probe_report
+    from crosscheck.suite import batch_probe, cases, jobs
 
     registry = cases.probe_cases()
     names, dtypes = common.chosen_or_exit(

@@ -63,7 +63,7 @@ def chosen_or_exit(
 
 def jax_device_or_exit(parser: argparse.ArgumentParser, device: str):
     """The JAX device for ``--device``, or exit 2 saying it is not available here."""
-    from crosscheck.harness.devices import jax_device  # JAX: loaded by the commands, not by --help
+    from crosscheck.runtime.devices import jax_device  # JAX: loaded by the commands, not by --help
 
     try:
         return jax_device(device)
@@ -113,8 +113,8 @@ def session(mode: str, device: str):
     """The precision ``mode`` in force, JAX's default device set, progress bars shown (standard error)."""
     import jax  # JAX and PyTorch: loaded by the commands, not by --help
 
-    from crosscheck.harness import precision
-    from crosscheck.harness.devices import device_info, jax_device
+    from crosscheck.runtime import precision
+    from crosscheck.runtime.devices import device_info, jax_device
 
     with precision.precision_mode(mode), jax.default_device(jax_device(device)):
         recorded, machine = precision.describe_precision(mode), device_info(device)

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from flax import nnx
 
-from crosscheck.harness.cases import swap_channels
-from crosscheck.harness.checking import channels_first_of
-from crosscheck.harness.evaluate import cast_inputs
+from crosscheck.porting.channels import swap_channels
+from crosscheck.porting.checking import channels_first_of
+from crosscheck.porting.evaluate import cast_inputs
 from crosscheck.weights import torch_of_numpy
 
 FACTORY = "a factory is a zero-argument callable returning the model"

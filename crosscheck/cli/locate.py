@@ -92,8 +92,8 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     import jax
 
     from crosscheck.cli import factories
-    from crosscheck.harness.evaluate import ModelCallError
-    from crosscheck.harness.locating import locate
+    from crosscheck.porting.evaluate import ModelCallError
+    from crosscheck.porting.locating import locate
     from crosscheck.reporting import documents, locate_report
     from crosscheck.weights import WeightsError, copy_torch_to_jax, load_weights
 

@@ -19,8 +19,8 @@ import fnmatch
 import itertools
 import math
 
-from crosscheck.harness.batch_sizes import BatchSizes
-from crosscheck.harness.choices import (  # noqa: F401 (re-exported for the command modules)
+from crosscheck.probe.batch_sizes import BatchSizes
+from crosscheck.runtime.choices import (  # noqa: F401 (re-exported for the command modules)
     DEFAULT_DTYPES,
     DEFAULT_MAX_BATCH,
     DEFAULT_REPEATS,
@@ -31,7 +31,7 @@ from crosscheck.harness.choices import (  # noqa: F401 (re-exported for the comm
     RUN_PROBES,
     TIMED_ROUNDS,
 )
-from crosscheck.harness.mesh_specs import MeshSpec, parse_mesh
+from crosscheck.runtime.mesh_specs import MeshSpec, parse_mesh
 
 DEFAULT_OUT = "crosscheck-out"
 DEFAULT_STUDY_OUT = "crosscheck-study"

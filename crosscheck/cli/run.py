@@ -1,6 +1,6 @@
 """``crosscheck run``: every case in both frameworks on shared weights, checked against float64
 truth, with the batch-size probe of Linear and BatchInvariantLinear, and one entry per distinct
-computation timed at its seed shape (:mod:`crosscheck.harness.seed_shapes`); the four answers and
+computation timed at its seed shape (:mod:`crosscheck.suite.seed_shapes`); the four answers and
 the summary on the terminal and in ``DIR/report.json`` and ``DIR/report.md``.
 
 Exit status: 0 when every case passes, 1 when any fails (or raises, or the report cannot be
@@ -76,8 +76,10 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck run``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
-    from crosscheck.harness import answers, cases, jobs, meshes, pairs, probing, seed_shapes
+    from crosscheck.probe import probing
     from crosscheck.reporting import probe_report, run_report, speed_report
+    from crosscheck.runtime import meshes
+    from crosscheck.suite import answers, cases, jobs, pairs, seed_shapes
     from crosscheck.weights import WeightsError, files
 
     registry = cases.all_cases()

@@ -50,8 +50,8 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck study``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
-    from crosscheck.harness import meshes
-    from crosscheck.harness.devices import torch_device
+    from crosscheck.runtime import meshes
+    from crosscheck.runtime.devices import torch_device
     from crosscheck.study import outputs, plan, targets
 
     common.jax_device_or_exit(parser, args.device)

@@ -1,4 +1,4 @@
-"""The four answers of a run (``report["answers"]``, :mod:`crosscheck.harness.answers`) in words: one
+"""The four answers of a run (``report["answers"]``, :mod:`crosscheck.suite.answers`) in words: one
 line each, every number from the run. A part the run did not measure says so instead.
 
 >>> answer = {"question": "pointwise", "verdict": {"same_function": True, "ratio": 0.0012},

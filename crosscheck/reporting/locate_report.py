@@ -1,13 +1,13 @@
 """The report of ``locate``: a record per layer (strict JSON), the table, ``locate.md``.
 
->>> from crosscheck.harness.locating import LocateResult
+>>> from crosscheck.porting.locating import LocateResult
 >>> locate_record(LocateResult("m", "float32", [], [], []))["passed"]
 True
 """
 
 from __future__ import annotations
 
-from crosscheck.harness.locating import HEADERS
+from crosscheck.porting.locating import HEADERS
 from crosscheck.reporting.environment import machine_line
 from crosscheck.reporting.tables import markdown_table, print_table
 

@@ -31,7 +31,7 @@ def error_record(name: str, dtype: str, error: str) -> dict:
 
 
 def case_record(run) -> dict:
-    """One entry of ``report["cases"]`` from a :class:`crosscheck.harness.check_groups.CaseRun`."""
+    """One entry of ``report["cases"]`` from a :class:`crosscheck.suite.check_groups.CaseRun`."""
     record: dict[str, object] = {"name": run.name, "dtype": run.dtype, "passed": False, "items": []}
     if run.skipped is not None:
         return record | {"passed": None, "skipped": run.skipped}

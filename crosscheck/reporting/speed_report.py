@@ -1,8 +1,8 @@
 """The ``timing`` section of a ``crosscheck run`` report: each timed entry at its seed shape
-(:mod:`crosscheck.harness.seed_shapes`), forward medians of both frameworks, their ratio, and the
+(:mod:`crosscheck.suite.seed_shapes`), forward medians of both frameworks, their ratio, and the
 dispatch cost (the same call on one row) apart.
 
->>> from crosscheck.harness.timing import Timing
+>>> from crosscheck.runtime.timing import Timing
 >>> t = Timing(2e-3, 1e-4, 2e-3, 3e-3, 0.1, 5)
 >>> timings = {"jax": {"forward": t.as_dict()}, "torch": {"forward": t.as_dict()}}
 >>> record = {"name": "linear", "shape": "(4, 8)→8", "covers": ["linear"], "timings": timings}
@@ -36,7 +36,7 @@ NOTE = (
 
 
 def entry_record(run) -> dict:
-    """One entry of ``report["timing"]["entries"]`` from a :class:`crosscheck.harness.jobs.EntryRun`."""
+    """One entry of ``report["timing"]["entries"]`` from a :class:`crosscheck.suite.jobs.EntryRun`."""
     entry = run.entry
     record: dict[str, object] = {"name": entry.name, "shape": entry.shape, "covers": list(entry.covers)}
     if run.error is not None:

@@ -16,8 +16,8 @@ from flax import nnx
 
 import jaxlin
 import torch_ref
-from crosscheck.harness.cases import PLACEHOLDER_INIT, swap_channels
-from crosscheck.harness.evaluate import magnitudes
+from crosscheck.porting.channels import swap_channels
+from crosscheck.porting.evaluate import magnitudes
 from crosscheck.study import names
 from crosscheck.study.engine import Config, Impl, Traffic, float32_traffic
 from crosscheck.study.inputs import (
@@ -29,6 +29,7 @@ from crosscheck.study.inputs import (
     random_inputs,
     study_pair,
 )
+from crosscheck.suite.cases import PLACEHOLDER_INIT
 from crosscheck.weights import copy_jax_to_torch
 
 FULL = {

@@ -5,7 +5,7 @@ once (trace, compile, one run, timed apart) and its output checked against the f
 implementation's (within twice the float32 rounding allowance, on the first rows); for JAX
 formulations the compiled HLO is searched for its dot instructions (``one_batched_dot``: exactly
 one dot, with a batch dimension). Then all of them are timed by the harness's one engine
-(:func:`crosscheck.harness.timing.measure`: interleaved rounds, one framework at a time).
+(:func:`crosscheck.runtime.timing.measure`: interleaved rounds, one framework at a time).
 Each record carries its FLOPs and the bytes it must move at least; :mod:`crosscheck.study.roofline`
 turns them into GFLOP/s, GB/s and the fraction of the roofline measured in the same run.
 """
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from crosscheck.harness.devices import torch_sync
-from crosscheck.harness.timing import ROTATE, Prepared, measure, prepare
 from crosscheck.numerics import Bound
+from crosscheck.runtime.devices import torch_sync
+from crosscheck.runtime.timing import ROTATE, Prepared, measure, prepare
 
 
 def dot_summary(hlo_text: str) -> tuple[int, bool]:

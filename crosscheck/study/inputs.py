@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from crosscheck.harness.cases import Case, pair_of
-from crosscheck.harness.pairs import build_pair
 from crosscheck.study.engine import Impl, Traffic, float32_traffic
+from crosscheck.suite.cases import Case, pair_of
+from crosscheck.suite.pairs import build_pair
 
 
 def heads_first(a: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from flax import nnx
 
 import jaxlin
 import torch_ref
-from crosscheck.harness.cases import PLACEHOLDER_INIT
+from crosscheck.suite.cases import PLACEHOLDER_INIT
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
 
 LAYERS = ("linear", "conv")

@@ -20,8 +20,8 @@ from flax import nnx
 
 import jaxlin
 import torch_ref
-from crosscheck.harness.devices import device_info
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.devices import device_info
+from crosscheck.runtime.timing import measure, prepare
 
 SHAPES = ((128, 768, 768), (4096, 1024, 1024), (1, 768, 768))
 

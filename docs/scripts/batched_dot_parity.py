@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.timing import measure, prepare
 
 
 def main() -> None:

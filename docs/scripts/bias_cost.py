@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.timing import measure, prepare
 
 ROWS, FEATURES = 65536, 256
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.timing import measure, prepare
 
 ROWS = 2048
 SHAPES = ((8, 64), (16, 128), (4, 512))  # (heads, size)

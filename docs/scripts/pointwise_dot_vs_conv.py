@@ -3,7 +3,7 @@
 Usage: python docs/scripts/pointwise_dot_vs_conv.py [--repeats N]
 
 Two shapes (the 1x1-convolution question's and a tall one), timed interleaved by crosscheck's
-timing engine (:mod:`crosscheck.harness.timing`), medians of rounds.
+timing engine (:mod:`crosscheck.runtime.timing`), medians of rounds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.timing import measure, prepare
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
-from crosscheck.harness.timing import measure, prepare
+from crosscheck.runtime.timing import measure, prepare
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from flax import nnx
 
 import jaxlin
 from crosscheck import check, copy_torch_to_jax, locate
-from crosscheck.harness.locating import HEADERS
+from crosscheck.porting.locating import HEADERS
 from crosscheck.reporting.tables import markdown_table
 from examples.bert_port import RENAME, BertEncoderPort, reference, tiny_config
 

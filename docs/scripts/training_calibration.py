@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from crosscheck.harness.devices import device_info
 from crosscheck.numerics import unit_roundoff
 from crosscheck.reporting.documents import write_documents
 from crosscheck.reporting.environment import environment, machine_line
 from crosscheck.reporting.tables import markdown_table
+from crosscheck.runtime.devices import device_info
 from crosscheck.training.data import SparseTask, batch_indices
 from crosscheck.training.models import spec_named
 from crosscheck.training.optimizers import OptimizerConfig

@@ -12,17 +12,17 @@ from crosscheck.cli import factories
 from crosscheck.cli import main as cli_main
 from tests.crosscheck.cli.factories import Counter
 
-MODELS = "tests.crosscheck.harness.models"
+MODELS = "tests.crosscheck.porting.models"
 WRONG = "tests.crosscheck.cli.factories"
 
-FACTORIES = ["--torch", "tests.crosscheck.harness.models:build_torch", "--input-shape", "3,5,16"]
+FACTORIES = ["--torch", "tests.crosscheck.porting.models:build_torch", "--input-shape", "3,5,16"]
 
 
 def test_an_honest_port_exits_0_and_writes_its_report(tmp_path, capsys):
     argv = [
         "locate",
         "--jax",
-        "tests.crosscheck.harness.models:build_jax",
+        "tests.crosscheck.porting.models:build_jax",
         *FACTORIES,
         "--out",
         str(tmp_path),
@@ -38,7 +38,7 @@ def test_a_diverging_port_exits_1_and_names_the_layer(tmp_path, capsys):
     argv = [
         "locate",
         "--jax",
-        "tests.crosscheck.harness.models:build_jax_tanh_gelu",
+        "tests.crosscheck.porting.models:build_jax_tanh_gelu",
         *FACTORIES,
         "--out",
         str(tmp_path),
@@ -49,13 +49,13 @@ def test_a_diverging_port_exits_1_and_names_the_layer(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--jax", "nonesuch:build"], "--jax nonesuch:build: cannot build the model (ModuleNotFoundError"),
-    (["--jax", "tests.crosscheck.harness.models"], "expected MODULE:FACTORY, e.g. my_port:build"),
-    (["--jax", "tests.crosscheck.harness.models:build_jax", "--input", "normal:0,3"], "invalid input 'normal:0,3'"),
-    (["--jax", "tests.crosscheck.harness.models:build_jax", "--input", "tokens:2,3"], "invalid input 'tokens:2,3'"),
-    (["--jax", "tests.crosscheck.harness.models:build_jax", "--rename", "x"], "invalid rename 'x'"),
+    (["--jax", "tests.crosscheck.porting.models"], "expected MODULE:FACTORY, e.g. my_port:build"),
+    (["--jax", "tests.crosscheck.porting.models:build_jax", "--input", "normal:0,3"], "invalid input 'normal:0,3'"),
+    (["--jax", "tests.crosscheck.porting.models:build_jax", "--input", "tokens:2,3"], "invalid input 'tokens:2,3'"),
+    (["--jax", "tests.crosscheck.porting.models:build_jax", "--rename", "x"], "invalid rename 'x'"),
 ])  # fmt: skip
 def test_usage_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
-    rest = ["--torch", "tests.crosscheck.harness.models:build_torch", "--input-shape", "3,5,16"]
+    rest = ["--torch", "tests.crosscheck.porting.models:build_torch", "--input-shape", "3,5,16"]
     assert cli_main(["locate", *argv, *rest, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
 
@@ -164,7 +164,7 @@ def test_the_trial_call_leaves_both_models_as_they_were_and_names_torch_when_tor
 
 
 def test_weights_that_do_not_fit_exit_2(tmp_path, capsys):
-    argv = ["locate", "--jax", "tests.crosscheck.harness.models:build_jax", "--torch", "tests.crosscheck.harness.models:build_torch",
+    argv = ["locate", "--jax", "tests.crosscheck.porting.models:build_jax", "--torch", "tests.crosscheck.porting.models:build_torch",
             "--input-shape", "3,5,16", "--rename", "block.=trunk.", "--out", str(tmp_path)]  # fmt: skip
     assert cli_main(argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -180,14 +180,14 @@ def test_the_bert_port_from_the_command_line(tmp_path, capsys):
 
 
 def test_a_model_call_error_from_locate_itself_is_a_usage_error_too(tmp_path, monkeypatch, capsys):
-    import crosscheck.harness.locating
-    from crosscheck.harness.evaluate import ModelCallError
+    import crosscheck.porting.locating
+    from crosscheck.porting.evaluate import ModelCallError
 
     def refuse(*args, **kwargs):
         raise ModelCallError("the JAX model JaxModel refused the inputs\n(ValueError: a second call differs)")
 
     monkeypatch.setattr(factories, "inputs_fit_or_exit", lambda *args: None)  # what one call did not meet
-    monkeypatch.setattr(crosscheck.harness.locating, "locate", refuse)
+    monkeypatch.setattr(crosscheck.porting.locating, "locate", refuse)
     line = _usage_error([*PAIR, "--input-shape", "3,5,16"], tmp_path, capsys)
     assert line.endswith(
         "--input-shape 3,5,16: the JAX model JaxModel refused the inputs (ValueError: a second call differs)"

@@ -4,13 +4,13 @@ import argparse
 
 import pytest
 
-import crosscheck.harness.cases
+import crosscheck.suite.cases
 from crosscheck.cli import main as cli_main
 from crosscheck.cli import options
 
 
 def test_case_selection_keeps_registry_order():
-    names = list(crosscheck.harness.cases.all_cases())
+    names = list(crosscheck.suite.cases.all_cases())
     assert options.select_names("collapse,linear", names, option="--cases", noun="case") == [
         "linear",
         "collapse",

@@ -14,16 +14,16 @@ import jax
 import pytest
 import torch
 
-import crosscheck.harness.cases
+import crosscheck.suite.cases
 import jaxlin
 import torch_ref
 from crosscheck.cli import common, options
 from crosscheck.cli import main as cli_main
-from crosscheck.harness import seed_shapes
-from crosscheck.harness.cases import Case
 from crosscheck.reporting import documents
 from crosscheck.reporting import run_report as report
 from crosscheck.reporting.answer_lines import answer_lines
+from crosscheck.suite import seed_shapes
+from crosscheck.suite.cases import Case
 from crosscheck.weights import save_weights
 
 FAST = ["--cases", "linear,pointwise-matmul", "--repeats", "3", "--no-probe"]
@@ -41,9 +41,9 @@ def _broken(rngs, dtype):
 
 
 def _with_cases(monkeypatch, *extra: Case) -> None:
-    real = crosscheck.harness.cases.all_cases()
+    real = crosscheck.suite.cases.all_cases()
     monkeypatch.setattr(
-        crosscheck.harness.cases, "all_cases", lambda: real | {case.name: case for case in extra}
+        crosscheck.suite.cases, "all_cases", lambda: real | {case.name: case for case in extra}
     )
 
 

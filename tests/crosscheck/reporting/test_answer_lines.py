@@ -6,14 +6,14 @@ import io
 import numpy as np
 from rich.console import Console
 
-from crosscheck.harness.answers import answers
-from crosscheck.harness.check_groups import CaseRun
-from crosscheck.harness.jobs import EntryRun
-from crosscheck.harness.seed_shapes import TimedEntry
-from crosscheck.harness.timing import Timing
-from crosscheck.harness.verdicts import CaseResult, Evidence, OutputTruth, judge_analytic
+from crosscheck.porting.verdicts import CaseResult, Evidence, OutputTruth, judge_analytic
 from crosscheck.reporting import run_report
 from crosscheck.reporting.answer_lines import answer_lines
+from crosscheck.runtime.timing import Timing
+from crosscheck.suite.answers import answers
+from crosscheck.suite.check_groups import CaseRun
+from crosscheck.suite.jobs import EntryRun
+from crosscheck.suite.seed_shapes import TimedEntry
 
 BASE = np.array([[1.0, -2.0], [0.5, 4.0]])
 MAGNITUDE = np.abs(BASE) + 1.0

@@ -1,6 +1,6 @@
 """The locate report says how the models ran and which weights differ."""
 
-from crosscheck.harness.locating import LocateResult
+from crosscheck.porting.locating import LocateResult
 from crosscheck.reporting.locate_report import locate_record, render_locate
 
 

@@ -10,7 +10,7 @@ from flax import nnx
 
 import jaxlin
 import torch_ref
-from crosscheck.harness.cases import all_cases
+from crosscheck.suite.cases import all_cases
 from crosscheck.weights import copy_jax_to_torch, copy_torch_to_jax, torch_state_of_jax
 from tests._helpers import params_of, set_params
 

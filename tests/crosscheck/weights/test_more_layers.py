@@ -12,7 +12,7 @@ import torch
 from flax import nnx
 
 from crosscheck import check
-from crosscheck.harness.checking import require_same_weights
+from crosscheck.porting.checking import require_same_weights
 from crosscheck.weights import WeightsError, copy_torch_to_jax, torch_state_of_jax
 from tests.crosscheck.weights._round_trips import round_trips, sample
 

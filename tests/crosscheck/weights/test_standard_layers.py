@@ -12,7 +12,7 @@ import torch
 from flax import nnx
 
 import jaxlin
-from crosscheck.harness.checking import require_same_weights
+from crosscheck.porting.checking import require_same_weights
 from crosscheck.weights import copy_jax_to_torch, copy_torch_to_jax, numpy_of_torch, torch_state_of_jax
 
 F64 = {"param_dtype": jnp.float64}

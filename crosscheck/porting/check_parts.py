@@ -1,0 +1,143 @@
+"""The parts of :func:`crosscheck.porting.checking.check` between preparing and judging: the prepared
+check, the JAX output's shapes, output pairs, tied-gradient sums, the torch input gradient in the JAX
+layout, and the rounding floor of an input gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+from flax import nnx
+
+from crosscheck.numerics import is_floating
+from crosscheck.numerics.relative import rms
+from crosscheck.porting.evaluate import Evaluation, model_call_error
+from crosscheck.porting.fused import Request
+from crosscheck.porting.model_pair import GradientKeys
+from crosscheck.porting.outputs import OutputTreeError, flatten_output
+from crosscheck.porting.sides import Side, to_jax_layout
+from crosscheck.porting.verdicts import CaseResult, Evidence
+from crosscheck.weights.tree import describe_module
+
+
+@dataclass
+class PreparedCheck:
+    """A check up to its JAX evaluations (:attr:`requests`: working dtype, float64 truth and, for the
+    analytic rule, magnitudes); :func:`finish_check` runs torch and judges.
+
+    ``cotangents`` are keyed by the JAX output paths (:mod:`crosscheck.porting.outputs`) and hold values
+    representable in each output's working dtype, so that every run, the truth included, differentiates
+    the same loss; ``pairs`` pair JAX output paths with torch's (``None``: the JAX output is one array,
+    paired with torch's first floating one).
+    """
+
+    jax_module: nnx.Module
+    torch_module: object
+    result: CaseResult
+    jax_side: Side
+    torch_side: Side
+    cotangents: dict[str, np.ndarray]
+    requests: list[Request]
+    analytic: bool
+    channels_first: bool
+    grads: bool
+    equal_nan: bool
+    output_paths: list[str]
+    pairs: list[tuple[str, str]] | None
+    keys: GradientKeys | None
+    input_axes: tuple[int, ...] | None  # the torch side's first input against the JAX side's
+
+    @property
+    def work_inputs(self) -> tuple:
+        return self.jax_side.work
+
+    @property
+    def truth_inputs(self) -> tuple:
+        return self.jax_side.truth
+
+
+def output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
+    """The JAX output's paths, in order, and their shapes and dtypes, without computing anything.
+
+    Raises:
+        ModelCallError: the module raised on the inputs.
+    """
+    order: list[str] = []
+
+    def flat(*arrays):
+        leaves = flatten_output(jax_module(*arrays, **kwargs), describe_module(jax_module))
+        order[:] = [path for path, _ in leaves]
+        return dict(leaves)
+
+    try:
+        shapes = jax.eval_shape(flat, *work_inputs)
+    except OutputTreeError:
+        raise
+    except Exception as error:
+        raise model_call_error("JAX", jax_module, error) from error
+    return order, shapes
+
+
+def representable(rng, shape: jax.ShapeDtypeStruct) -> np.ndarray:
+    """Standard normal values rounded to ``shape``'s dtype, held in float64: the same loss for every run."""
+    return rng.standard_normal(shape.shape).astype(np.dtype(shape.dtype)).astype(np.float64)
+
+
+def absolute_keywords(kwargs: dict) -> dict:
+    return {
+        k: np.abs(v) if isinstance(v, np.ndarray) and is_floating(v.dtype) else v for k, v in kwargs.items()
+    }
+
+
+def torch_pairs(p: PreparedCheck, torch_outputs: dict) -> list[tuple[str, str]]:
+    if p.pairs is not None:
+        return p.pairs
+    floating = [path for path, y in torch_outputs.items() if is_floating(y.dtype)]
+    first = (floating or list(torch_outputs))[:1]
+    p.result.unpaired_torch = [path for path in torch_outputs if path not in first]
+    return list(zip(p.output_paths, first, strict=False))
+
+
+def summed(grads: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
+    total = grads[keys[0]]
+    for key in keys[1:]:
+        total = total + grads[key]
+    return total
+
+
+def input_gradients_in_jax_layout(p: PreparedCheck, *evaluations: Evaluation) -> None:
+    """The torch side's input gradient laid out as the JAX side's input, or dropped (with a note) when
+    no axis permutation turns one input into the other."""
+    identity = tuple(range(np.ndim(p.work_inputs[0])))
+    if p.input_axes == identity or not any("input" in e.grads for e in evaluations):
+        return
+    if p.input_axes is None:
+        p.result.notes.append(
+            "input gradients not compared: torch_inputs[0] is no axis permutation of the first JAX input"
+        )
+    for evaluation in evaluations:
+        gradient = evaluation.grads.pop("input", None)
+        if gradient is not None and p.input_axes is not None:
+            evaluation.grads["input"] = to_jax_layout(gradient, p.input_axes)
+
+
+def input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
+    """The scale of the terms an input gradient sums: ``rms(g) · rms(y) / rms(x)`` (for ``y = Wx`` that
+    is ``rms(g)·|W|``; for a layer norm, ``rms(g)·|γ| / σ``), so that a gradient that cancels to
+    nearly zero (a layer norm of few features) keeps the rounding floor of its terms."""
+    x = np.asarray(p.truth_inputs[0])
+    if not p.cotangents or not is_floating(x.dtype) or not rms(x.ravel()):
+        return 0.0
+    cotangent = next(iter(p.cotangents.values()))
+    return rms(cotangent.ravel()) * rms(np.ravel(truth.output)) / rms(x.ravel())
+
+
+def require_same_shape(name: str, item: str, evidence: Evidence) -> None:
+    ours, theirs = np.shape(evidence.jax_work), np.shape(evidence.torch_work)
+    if ours != theirs:
+        raise ValueError(
+            f"{name}: {item} has shape {ours} in JAX and {theirs} in torch; give both models inputs in "
+            "their own layouts (channels_first= moves the features axis for torch)"
+        )

@@ -1,0 +1,299 @@
+"""``check``: any JAX module against any torch module that holds the same weights, in two tiers.
+
+For the output and every gradient (each parameter and the input):
+
+- **same function** — both modules in float64 (parameters and inputs upcast exactly) must agree
+  within what float64 rounding allows. Rounding noise there is ~5·10^8 times smaller than in
+  float32, so a larger difference is different math, however small it looks in float32.
+- **acceptable rounding** — in the working dtype, each framework's error against the float64
+  truth (the torch module in float64) must be within its allowance.
+
+Which allowance is the module's rule (:mod:`crosscheck.porting.verdicts`): the analytic bound for
+jaxlin's layers and ``nnx.Linear`` (magnitudes from :func:`crosscheck.porting.evaluate.magnitudes`,
+reduction lengths from :func:`reduction_lengths`), the relative rule for anything else. NaN and inf
+never pass unless ``equal_nan=True`` and every side, the truth included, has them at the same places.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import jax
+import numpy as np
+import torch
+from flax import nnx
+
+import torch_ref
+from crosscheck.numerics import is_floating
+from crosscheck.numerics.relative import rms
+from crosscheck.porting.check_parts import (
+    PreparedCheck,
+    absolute_keywords,
+    input_gradient_scale,
+    input_gradients_in_jax_layout,
+    output_shapes,
+    representable,
+    require_same_shape,
+    summed,
+    torch_pairs,
+)
+from crosscheck.porting.evaluate import (
+    Evaluation,
+    absolute,
+    evaluate_torch,
+    float64_jax,
+    split_keywords,
+)
+from crosscheck.porting.fused import Request, evaluate_all
+from crosscheck.porting.model_pair import (
+    gradient_keys,
+    require_models,
+    require_same_weights,
+    working_dtype,
+)
+from crosscheck.porting.modes import inference_mode
+from crosscheck.porting.outputs import (
+    is_floating_array,
+    item_name,
+    pair_paths,
+)
+from crosscheck.porting.reductions import reduction_lengths
+from crosscheck.porting.sides import input_axes, side
+from crosscheck.porting.verdicts import (
+    CaseResult,
+    Evidence,
+    OutputTruth,
+    has_analytic_bound,
+    judge_analytic,
+    judge_exact,
+    judge_relative,
+)
+from crosscheck.weights.tree import Rename
+
+__all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
+
+
+def channels_first_of(torch_module) -> bool:
+    """Whether the torch module takes its input channels first: it holds an ``nn.Conv1d`` (or a
+    torch_ref ``PointwiseConv``) anywhere in its tree."""
+    return any(isinstance(m, (torch.nn.Conv1d, torch_ref.PointwiseConv)) for m in torch_module.modules())
+
+
+def prepare_check(
+    jax_module: nnx.Module,
+    torch_module,
+    *inputs,
+    grads: bool = True,
+    rename: Rename = None,
+    channels_first: bool | None = None,
+    equal_nan: bool = False,
+    name: str = "",
+    seed: int = 0,
+    place=None,
+    torch_inputs: tuple | None = None,
+    jax_kwargs: dict | None = None,
+    torch_kwargs: dict | None = None,
+) -> PreparedCheck:
+    """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
+    values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
+    checks' (:func:`crosscheck.porting.fused.evaluate_all`).
+
+    Raises:
+        TypeError: the arguments are not a Flax NNX module and a torch module, in that order; or the
+        output holds something that is not an array.
+        WeightsError: the two modules' weights do not map onto each other.
+        ModelCallError: a model raised on the inputs.
+    """
+    require_models(jax_module, torch_module, "check")
+    match = require_same_weights(jax_module, torch_module, rename=rename)
+    if channels_first is None:  # torch_inputs are in the torch model's own layout: nothing to guess
+        channels_first = torch_inputs is None and channels_first_of(torch_module)
+    dtype = working_dtype(jax_module, inputs)
+    jax_side = side(inputs, jax_kwargs, dtype)
+    split_keywords(jax_side.kwargs_work)  # a keyword the program cannot take: said before anything runs
+    torch_side = side(inputs if torch_inputs is None else torch_inputs, torch_kwargs, dtype)
+    axes = (
+        tuple(range(np.ndim(inputs[0]))) if torch_inputs is None else input_axes(inputs[0], torch_inputs[0])
+    )
+    work_inputs, truth_inputs = jax_side.work, jax_side.truth
+    title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
+    analytic = has_analytic_bound(jax_module)
+    result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
+                        differing_weights=match.differing)  # fmt: skip
+    with jax.enable_x64(True):
+        order, shapes = output_shapes(jax_module, work_inputs, jax_side.kwargs_work)
+    pairs = None
+    if len(order) > 1:
+        with torch.no_grad():
+            torch_paths = list(evaluate_torch(torch_module, torch_side.work, None, grads=False,
+                                              channels_first=channels_first,
+                                              kwargs=torch_side.kwargs_work).outputs)  # fmt: skip
+        pairs, result.unpaired_jax, result.unpaired_torch = pair_paths(order, torch_paths)
+    floating = [path for path in order if is_floating_array(shapes[path])]
+    paired = floating if pairs is None else [j for j, _ in pairs if j in floating]
+    rng = np.random.default_rng(seed)
+    cotangents = {path: representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
+    keys = None
+    if grads and not cotangents:
+        result.notes.append("no floating output: gradients not compared")
+        grads = False
+    if grads:
+        keys = gradient_keys(jax_module, torch_module, rename)
+        result.frozen, result.tied = keys.frozen, keys.tied
+    run = {"grads": grads, "rename": rename, "place": place}
+    with jax.enable_x64(True):
+        requests = [
+            Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work),
+            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, kwargs=jax_side.kwargs_truth),
+        ]
+        if analytic:
+            size = absolute(jax_module, truth_inputs, cotangents)
+            requests.append(
+                Request(*size, grads=grads, rename=rename, kwargs=absolute_keywords(jax_side.kwargs_truth))
+            )
+    return PreparedCheck(
+        jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
+        channels_first, grads, equal_nan, order, pairs, keys, axes,
+    )  # fmt: skip
+
+
+def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
+    """The second half of :func:`check`: torch in the working dtype and in float64, then both tiers for
+    every paired output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
+    p, result = prepared, prepared.result
+    jax_work, jax_truth, *rest = evaluations
+    size = rest[0] if p.analytic else None
+    dtype = result.dtype
+    evaluate = {"grads": p.grads, "channels_first": p.channels_first}
+    sides = p.torch_side
+    torch_cotangent = next(iter(p.cotangents.values()), None)
+    if p.pairs is not None:
+        torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
+    torch_work = evaluate_torch(
+        p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
+    )
+    double = copy.deepcopy(p.torch_module).double()
+    torch_truth = evaluate_torch(double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate)
+    input_gradients_in_jax_layout(p, torch_work, torch_truth)
+    ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
+    params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
+    gradient_scale = rms(np.concatenate(params)) if params else 0.0
+    # A parameter gradient sums over every row: honest summation orders differ by ~√rows roundings of
+    # terms of the gradient's scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error).
+    x = np.asarray(p.work_inputs[0])
+    rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
+    gradient_scale *= math.sqrt(max(rows, 1))
+    input_scale = input_gradient_scale(p, torch_truth)
+    evidence_of = {}
+    for jax_path, torch_path in torch_pairs(p, torch_work.outputs):
+        pick = lambda e, path: e.outputs[path]  # noqa: E731
+        evidence_of[item_name(jax_path)] = (
+            Evidence(
+                pick(jax_work, jax_path),
+                pick(torch_work, torch_path),
+                pick(jax_truth, jax_path),
+                pick(torch_truth, torch_path),
+            ),  # fmt: skip
+            size.outputs[jax_path] if size else None,
+            "output",
+        )
+    if p.grads:
+        in_order = [key for key in jax_truth.grads if key in p.keys.items]  # the order items always had
+        for key, (ours, theirs) in ((key, p.keys.items[key]) for key in in_order):
+            evidence = Evidence(
+                summed(jax_work.grads, ours),
+                summed(torch_work.grads, theirs),
+                summed(jax_truth.grads, ours),
+                summed(torch_truth.grads, theirs),
+            )
+            evidence_of[f"grads.{key}"] = (evidence, summed(size.grads, ours) if size else None, "params")
+        if "input" in jax_work.grads and "input" in torch_work.grads:
+            evidence_of["grads.input"] = (
+                Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
+                size.grads["input"] if size else None,
+                "input",
+            )
+    for item, (evidence, magnitude, kind) in evidence_of.items():
+        require_same_shape(result.name, item, evidence)
+        if not is_floating(np.asarray(evidence.jax_work).dtype):
+            result.items.append(judge_exact(item, evidence))
+        elif p.analytic:
+            result.items.append(
+                judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan)
+            )
+        else:
+            scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
+            result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
+    first = next(iter(evidence_of.values()), None)
+    if first is not None:
+        result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))
+    return result
+
+
+def check(
+    jax_module: nnx.Module,
+    torch_module,
+    *inputs,
+    grads: bool = True,
+    rename: Rename = None,
+    channels_first: bool | None = None,
+    equal_nan: bool = False,
+    name: str = "",
+    seed: int = 0,
+    place=None,
+    torch_inputs: tuple | None = None,
+    jax_kwargs: dict | None = None,
+    torch_kwargs: dict | None = None,
+) -> CaseResult:
+    """Compare any Flax NNX module with any torch module holding the same weights.
+
+    ``inputs`` are NumPy arrays in the JAX module's layout (a mask is just another input; an integer
+    first input, such as token ids, gets no gradient). ``rename`` maps the JAX module's weight names
+    onto the torch module's (see :func:`crosscheck.weights.tree.renamed`); they are checked to map,
+    key for key and shape for shape, before anything runs; weights whose values differ fail the check
+    ("weights differ", naming each: copy them first).
+    ``channels_first`` (detected: the torch module holds an ``nn.Conv1d``) moves the features axis of
+    the first input for torch. Each side may have its own call: ``torch_inputs`` replaces the inputs on
+    the torch side (channels-first is then not guessed; the input gradients pair when the torch side's
+    first input is an axis permutation of the JAX side's, NHWC against NCHW, found from the values),
+    ``jax_kwargs`` / ``torch_kwargs`` add keyword arguments to one side (arrays, flags, sizes).
+    Outputs are trees (tuples, dicts, a ``ModelOutput``, dataclasses): every array is compared,
+    paired by path or else by position (unpaired ones are listed in the result), floating ones in
+    two tiers, integer ones exactly; ``None`` is skipped. The working dtype is the
+    JAX module's parameter dtype. Both models run in inference mode (torch ``.eval()``, Flax
+    ``deterministic`` / ``use_running_average``) and are left exactly as they were: parameters,
+    buffers, ``.grad``, modes, RNG state. Frozen torch parameters are listed (``result.frozen``), not
+    compared; tied ones are compared once, each side summing its distinct parameters. A NaN or inf in
+    an output or gradient fails its item ("non-finite output") unless ``equal_nan=True``: then
+    non-finite values pass where both frameworks and the float64 truth hold the same one.
+    ``place(inputs)`` puts the JAX side's inputs on devices (:func:`crosscheck.runtime.meshes.input_placer`
+    shards them on a mesh); the torch module runs where it is. The JAX evaluations (working dtype,
+    float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.porting.fused`).
+
+    Shape:
+        inputs as the JAX module takes them.
+
+    Raises:
+        TypeError: the first argument is not a Flax NNX module or the second not a torch module.
+        WeightsError: the two modules' weights do not map onto each other.
+        ModelCallError: a model raised on the inputs.
+
+    >>> import jaxlin, torch_ref
+    >>> from crosscheck.weights import copy_torch_to_jax
+    >>> theirs = torch_ref.Linear(8, 4)
+    >>> ours = jaxlin.Linear(8, 4, rngs=nnx.Rngs(0))
+    >>> copy_torch_to_jax(theirs, ours)
+    >>> check(ours, theirs, np.random.default_rng(0).standard_normal((3, 8))).passed
+    True
+    """
+    require_models(jax_module, torch_module, "check")
+    options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
+    sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
+    with inference_mode(jax_module, torch_module) as switched:
+        prepared = prepare_check(
+            jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
+        )
+        result = finish_check(prepared, evaluate_all(prepared.requests))
+    result.switched = switched
+    return result

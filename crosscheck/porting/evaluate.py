@@ -1,0 +1,313 @@
+"""Run a module forward and backward in either framework and return NumPy arrays in torch names.
+
+The loss is fixed: ``sum(output * cotangent)`` with one cotangent shared by both frameworks, so
+the gradients are comparable element by element. Parameter gradients are keyed by PyTorch's
+``state_dict`` names and laid out like torch's parameters (a JAX module's are mapped through
+:mod:`crosscheck.weights`); the input gradient is ``"input"``, in jaxlin's layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import nnx
+
+from crosscheck.numerics import is_floating
+from crosscheck.porting.channels import swap_channels
+from crosscheck.porting.outputs import flatten_output, is_floating_array
+from crosscheck.weights import numpy_of_torch, torch_of_numpy
+from crosscheck.weights.tree import Rename, describe_module, plan, submodules
+
+
+class ModelCallError(ValueError):
+    """A model raised when called on the inputs it was given (they do not fit it): the message names the
+    framework and the module, then the model's own error in one line."""
+
+
+@dataclass
+class Evaluation:
+    """One framework's outputs and gradients for one set of inputs.
+
+    ``outputs``: every array of the output tree by path (:mod:`crosscheck.porting.outputs`; ``""`` is
+    a bare array); ``grads``: parameter gradients by torch key, and ``"input"``.
+    """
+
+    outputs: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    @property
+    def output(self) -> np.ndarray:
+        """The first floating output (the first output when none floats)."""
+        floating = [a for a in self.outputs.values() if is_floating(np.asarray(a).dtype)]
+        return (floating or list(self.outputs.values()))[0]
+
+
+def cast_inputs(inputs, dtype) -> tuple[np.ndarray, ...]:
+    """Floating inputs cast to ``dtype`` (rounded once, here); masks and integers kept as they are."""
+    arrays = [np.asarray(a) for a in inputs]
+    return tuple(a.astype(dtype) if is_floating(a.dtype) else a for a in arrays)
+
+
+def first_array(output):
+    """A module's output as one array: itself, or the first array of a tuple, list or ``ModelOutput``
+    (what a Hugging Face model returns), whichever framework it comes from."""
+    while isinstance(output, (tuple, list, dict)):
+        output = next(iter(output.values())) if isinstance(output, dict) else output[0]
+    return output
+
+
+def _loss(outputs: dict, cotangents) -> jax.Array:
+    """``Σ sum(y · g)`` over the outputs given a cotangent (a bare array: the first floating output's),
+    accumulated in float64 for float64 outputs, else float32."""
+    if not isinstance(cotangents, dict):
+        first = next(path for path, y in outputs.items() if is_floating_array(y))
+        cotangents = {first: cotangents}
+    total = jnp.zeros((), jnp.float32)
+    for path, cotangent in cotangents.items():
+        y = outputs[path]
+        accumulate = jnp.float64 if y.dtype == jnp.float64 else jnp.float32
+        total = total + jnp.sum(y.astype(accumulate) * cotangent.astype(accumulate))
+    return total
+
+
+def split_keywords(kwargs: dict | None) -> tuple[dict, tuple]:
+    """Keyword arguments as ``(arrays, constants)``: arrays traced like inputs, the rest (flags, sizes,
+    ``None``) held as static ``(name, value)`` pairs.
+
+    Raises:
+        TypeError: a keyword value that is neither an array nor hashable (a cache object), by name.
+    """
+    arrays, constants = {}, []
+    for name, value in (kwargs or {}).items():
+        if isinstance(value, (np.ndarray, jax.Array)):
+            arrays[name] = value
+            continue
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"jax_kwargs[{name!r}] is a {type(value).__name__}: give arrays or constants (a flag, a "
+                "size, None); a stateful argument such as a cache is not supported here yet"
+            ) from None
+        constants.append((name, value))
+    return arrays, tuple(constants)
+
+
+def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool, keywords=None, constants=()):
+    """The traced computation of one evaluation: ``(outputs by path, parameter grads, input grad)``;
+    the first input gets a gradient when it is floating. ``cotangent``: ``{path: array}`` for the
+    outputs the loss sums over, or one array for the first floating output. ``keywords`` (arrays) and
+    ``constants`` (static pairs) are the module's keyword arguments."""
+
+    def outputs_of(p, x):
+        module = nnx.merge(graphdef, p, rest)
+        returned = module(x, *inputs[1:], **(keywords or {}), **dict(constants))
+        return dict(flatten_output(returned, type(module).__name__))
+
+    if not grads:
+        return outputs_of(params, inputs[0]), None, None
+
+    def loss(p, x):
+        outputs = outputs_of(p, x)
+        return _loss(outputs, cotangent), outputs
+
+    if not jnp.issubdtype(inputs[0].dtype, jnp.floating):
+        param_grads, outputs = jax.grad(lambda p: loss(p, inputs[0]), has_aux=True)(params)
+        return outputs, param_grads, None
+    (param_grads, input_grad), outputs = jax.grad(loss, argnums=(0, 1), has_aux=True)(params, inputs[0])
+    return outputs, param_grads, input_grad
+
+
+def fresh_forward_and_grads():
+    """:func:`forward_and_grads` under a ``jax.jit`` of its own: a new function object, so nothing traced
+    before (a module whose code has since been edited) is reused. Called inside another jitted
+    function (:mod:`crosscheck.porting.fused`) it is traced once per structure there."""
+
+    def evaluation(graphdef, params, rest, inputs, cotangent, grads, keywords=None, constants=()):
+        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, keywords, constants)
+
+    return jax.jit(evaluation, static_argnames=("graphdef", "grads", "constants"))
+
+
+def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
+    """Parameter gradients in torch names and layouts: ``nnx.Param`` variables only (statistics such
+    as ``nnx.BatchStat`` are never gradients)."""
+    merged = nnx.merge(graphdef, param_grads, rest)
+    return {
+        entry.key: np.ascontiguousarray(entry.torch_value()).copy()
+        for entry in plan(merged, rename=rename)
+        if isinstance(entry.variable, nnx.Param)
+    }
+
+
+def evaluation_of(graphdef, rest, computed, *, grads: bool, rename: Rename = None) -> Evaluation:
+    """:func:`forward_and_grads`'s result as NumPy arrays, the parameter gradients in torch names."""
+    outputs, param_grads, input_grad = computed
+    outputs = {path: np.asarray(y) for path, y in outputs.items()}
+    if not grads:
+        return Evaluation(outputs, {})
+    named = param_grads_by_key(graphdef, param_grads, rest, rename)
+    if input_grad is not None:
+        named["input"] = np.asarray(input_grad)
+    return Evaluation(outputs, named)
+
+
+def evaluate_jax(
+    module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
+    place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None,
+) -> Evaluation:  # fmt: skip
+    """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
+    ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
+
+    Shape:
+        inputs as the module takes them; ``cotangent``: ``{output path: array of its shape}``, or one
+        array shaped like the first floating output.
+    """
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
+    ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
+    keywords, constants = split_keywords(jax_keywords(kwargs))
+    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants)
+    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def model_call_error(framework: str, module, error: BaseException) -> ModelCallError:
+    """The :class:`ModelCallError` for ``module`` raising ``error`` on its inputs."""
+    return ModelCallError(
+        f"the {framework} model {describe_module(module)} raised on the inputs it was given "
+        f"({_one_line(error)}); give inputs in the layout and dtype it takes"
+    )
+
+
+def jax_keywords(kwargs: dict | None) -> dict:
+    """Keyword arguments for a JAX module: NumPy arrays as JAX arrays, anything else as it is."""
+    return {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
+
+
+def torch_keywords(kwargs: dict | None) -> dict:
+    """Keyword arguments for a torch module: NumPy arrays as tensors, anything else as it is."""
+    return {k: torch_of_numpy(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
+
+
+def torch_parameters(module) -> dict[str, object]:
+    """Every parameter name of a torch module, tied ones under each of their names."""
+    return dict(module.named_parameters(remove_duplicate=False))
+
+
+def _swapped(array, channels_first: bool):
+    return swap_channels(array) if channels_first and np.ndim(array) >= 2 else array
+
+
+def evaluate_torch(
+    module, inputs, cotangent, *, grads: bool = True, channels_first: bool = False, kwargs: dict | None = None
+) -> Evaluation:
+    """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout; ``.grad``
+    of the module's parameters is neither read nor written (``torch.autograd.grad``).
+
+    ``cotangent``: ``{torch output path: array}`` (or one array for the first floating output), in
+    jaxlin's layout. Frozen parameters (``requires_grad=False``) get no gradient; tied ones get the
+    same gradient under each name. ``channels_first`` moves the features axis of the first input to
+    -2 for the module (as ``nn.Conv1d`` takes it) and moves outputs and the input gradient back.
+    ``kwargs``: keyword arguments, NumPy arrays among them given as tensors.
+
+    Raises:
+        ModelCallError: the module raised on the inputs.
+    """
+    first = _swapped(inputs[0], channels_first)
+    floating = is_floating(np.asarray(first).dtype)
+    x = torch_of_numpy(first).requires_grad_(grads and floating)
+    rest = [torch_of_numpy(a) for a in inputs[1:]]
+    keywords = torch_keywords(kwargs)
+    with torch.set_grad_enabled(grads):
+        try:
+            returned = module(x, *rest, **keywords)
+        except Exception as error:
+            raise model_call_error("torch", module, error) from error
+        tensors = dict(flatten_output(returned, describe_module(module)))
+    outputs = {path: _swapped(numpy_of_torch(y), channels_first) for path, y in tensors.items()}
+    if not grads:
+        return Evaluation(outputs, {})
+    if not isinstance(cotangent, dict):
+        cotangent = {next(p for p, y in tensors.items() if y.is_floating_point()): cotangent}
+    named = torch_parameters(module)
+    trainable = list({id(p): p for p in named.values() if p.requires_grad}.values())
+    targets = trainable + ([x] if floating else [])
+    total = None
+    for path, ct in cotangent.items():
+        y = tensors[path]
+        accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
+        ct = torch.as_tensor(np.ascontiguousarray(_swapped(ct, channels_first)), dtype=accumulate)
+        term = (y.to(accumulate) * ct).sum()
+        total = term if total is None else total + term
+    computed = [None] * len(targets)
+    if total is not None and total.requires_grad and targets:
+        computed = torch.autograd.grad(total, targets, allow_unused=True)
+    by_id = {
+        id(t): g if g is not None else torch.zeros_like(t) for t, g in zip(targets, computed, strict=True)
+    }
+    grads_named = {name: numpy_of_torch(by_id[id(p)]) for name, p in named.items() if id(p) in by_id}
+    if floating:
+        grads_named["input"] = _swapped(numpy_of_torch(by_id[id(x)]), channels_first)
+    return Evaluation(outputs, grads_named)
+
+
+def _on_host(array, dtype, transform=None):
+    """``array`` converted to ``dtype`` (and ``transform``-ed) by NumPy, put back where it was (one
+    device, or sharded): exact, and no compile per shape as a JAX conversion would need."""
+    values = np.asarray(array).astype(dtype)
+    return jax.device_put(values if transform is None else transform(values), array.sharding)
+
+
+def float64_jax(module: nnx.Module) -> nnx.Module:
+    """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
+    whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64.
+
+    A floating ``param_dtype`` becomes float64 too: it only says how parameters were made, and with it
+    the float32 and bfloat16 copies of one module have the same structure, so they share one compiled
+    float64 program (``jax.jit`` keys its cache on the structure).
+    """
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
+    for _, layer in submodules(double):
+        for attribute in ("dtype", "param_dtype"):
+            dtype = getattr(layer, attribute, None)
+            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+                setattr(layer, attribute, jnp.float64)
+    return double
+
+
+def absolute(module: nnx.Module, inputs, cotangent):
+    """What :func:`magnitudes` evaluates: a float64 copy of ``module`` holding ``|W|``, ``|b|``, and
+    ``|x|``, ``|g|`` (masks and integers kept as they are). Call under ``jax.enable_x64``."""
+    graphdef, params, rest = nnx.split(float64_jax(module), nnx.Param, ...)
+    params = jax.tree.map(lambda a: _on_host(a, np.float64, np.abs), params)
+    absolute_inputs = tuple(
+        np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a for a in inputs
+    )
+    absolute_cotangent = None if cotangent is None else jax.tree.map(np.abs, cotangent)
+    return nnx.merge(graphdef, params, rest), absolute_inputs, absolute_cotangent
+
+
+def magnitudes(
+    module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None
+) -> Evaluation:
+    """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
+    with ``|W|``, ``|b|`` and cotangent ``|g|``.
+
+    For compositions of linear maps, means and activations with ``|act(z)| <= act(|z|)`` (relu,
+    gelu, identity) this is ``Σ|x||w|`` carried through every layer, the quantity rounding-error
+    bounds multiply; for gradients it is the same sum over the backward pass.
+    """
+    with jax.enable_x64(True):
+        module, inputs, cotangent = absolute(module, inputs, cotangent)
+        return evaluate_jax(module, inputs, cotangent, grads=grads, rename=rename)

@@ -1,0 +1,150 @@
+"""Many JAX evaluations in one compiled program: what makes the checks of ``crosscheck run`` cheap.
+
+A check needs three evaluations of its module (working dtype, float64 truth, magnitudes) and the run
+checks dozens of modules. XLA:CPU compiles one program holding many small, independent computations
+in a fraction of the time the same computations take as separate programs (docs/crosscheck-run.md).
+Each computation is :func:`crosscheck.porting.evaluate.forward_and_grads` under a nested ``jax.jit``:
+evaluations of one structure (a case's float64 truth and magnitudes, in both working dtypes) are traced
+once. Results are the same bits as each evaluation compiled alone (tests/crosscheck/porting/test_fused.py).
+Requests that are equal (the same structure, the same values) are computed once.
+
+Every call traces afresh: ``jax.jit`` keys its cache on the module's structure, not on its code, so a
+port whose ``__call__`` was edited since (a notebook) would otherwise get the old program. Tracing is
+cheap; compiling is not, so compiled programs are kept by the text of the lowered program: an edit
+that changes the computation changes the text, and one that does not reuses the compiled program.
+
+>>> import jaxlin
+>>> layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
+>>> x = np.ones((4, 3), np.float32)
+>>> requests = [Request(layer, (x,), np.ones((4, 2))), Request(layer, (2 * x,), None, grads=False)]
+>>> first, second = evaluate_all(requests)
+>>> first.output.shape, sorted(first.grads), second.grads
+((4, 2), ['bias', 'input', 'weight'], {})
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from crosscheck.porting.evaluate import (
+    Evaluation,
+    evaluate_jax,
+    evaluation_of,
+    fresh_forward_and_grads,
+    jax_keywords,
+    split_keywords,
+)
+from crosscheck.weights.tree import Rename
+
+
+@dataclass(frozen=True)
+class Request:
+    """One evaluation: ``module`` forward (and backward, with ``cotangent``) on NumPy ``inputs``;
+    ``place`` puts the inputs on devices (such a request is evaluated alone).
+
+    Shape:
+        inputs as the module takes them; ``cotangent`` has the output's shape.
+    """
+
+    module: nnx.Module
+    inputs: tuple
+    cotangent: dict | np.ndarray | None
+    grads: bool = True
+    rename: Rename = None
+    place: Callable[[tuple], tuple] | None = None
+    kwargs: dict | None = None  # keyword arguments of the module (arrays and constants)
+
+
+def _fresh_program():
+    """One jitted program for many evaluations, traced anew (see the module's docstring)."""
+    evaluate = fresh_forward_and_grads()
+
+    def all_forward_and_grads(structure, params, rests, inputs, cotangents, keywords):
+        return [
+            evaluate(graphdef, p, r, x, ct, grads, k, constants)
+            for (graphdef, grads, constants), p, r, x, ct, k in zip(
+                structure, params, rests, inputs, cotangents, keywords, strict=True
+            )
+        ]
+
+    return jax.jit(all_forward_and_grads, static_argnames=("structure",))
+
+
+_COMPILED: OrderedDict[str, object] = OrderedDict()
+"""Compiled programs by the SHA-1 of their lowered text and the default device, the latest kept."""
+_KEEP = 64
+
+
+def _run(structure, *arguments):
+    lowered = _fresh_program().lower(structure, *arguments)
+    # jit drops unused arguments from the program: their tree and shapes are part of the key too
+    leaves, tree = jax.tree.flatten(arguments)
+    shapes = [(np.shape(leaf), str(getattr(leaf, "dtype", type(leaf)))) for leaf in leaves]
+    text = f"{jax.config.jax_default_device}|{tree}|{shapes}|{lowered.as_text()}"
+    key = hashlib.sha1(text.encode()).hexdigest()
+    if key not in _COMPILED:
+        _COMPILED[key] = lowered.compile()
+        while len(_COMPILED) > _KEEP:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key](*arguments)
+
+
+def _fingerprint(graphdef, grads: bool, leaves) -> tuple:
+    digest = hashlib.sha1()
+    for leaf in leaves:
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # an nnx.Rngs key: its raw bits
+            leaf = jax.random.key_data(leaf)
+        array = np.asarray(leaf)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return graphdef, grads, digest.hexdigest()
+
+
+def evaluate_all(requests: list[Request]) -> list[Evaluation]:
+    """Every request's :class:`~crosscheck.porting.evaluate.Evaluation`, in order: all of them from one
+    compiled program (under ``jax.enable_x64``, as :func:`crosscheck.check` evaluates), or one by one
+    when any request places its inputs (sharded inputs and single-device ones cannot share a program)."""
+    with jax.enable_x64(True):
+        if any(request.place is not None for request in requests):
+            return [
+                evaluate_jax(
+                    r.module,
+                    r.inputs,
+                    r.cotangent,
+                    grads=r.grads,
+                    rename=r.rename,
+                    place=r.place,
+                    kwargs=r.kwargs,
+                )  # fmt: skip
+                for r in requests
+            ]
+        unique: dict[tuple, int] = {}
+        order, parts = [], []
+        for request in requests:
+            graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
+            inputs = tuple(jnp.asarray(a) for a in request.inputs)
+            cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
+            keywords, constants = split_keywords(jax_keywords(request.kwargs))
+            leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
+            key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
+            if key not in unique:
+                unique[key] = len(parts)
+                parts.append(
+                    ((graphdef, request.grads, constants), params, rest, inputs, cotangent, keywords)
+                )
+            order.append(unique[key])
+        structure = tuple(part[0] for part in parts)
+        computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
+        return [
+            evaluation_of(parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename)
+            for r, i in zip(requests, order, strict=True)
+        ]

@@ -1,0 +1,76 @@
+"""locate(): every submodule present in both models judged on its own float64-truth input; the first
+failure is the earliest, deepest failing one — a container whose children pass owns the difference."""
+
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from crosscheck import copy_torch_to_jax, locate
+from tests.crosscheck.porting.models import JaxModel, build_jax, build_jax_tanh_gelu, build_torch
+
+
+def _pair(jax_model):
+    theirs = build_torch()
+    copy_torch_to_jax(theirs, jax_model)
+    return jax_model, theirs
+
+
+X = np.random.default_rng(0).standard_normal((3, 5, 16))
+
+
+def test_the_honest_port_passes_every_layer_in_execution_order():
+    result = locate(*_pair(build_jax()), X)
+    assert result.passed and result.first_failure is None
+    assert [layer.path for layer in result.layers] == [
+        "",
+        "block",
+        "block.up",
+        "block.norm",
+        "block.down",
+        "head",
+    ]
+    assert {layer.path: layer.rule for layer in result.layers}["block.norm"] == "relative"
+    assert {layer.path: layer.rule for layer in result.layers}["block.up"] == "analytic"
+    assert result.torch_only == ["block.act"] and result.jax_only == []
+    assert "first failure: none" in str(result)
+
+
+def test_a_tanh_gelu_function_is_blamed_on_the_block_that_calls_it_not_on_its_layers():
+    result = locate(*_pair(build_jax_tanh_gelu()), X)
+    failing = [layer.path for layer in result.layers if not layer.passed]
+    assert failing == ["", "block"] and result.first_failure == "block"
+    block = next(layer for layer in result.layers if layer.path == "block")
+    assert not block.items[0].same_function.passed  # different math: found in float64
+
+
+def test_a_wrong_epsilon_is_located_in_its_layer_norm_and_later_layers_are_not_blamed():
+    result = locate(*_pair(JaxModel(nnx.Rngs(0), epsilon=1e-2)), X)
+    assert result.first_failure == "block.norm"
+    assert {layer.path: layer.passed for layer in result.layers}["head"]  # judged on the truth's input
+
+
+@pytest.mark.parametrize("planted", ["up", "down"])
+def test_a_wrong_weight_is_located_in_its_linear(planted):
+    jax_model, theirs = _pair(build_jax())
+    layer = getattr(jax_model.block, planted)
+    layer.kernel[...] = layer.kernel[...] * 1.001
+    assert locate(jax_model, theirs, X).first_failure == f"block.{planted}"
+
+
+def test_weights_that_do_not_map_raise_before_anything_runs():
+    from crosscheck import WeightsError
+
+    jax_model, theirs = _pair(build_jax())
+    theirs.extra = torch.nn.Linear(2, 2)
+    with pytest.raises(WeightsError, match="unexpected keys 'extra.weight', 'extra.bias'"):
+        locate(jax_model, theirs, X)
+
+
+def test_with_gradients_every_layer_with_positional_inputs_is_checked_with_its_gradients():
+    result = locate(*_pair(build_jax()), X, grads=True)
+    assert result.passed
+    up = next(layer for layer in result.layers if layer.path == "block.up")
+    assert [item.item for item in up.items] == ["output", "grads.weight", "grads.bias", "grads.input"]
+    block = next(layer for layer in result.layers if layer.path == "block")
+    assert "grads.norm.weight" in [item.item for item in block.items]
