@@ -64,6 +64,7 @@ class _Recorder:
 
     def __init__(self, root: nnx.Module):
         self.paths = {id(layer): path for path, layer in submodules(root)}
+        self.modules = {id(layer): layer for _, layer in submodules(root)}
         self.calls: dict[str, Call] = {}
         self.active: list[int] = []  # a subclass's __call__ calling its base's records the instance once
 
@@ -87,8 +88,9 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def _wrapped_calls(root: nnx.Module):
-    """Record calls on ``root``'s submodules while the context is open; restore the classes after."""
+def wrapped_calls(root: nnx.Module):
+    """Record calls on ``root``'s submodules while the context is open (the recorder's ``calls``, and
+    ``active``: the ids of the layers being called, innermost last); restore the classes after."""
     recorder = _Recorder(root)
     originals = {}
     for cls in {type(layer) for _, layer in submodules(root)}:
@@ -97,7 +99,7 @@ def _wrapped_calls(root: nnx.Module):
             originals[owner] = vars(owner)["__call__"]
             owner.__call__ = recorder.wrap(originals[owner])
     try:
-        yield recorder.calls
+        yield recorder
     finally:
         for owner, original in originals.items():
             owner.__call__ = original
@@ -106,6 +108,6 @@ def _wrapped_calls(root: nnx.Module):
 def capture_jax(module: nnx.Module, args: tuple, kwargs: dict | None = None) -> tuple[list[Call], object]:
     """Run ``module(*args, **kwargs)`` once, eagerly, recording every submodule's first call; the calls
     in the order they started, and the output."""
-    with _wrapped_calls(module) as calls:
+    with wrapped_calls(module) as recorder:
         output = module(*args, **(kwargs or {}))
-    return sorted(calls.values(), key=lambda call: call.order), output
+    return sorted(recorder.calls.values(), key=lambda call: call.order), output

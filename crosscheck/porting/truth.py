@@ -1,0 +1,185 @@
+"""A float64 truth that is float64: in the float64 runs every narrowing cast is promoted to float64.
+
+Ports and references narrow on purpose — transformers' RMSNorms compute in ``float32`` whatever the
+input, ``jax.nn.dot_product_attention`` runs its softmax in ``float32``, rotary tables are built with
+``.float()`` — so a model merely cast to float64 still rounds to float32 inside, and the same-function
+tier would judge float32 noise against a float64 allowance. While a truth run is traced or executed:
+
+- torch (:func:`promoting_torch`): a ``TorchFunctionMode`` turns ``.float()``/``.half()``/
+  ``.bfloat16()``, ``.to(float32)``, ``.type(float32)`` and every ``dtype=float32`` argument (factories,
+  ``softmax(dtype=)``) into float64, and the default dtype is float64;
+- JAX (:func:`promoting_jax`): every primitive bound while the program is traced gets float64 for a
+  narrow ``new_dtype``/``dtype``/``preferred_element_type``, a narrow operand beside a float64 one is
+  widened (as NumPy would), ``reduce_precision`` is skipped, and inner ``jax.jit`` functions are traced
+  inline (a cached program traced without promotion is never reused).
+
+Each promotion is counted where it happened — the module path on both sides — and reported as
+:class:`TruthNotes` lines (``"4 float32 casts promoted in model.norm (LlamaRMSNorm)"``). Values that are
+float32 data (a float32 constant, a buffer computed at construction) stay what they are: they are
+inputs of the function, as weights are.
+
+>>> import torch
+>>> notes = TruthNotes()
+>>> layer = torch.nn.Linear(2, 2).double()
+>>> with promoting_torch(layer, notes):
+...     y = layer(torch.ones(1, 2, dtype=torch.float64).float())
+>>> y.dtype, notes.lines()
+(torch.float64, ['1 float32 cast promoted in the model (Linear)'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import torch
+from flax import nnx
+from jax._src import core
+from jax._src.lax import lax as lax_internal
+from torch.overrides import TorchFunctionMode
+
+from crosscheck.porting.capture import wrapped_calls
+
+_NARROW_TORCH = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+_NARROW_JAX = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(jax.numpy.bfloat16)}
+_FLOAT64 = np.dtype(np.float64)
+_DTYPE_PARAMS = ("new_dtype", "dtype", "preferred_element_type")
+
+
+@dataclass
+class TruthNotes:
+    """What the float64 runs promoted, by place, and where a narrowing could not be promoted."""
+
+    promoted: Counter = field(default_factory=Counter)  # (place, dtype name) -> casts promoted
+    limited: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """One line per place and dtype, then one per limit, in the order they happened."""
+        said = [
+            f"{count} {dtype} cast{'s' if count > 1 else ''} promoted in {place}"
+            for (place, dtype), count in self.promoted.items()
+        ]
+        return said + [f"truth limited to float32 at {place}" for place in self.limited]
+
+    def merge(self, other: TruthNotes) -> None:
+        self.promoted.update(other.promoted)
+        self.limited.extend(x for x in other.limited if x not in self.limited)
+
+
+def _place(path: str, module) -> str:
+    return f"{path or 'the model'} ({type(module).__name__})"
+
+
+def _torch_dtype_argument(func, args, kwargs) -> tuple[tuple, dict, torch.dtype | None]:
+    """``(args, kwargs, narrow dtype replaced)`` for one torch call, float64 in place of a narrow dtype."""
+    if kwargs.get("dtype") in _NARROW_TORCH:
+        narrow, kwargs = kwargs["dtype"], {**kwargs, "dtype": torch.float64}
+        return args, kwargs, narrow
+    if func in (torch.Tensor.to, torch.Tensor.type):
+        for i, value in enumerate(args[1:3], start=1):
+            if isinstance(value, torch.Tensor) and value.dtype in _NARROW_TORCH and func is torch.Tensor.to:
+                return (*args[:i], torch.float64, *args[i + 1 :]), kwargs, value.dtype
+            if value in _NARROW_TORCH:
+                return (*args[:i], torch.float64, *args[i + 1 :]), kwargs, value
+    return args, kwargs, None
+
+
+class _PromoteCasts(TorchFunctionMode):
+    def __init__(self, notes: TruthNotes, where):
+        super().__init__()
+        self.notes, self.where = notes, where
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        narrowing = {torch.Tensor.float: torch.float32, torch.Tensor.half: torch.float16}
+        narrowing[torch.Tensor.bfloat16] = torch.bfloat16
+        if func in narrowing:
+            narrow, func = narrowing[func], torch.Tensor.double
+        else:
+            args, kwargs, narrow = _torch_dtype_argument(func, args, kwargs)
+        if narrow is not None:
+            self.notes.promoted[(self.where(), _NARROW_TORCH[narrow])] += 1
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def promoting_torch(model: torch.nn.Module, notes: TruthNotes):
+    """Run ``model`` (already float64) with every narrowing cast promoted; counts land in ``notes``."""
+    paths = {id(module): path for path, module in model.named_modules()}
+    stack: list[object] = []
+
+    def before(module, args):
+        if id(module) in paths:
+            stack.append(module)
+
+    def after(module, args, output):
+        if stack and stack[-1] is module:
+            stack.pop()
+
+    def where() -> str:
+        return _place(paths[id(stack[-1])], stack[-1]) if stack else _place("", model)
+
+    hooks = torch.nn.modules.module
+    handles = [hooks.register_module_forward_pre_hook(before), hooks.register_module_forward_hook(after)]
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with _PromoteCasts(notes, where):
+            yield notes
+    finally:
+        torch.set_default_dtype(default)
+        for handle in handles:
+            handle.remove()
+
+
+def _dtype(value):
+    dtype = getattr(value, "dtype", None)
+    try:
+        return np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        return None
+
+
+@contextlib.contextmanager
+def promoting_jax(module: nnx.Module, notes: TruthNotes):
+    """Trace ``module``'s calls with every narrowing cast promoted to float64 (see the module's
+    docstring); counts land in ``notes`` by module path. Only while tracing: use it around the call
+    that traces the float64 program."""
+    original = core.Primitive.bind
+    convert = lax_internal.convert_element_type_p
+    with wrapped_calls(module) as recorder:
+
+        def where() -> str:
+            if not recorder.active:
+                return _place("", module)
+            layer_id = recorder.active[-1]
+            return _place(recorder.paths[layer_id], recorder.modules[layer_id])
+
+        def bind(primitive, *args, **params):
+            if primitive.name == "reduce_precision" and _dtype(args[0]) == _FLOAT64:
+                return args[0]
+            for name in _DTYPE_PARAMS:
+                if params.get(name) is not None and _dtype(np.empty(0, params[name])) in _NARROW_JAX:
+                    if primitive is convert and _dtype(args[0]) != np.dtype(params[name]):
+                        notes.promoted[(where(), np.dtype(params[name]).name)] += 1
+                    params[name] = _FLOAT64
+            dtypes = [_dtype(a) for a in args]
+            higher_order = any(isinstance(v, (core.Jaxpr, core.ClosedJaxpr)) for v in params.values())
+            if not higher_order and _FLOAT64 in dtypes and any(d in _NARROW_JAX for d in dtypes):
+                args = tuple(
+                    original(convert, a, new_dtype=_FLOAT64, weak_type=False, sharding=None)
+                    if d in _NARROW_JAX
+                    else a
+                    for a, d in zip(args, dtypes, strict=True)
+                )
+            return original(primitive, *args, **params)
+
+        core.Primitive.bind = bind
+        try:
+            with jax.disable_jit():
+                yield notes
+        finally:
+            core.Primitive.bind = original

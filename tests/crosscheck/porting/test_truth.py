@@ -1,0 +1,164 @@
+"""The float64 truth is float64: narrowing casts inside either model are promoted in the truth runs,
+and each promotion is reported where it happened."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from crosscheck.porting.truth import TruthNotes, promoting_jax, promoting_torch
+
+X = np.random.default_rng(0).standard_normal((3, 8))
+WEIGHT = np.linspace(0.5, 1.5, 8).astype(np.float32)  # float32 data: an input of the function
+
+
+class TorchUpcastNorm(torch.nn.Module):
+    """An RMSNorm as transformers writes it: float32 inside whatever the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.from_numpy(WEIGHT))
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.to(torch.float32)
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        return self.weight * x.to(dtype)
+
+
+class TorchModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = TorchUpcastNorm()
+
+    def forward(self, x):
+        scale = torch.arange(8, dtype=torch.float32).float() / 7
+        return torch.softmax(self.norm(x) * scale, -1, dtype=torch.float32)
+
+
+def _reference(x):
+    """The same function in float64 NumPy."""
+    y = x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-6) * WEIGHT * (np.arange(8) / 7)
+    e = np.exp(y - y.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_torch_narrowing_casts_are_promoted_and_counted_by_module():
+    model = TorchModel().double()
+    plain = model(torch.from_numpy(X))
+    assert plain.dtype == torch.float32  # the softmax's dtype= narrows: the truth would be float32
+    notes = TruthNotes()
+    with promoting_torch(model, notes):
+        promoted = model(torch.from_numpy(X))
+    assert promoted.dtype == torch.float64
+    assert np.abs(promoted.detach().numpy() - _reference(X)).max() < 1e-15
+    assert np.abs(plain.detach().numpy() - _reference(X)).max() > 1e-9
+    assert notes.lines() == [
+        "3 float32 casts promoted in the model (TorchModel)",
+        "1 float32 cast promoted in norm (TorchUpcastNorm)",
+    ]
+    assert torch.get_default_dtype() == torch.float32  # restored
+
+
+def test_torch_to_another_tensor_and_type_are_promoted():
+    notes = TruthNotes()
+    model = torch.nn.Identity()
+    narrow = torch.zeros(1, dtype=torch.float32)
+    with promoting_torch(model, notes):
+        a = torch.ones(2, dtype=torch.float64).to(narrow)
+        b = torch.ones(2, dtype=torch.float64).type(torch.float16)
+        c = torch.ones(2, dtype=torch.float64).to("cpu", torch.bfloat16)
+        d = torch.tensor([1.0, 2.0])  # the default dtype is float64 in a truth run
+    assert {t.dtype for t in (a, b, c, d)} == {torch.float64}
+    assert notes.lines() == [
+        "1 float32 cast promoted in the model (Identity)",
+        "1 float16 cast promoted in the model (Identity)",
+        "1 bfloat16 cast promoted in the model (Identity)",
+    ]
+
+
+class JaxUpcastNorm(nnx.Module):
+    def __init__(self):
+        self.scale = nnx.Param(jnp.asarray(WEIGHT))
+
+    def __call__(self, x):
+        y = x.astype(jnp.float32)
+        y = y * jax.lax.rsqrt(jnp.mean(y**2, -1, keepdims=True) + 1e-6)
+        return self.scale[...][None] * y.astype(x.dtype)
+
+
+class JaxModel(nnx.Module):
+    def __init__(self):
+        self.norm = JaxUpcastNorm()
+
+    def __call__(self, x):
+        scale = (jnp.arange(8, dtype=jnp.float32) / 7)[None]
+        return jax.nn.softmax((self.norm(x) * scale).astype(jnp.float32), -1)
+
+
+def _promoted_jax(model, x, notes):
+    @jax.jit
+    def run(x):
+        with promoting_jax(model, notes):
+            return model(x)
+
+    return run(x)
+
+
+def test_jax_narrowing_casts_are_promoted_and_counted_by_module():
+    with jax.enable_x64(True):
+        model = JaxModel()
+        model.norm.scale[...] = jnp.asarray(model.norm.scale[...], jnp.float64)
+        x = jnp.asarray(X)
+        assert model(x).dtype == jnp.float32
+        notes = TruthNotes()
+        promoted = _promoted_jax(model, x, notes)
+    assert promoted.dtype == jnp.float64
+    assert np.abs(np.asarray(promoted) - _reference(X)).max() < 1e-15
+    assert notes.lines() == [
+        "1 float32 cast promoted in norm (JaxUpcastNorm)",
+        "1 float32 cast promoted in the model (JaxModel)",
+    ]
+
+
+def test_jax_attention_softmax_is_float64_in_the_truth():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((1, 5, 2, 4)) for _ in range(3))
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / 2.0
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    want = np.einsum("bhqk,bkhd->bqhd", weights / weights.sum(-1, keepdims=True), v)
+    with jax.enable_x64(True):
+        plain = jax.nn.dot_product_attention(q, k, v)
+        notes = TruthNotes()
+
+        class Attention(nnx.Module):
+            def __call__(self, q, k, v):
+                return jax.nn.dot_product_attention(q, k, v)
+
+        model = Attention()
+
+        @jax.jit
+        def run(q, k, v):
+            with promoting_jax(model, notes):
+                return model(q, k, v)
+
+        promoted = run(q, k, v)
+    assert np.abs(np.asarray(plain) - want).max() > 1e-10  # jax computes the softmax in float32
+    assert np.abs(np.asarray(promoted) - want).max() < 1e-14
+    assert notes.lines() and all("float32" in line for line in notes.lines())
+
+
+def test_everything_is_restored_even_when_the_model_raises():
+    from jax._src import core
+
+    bind = core.Primitive.bind
+    model = JaxUpcastNorm()
+    with pytest.raises(ZeroDivisionError), promoting_jax(model, TruthNotes()):
+        raise ZeroDivisionError
+    assert core.Primitive.bind is bind and type(model).__call__ is JaxUpcastNorm.__call__
+    with pytest.raises(ZeroDivisionError), promoting_torch(torch.nn.Identity(), TruthNotes()):
+        raise ZeroDivisionError
+    assert torch.get_default_dtype() == torch.float32
+    assert torch.ones(1).float().dtype == torch.float32
