@@ -53,6 +53,7 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.weights.layouts_attention import ATTENTION_LAYOUTS
 from crosscheck.weights.layouts_conv import CONV_TRANSPOSE
 from crosscheck.weights.layouts_general import GENERAL_LAYOUTS
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
@@ -173,6 +174,7 @@ _REGISTRY: list[Layout] = [
     *NORM_LAYOUTS,
     CONV_TRANSPOSE,
     *GENERAL_LAYOUTS,
+    *ATTENTION_LAYOUTS,
 ]
 
 
@@ -190,3 +192,8 @@ def layout_of(module) -> Layout | None:
 def known_layers() -> list[str]:
     """The names of every registered rule, for messages."""
     return [layout.name for layout in _REGISTRY]
+
+
+def registered() -> tuple[Layout, ...]:
+    """Every registered rule, in the order :func:`layout_of` tries them."""
+    return tuple(_REGISTRY)

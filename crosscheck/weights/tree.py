@@ -202,20 +202,23 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
             f"crosscheck.weights: expected a Flax NNX module here, got {describe_module(module)}."
         )
     entries, unmatched = [], []
-    ruled: list[str] = []
+    ruled: dict[str, set[str]] = {}  # a ruled layer's path -> the variables below it its rule maps
     for path, node in submodules(module, every_path=True):
-        if any(_inside(path, r) for r in ruled):
-            unmatched += [dotted(path, name) for name, _ in _variables(node)]
+        owner = next((r for r in ruled if _inside(path, r)), None)
+        if owner is not None:  # below a layer whose rule maps the variables it names (parts)
+            below = path[len(owner) + 1 :] if owner else path
+            claimed = ruled[owner]
+            unmatched += [dotted(path, n) for n, _ in _variables(node) if dotted(below, n) not in claimed]
             continue
         layout = layout_of(node)
         if layout is None:
             unmatched += [dotted(path, name) for name, _ in _variables(node)]
             continue
-        ruled.append(path)
-        rules = layout.rules_for(node)
-        covered = {rule.jax_name for rule in rules}
+        rules, shared = layout.rules_for(node), {}
+        covered = {claim for rule in rules for claim in rule.claims}
+        ruled[path] = covered
         for rule in rules:
-            variable = getattr(node, rule.jax_name, None)
+            variable = rule.variable_of(node, shared)
             if variable is not None:
                 key = renamed(dotted(path, rule.torch_name), rename)
                 entries.append(Entry(key, path, variable, rule, layout, node))
