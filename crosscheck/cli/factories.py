@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from flax import nnx
 
-from crosscheck.porting.channels import swap_channels
-from crosscheck.porting.checking import channels_first_of
+from crosscheck.porting.channels import channels_first_of, to_channels_first
 from crosscheck.porting.evaluate import cast_inputs
 from crosscheck.weights import torch_of_numpy
 
@@ -107,8 +106,8 @@ def _torch_error(model, inputs: list[np.ndarray]) -> BaseException | None:
     floating = [p.dtype for p in model.parameters() if p.dtype.is_floating_point]
     dtype = str(floating[0]).removeprefix("torch.") if floating else "float32"
     arrays = list(cast_inputs(inputs, dtype))
-    if arrays and channels_first_of(model):
-        arrays[0] = swap_channels(arrays[0])
+    if arrays and channels_first_of(model).input:
+        arrays[0] = to_channels_first(arrays[0])
     modes = {module: module.training for module in model.modules()}
     try:
         model.eval()

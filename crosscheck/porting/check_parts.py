@@ -13,6 +13,7 @@ from flax import nnx
 
 from crosscheck.numerics import is_floating
 from crosscheck.numerics.relative import rms
+from crosscheck.porting.channels import Channels, channels_first_of, channels_option
 from crosscheck.porting.evaluate import Evaluation, model_call_error
 from crosscheck.porting.fused import Request
 from crosscheck.porting.model_pair import GradientKeys
@@ -41,7 +42,7 @@ class PreparedCheck:
     cotangents: dict[str, np.ndarray]
     requests: list[Request]
     analytic: bool
-    channels_first: bool
+    channels_first: Channels
     grads: bool
     equal_nan: bool
     output_paths: list[str]
@@ -56,6 +57,20 @@ class PreparedCheck:
     @property
     def truth_inputs(self) -> tuple:
         return self.jax_side.truth
+
+
+def channels_of(channels_first, torch_module, torch_inputs) -> Channels:
+    """``channels_first=`` as a :class:`Channels`: given, or detected from the torch module
+    (:func:`channels_first_of`); with ``torch_inputs`` the input is in torch's own layout already.
+
+    Raises:
+        ValueError: a value that is not one of the accepted forms.
+    """
+    given = channels_option(channels_first)
+    if given is not None:
+        return given
+    detected = channels_first_of(torch_module)
+    return Channels(torch_inputs is None and detected.input, detected.output)
 
 
 def output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
@@ -139,5 +154,6 @@ def require_same_shape(name: str, item: str, evidence: Evidence) -> None:
     if ours != theirs:
         raise ValueError(
             f"{name}: {item} has shape {ours} in JAX and {theirs} in torch; give both models inputs in "
-            "their own layouts (channels_first= moves the features axis for torch)"
+            "their own layouts (channels_first=True, 'input' or 'output' moves the features axis for torch: "
+            "NHWC <-> NCHW; or torch_inputs=)"
         )

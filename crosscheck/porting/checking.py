@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from flax import nnx
 
-import torch_ref
 from crosscheck.numerics import is_floating
 from crosscheck.numerics.relative import rms
+from crosscheck.porting.channels import Channels, channels_first_of
 from crosscheck.porting.check_parts import (
     PreparedCheck,
     absolute_keywords,
+    channels_of,
     input_gradient_scale,
     input_gradients_in_jax_layout,
     output_shapes,
@@ -69,15 +70,10 @@ from crosscheck.porting.verdicts import (
     judge_exact,
     judge_relative,
 )
+from crosscheck.weights.selection import Ignore, torch_part
 from crosscheck.weights.tree import Rename
 
 __all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
-
-
-def channels_first_of(torch_module) -> bool:
-    """Whether the torch module takes its input channels first: it holds an ``nn.Conv1d`` (or a
-    torch_ref ``PointwiseConv``) anywhere in its tree."""
-    return any(isinstance(m, (torch.nn.Conv1d, torch_ref.PointwiseConv)) for m in torch_module.modules())
 
 
 def prepare_check(
@@ -86,7 +82,7 @@ def prepare_check(
     *inputs,
     grads: bool = True,
     rename: Rename = None,
-    channels_first: bool | None = None,
+    channels_first: bool | str | Channels | None = None,
     equal_nan: bool = False,
     name: str = "",
     seed: int = 0,
@@ -94,10 +90,14 @@ def prepare_check(
     torch_inputs: tuple | None = None,
     jax_kwargs: dict | None = None,
     torch_kwargs: dict | None = None,
+    strict: bool = True,
+    prefix: str = "",
+    ignore: Ignore = None,
 ) -> PreparedCheck:
     """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
     values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
-    checks' (:func:`crosscheck.porting.fused.evaluate_all`).
+    checks' (:func:`crosscheck.porting.fused.evaluate_all`). ``torch_module`` is the part already taken
+    at ``prefix`` (:func:`check` takes it).
 
     Raises:
         TypeError: the arguments are not a Flax NNX module and a torch module, in that order; or the
@@ -106,9 +106,9 @@ def prepare_check(
         ModelCallError: a model raised on the inputs.
     """
     require_models(jax_module, torch_module, "check")
-    match = require_same_weights(jax_module, torch_module, rename=rename)
-    if channels_first is None:  # torch_inputs are in the torch model's own layout: nothing to guess
-        channels_first = torch_inputs is None and channels_first_of(torch_module)
+    keys = {"prefix": prefix, "strict": strict, "ignore": ignore}
+    match = require_same_weights(jax_module, torch_module, rename=rename, **keys)
+    channels_first = channels_of(channels_first, torch_module, torch_inputs)
     dtype = working_dtype(jax_module, inputs)
     jax_side = side(inputs, jax_kwargs, dtype)
     split_keywords(jax_side.kwargs_work)  # a keyword the program cannot take: said before anything runs
@@ -120,7 +120,7 @@ def prepare_check(
     title = name or f"{type(jax_module).__name__} vs {type(torch_module).__name__}"
     analytic = has_analytic_bound(jax_module)
     result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
-                        differing_weights=match.differing)  # fmt: skip
+                        differing_weights=match.differing, missing=match.missing)  # fmt: skip
     with jax.enable_x64(True):
         order, shapes = output_shapes(jax_module, work_inputs, jax_side.kwargs_work)
     pairs = None
@@ -139,7 +139,7 @@ def prepare_check(
         result.notes.append("no floating output: gradients not compared")
         grads = False
     if grads:
-        keys = gradient_keys(jax_module, torch_module, rename)
+        keys = gradient_keys(jax_module, torch_module, rename, match.paired)
         result.frozen, result.tied = keys.frozen, keys.tied
     run = {"grads": grads, "rename": rename, "place": place}
     with jax.enable_x64(True):
@@ -237,7 +237,7 @@ def check(
     *inputs,
     grads: bool = True,
     rename: Rename = None,
-    channels_first: bool | None = None,
+    channels_first: bool | str | Channels | None = None,
     equal_nan: bool = False,
     name: str = "",
     seed: int = 0,
@@ -245,6 +245,9 @@ def check(
     torch_inputs: tuple | None = None,
     jax_kwargs: dict | None = None,
     torch_kwargs: dict | None = None,
+    strict: bool = True,
+    prefix: str = "",
+    ignore: Ignore = None,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
 
@@ -253,11 +256,18 @@ def check(
     onto the torch module's (see :func:`crosscheck.weights.tree.renamed`); they are checked to map,
     key for key and shape for shape, before anything runs; weights whose values differ fail the check
     ("weights differ", naming each: copy them first).
-    ``channels_first`` (detected: the torch module holds an ``nn.Conv1d``) moves the features axis of
-    the first input for torch. Each side may have its own call: ``torch_inputs`` replaces the inputs on
-    the torch side (channels-first is then not guessed; the input gradients pair when the torch side's
-    first input is an axis permutation of the JAX side's, NHWC against NCHW, found from the values),
-    ``jax_kwargs`` / ``torch_kwargs`` add keyword arguments to one side (arrays, flags, sizes).
+    ``channels_first`` (:mod:`crosscheck.porting.channels`: ``True``, ``"input"``, ``"output"``,
+    ``False``; ``None`` detects it from the torch module's first and last layers) moves the features
+    axis of the first input to position 1 for torch (NHWC -> NCHW) and torch's outputs back.
+    ``prefix="encoder."`` checks the JAX module against the torch module's submodule ``encoder`` (the
+    one called; keys named in the result keep the prefix). ``ignore=[regex, ...]`` leaves out every key
+    either model holds that a pattern finds (a pattern finding none is an error); ``strict=False`` lists
+    keys with no counterpart (``result.ignored``: torch's; ``result.missing``: the JAX module's) instead
+    of failing, and a parameter one side lacks is no gradient item. Each side may have its own call:
+    ``torch_inputs`` replaces the inputs on the torch side (a channels-first input is then not guessed;
+    the input gradients pair when the torch side's first input is an axis permutation of the JAX
+    side's, NHWC against NCHW, found from the values), ``jax_kwargs`` / ``torch_kwargs`` add keyword
+    arguments to one side (arrays, flags, sizes).
     Outputs are trees (tuples, dicts, a ``ModelOutput``, dataclasses): every array is compared,
     paired by path or else by position (unpaired ones are listed in the result), floating ones in
     two tiers, integer ones exactly; ``None`` is skipped. The working dtype is the
@@ -283,12 +293,14 @@ def check(
     >>> from crosscheck.weights import copy_torch_to_jax
     >>> theirs = torch_ref.Linear(8, 4)
     >>> ours = jaxlin.Linear(8, 4, rngs=nnx.Rngs(0))
-    >>> copy_torch_to_jax(theirs, ours)
+    >>> copied = copy_torch_to_jax(theirs, ours)
     >>> check(ours, theirs, np.random.default_rng(0).standard_normal((3, 8))).passed
     True
     """
     require_models(jax_module, torch_module, "check")
-    options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan}
+    torch_module = torch_part(torch_module, prefix, "check")
+    options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan,
+               "strict": strict, "prefix": prefix, "ignore": ignore}  # fmt: skip
     sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
     with inference_mode(jax_module, torch_module) as switched:
         prepared = prepare_check(

@@ -9,7 +9,7 @@ the gradients are comparable element by element. Parameter gradients are keyed b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -18,8 +18,9 @@ import torch
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.porting.channels import swap_channels
+from crosscheck.porting.channels import Channels, channels_option, to_channels_first, to_channels_last
 from crosscheck.porting.outputs import flatten_output, is_floating_array
+from crosscheck.porting.truth import TruthNotes, promoted_call
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
 from crosscheck.weights.tree import Rename, describe_module, plan, submodules
 
@@ -39,6 +40,7 @@ class Evaluation:
 
     outputs: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
+    truth_notes: list[str] = field(default_factory=list)  # what a float64 run promoted (truth.py)
 
     @property
     def output(self) -> np.ndarray:
@@ -98,15 +100,23 @@ def split_keywords(kwargs: dict | None) -> tuple[dict, tuple]:
     return arrays, tuple(constants)
 
 
-def forward_and_grads(graphdef, params, rest, inputs, cotangent, grads: bool, keywords=None, constants=()):
+def forward_and_grads(
+    graphdef, params, rest, inputs, cotangent, grads: bool, keywords=None, constants=(),
+    promote: TruthNotes | None = None,
+):  # fmt: skip
     """The traced computation of one evaluation: ``(outputs by path, parameter grads, input grad)``;
     the first input gets a gradient when it is floating. ``cotangent``: ``{path: array}`` for the
     outputs the loss sums over, or one array for the first floating output. ``keywords`` (arrays) and
-    ``constants`` (static pairs) are the module's keyword arguments."""
+    ``constants`` (static pairs) are the module's keyword arguments. ``promote``: a float64 run's notes,
+    its narrowing casts promoted (:mod:`crosscheck.porting.truth`)."""
 
     def outputs_of(p, x):
         module = nnx.merge(graphdef, p, rest)
-        returned = module(x, *inputs[1:], **(keywords or {}), **dict(constants))
+
+        def call():
+            return module(x, *inputs[1:], **(keywords or {}), **dict(constants))
+
+        returned = call() if promote is None else promoted_call(module, call, promote)
         return dict(flatten_output(returned, type(module).__name__))
 
     if not grads:
@@ -128,10 +138,10 @@ def fresh_forward_and_grads():
     before (a module whose code has since been edited) is reused. Called inside another jitted
     function (:mod:`crosscheck.porting.fused`) it is traced once per structure there."""
 
-    def evaluation(graphdef, params, rest, inputs, cotangent, grads, keywords=None, constants=()):
-        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, keywords, constants)
+    def evaluation(graphdef, params, rest, inputs, cotangent, grads, keywords=None, constants=(), promote=None):
+        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, keywords, constants, promote)
 
-    return jax.jit(evaluation, static_argnames=("graphdef", "grads", "constants"))
+    return jax.jit(evaluation, static_argnames=("graphdef", "grads", "constants", "promote"))
 
 
 def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
@@ -145,21 +155,24 @@ def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> di
     }
 
 
-def evaluation_of(graphdef, rest, computed, *, grads: bool, rename: Rename = None) -> Evaluation:
+def evaluation_of(
+    graphdef, rest, computed, *, grads: bool, rename: Rename = None, notes: TruthNotes | None = None
+) -> Evaluation:
     """:func:`forward_and_grads`'s result as NumPy arrays, the parameter gradients in torch names."""
     outputs, param_grads, input_grad = computed
     outputs = {path: np.asarray(y) for path, y in outputs.items()}
+    said = notes.lines() if notes is not None else []
     if not grads:
-        return Evaluation(outputs, {})
+        return Evaluation(outputs, {}, said)
     named = param_grads_by_key(graphdef, param_grads, rest, rename)
     if input_grad is not None:
         named["input"] = np.asarray(input_grad)
-    return Evaluation(outputs, named)
+    return Evaluation(outputs, named, said)
 
 
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
-    place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None,
+    place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None, promote: bool = False,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
     ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
@@ -172,8 +185,9 @@ def evaluate_jax(
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
     keywords, constants = split_keywords(jax_keywords(kwargs))
-    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants)
-    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename)
+    notes = TruthNotes() if promote else None
+    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes)
+    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename, notes=notes)
 
 
 def _one_line(error: BaseException) -> str:
@@ -204,26 +218,26 @@ def torch_parameters(module) -> dict[str, object]:
     return dict(module.named_parameters(remove_duplicate=False))
 
 
-def _swapped(array, channels_first: bool):
-    return swap_channels(array) if channels_first and np.ndim(array) >= 2 else array
-
-
 def evaluate_torch(
-    module, inputs, cotangent, *, grads: bool = True, channels_first: bool = False, kwargs: dict | None = None
-) -> Evaluation:
+    module, inputs, cotangent, *, grads: bool = True, channels_first: bool | str | Channels = False,
+    kwargs: dict | None = None,
+) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout; ``.grad``
     of the module's parameters is neither read nor written (``torch.autograd.grad``).
 
     ``cotangent``: ``{torch output path: array}`` (or one array for the first floating output), in
     jaxlin's layout. Frozen parameters (``requires_grad=False``) get no gradient; tied ones get the
-    same gradient under each name. ``channels_first`` moves the features axis of the first input to
-    -2 for the module (as ``nn.Conv1d`` takes it) and moves outputs and the input gradient back.
+    same gradient under each name. ``channels_first`` (:mod:`crosscheck.porting.channels`: ``True``,
+    ``"input"``, ``"output"``) moves the features axis of the first input to position 1 for the module
+    (NHWC -> NCHW, as ``nn.Conv2d`` takes it) and its gradient back, and the outputs (and their
+    cotangents) between the layouts.
     ``kwargs``: keyword arguments, NumPy arrays among them given as tensors.
 
     Raises:
         ModelCallError: the module raised on the inputs.
     """
-    first = _swapped(inputs[0], channels_first)
+    layout = channels_option(channels_first) or Channels()
+    first = to_channels_first(inputs[0]) if layout.input else inputs[0]
     floating = is_floating(np.asarray(first).dtype)
     x = torch_of_numpy(first).requires_grad_(grads and floating)
     rest = [torch_of_numpy(a) for a in inputs[1:]]
@@ -234,7 +248,8 @@ def evaluate_torch(
         except Exception as error:
             raise model_call_error("torch", module, error) from error
         tensors = dict(flatten_output(returned, describe_module(module)))
-    outputs = {path: _swapped(numpy_of_torch(y), channels_first) for path, y in tensors.items()}
+    back = to_channels_last if layout.output else (lambda a: a)
+    outputs = {path: back(numpy_of_torch(y)) for path, y in tensors.items()}
     if not grads:
         return Evaluation(outputs, {})
     if not isinstance(cotangent, dict):
@@ -246,7 +261,8 @@ def evaluate_torch(
     for path, ct in cotangent.items():
         y = tensors[path]
         accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
-        ct = torch.as_tensor(np.ascontiguousarray(_swapped(ct, channels_first)), dtype=accumulate)
+        ct = to_channels_first(ct) if layout.output else ct
+        ct = torch.as_tensor(np.ascontiguousarray(ct), dtype=accumulate)
         term = (y.to(accumulate) * ct).sum()
         total = term if total is None else total + term
     computed = [None] * len(targets)
@@ -257,7 +273,8 @@ def evaluate_torch(
     }
     grads_named = {name: numpy_of_torch(by_id[id(p)]) for name, p in named.items() if id(p) in by_id}
     if floating:
-        grads_named["input"] = _swapped(numpy_of_torch(by_id[id(x)]), channels_first)
+        gradient = numpy_of_torch(by_id[id(x)])
+        grads_named["input"] = to_channels_last(gradient) if layout.input else gradient
     return Evaluation(outputs, grads_named)
 
 

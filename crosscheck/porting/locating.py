@@ -24,9 +24,9 @@ import torch
 
 from crosscheck.numerics import is_floating
 from crosscheck.porting.capture import Call, capture_jax, capture_torch
-from crosscheck.porting.channels import swap_channels
+from crosscheck.porting.channels import Channels, to_channels_first, to_channels_last
+from crosscheck.porting.check_parts import channels_of
 from crosscheck.porting.checking import (
-    channels_first_of,
     check,
     float64_jax,
     reduction_lengths,
@@ -45,7 +45,8 @@ from crosscheck.porting.verdicts import (
     judge_relative,
 )
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
-from crosscheck.weights.tree import Rename, renamed, submodules
+from crosscheck.weights.selection import Ignore, torch_part
+from crosscheck.weights.tree import Rename, dotted, renamed, submodules
 
 
 @dataclass
@@ -81,6 +82,8 @@ class LocateResult:
     differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ
     mode: str = "inference"  # both models ran in inference mode, each restored afterwards
     switched: list[str] = field(default_factory=list)  # layers that were in training mode
+    ignored: list[str] = field(default_factory=list)  # torch keys left out (ignore=, strict=False, ...)
+    missing: list[str] = field(default_factory=list)  # strict=False: the JAX keys the torch side lacks
 
     @property
     def passed(self) -> bool:
@@ -148,7 +151,7 @@ def _floating_leaves(tree) -> list:
 
 def _substituted(jax_call: Call, torch_call: Call) -> tuple[tuple, dict, str]:
     """The JAX call's arguments with each floating array replaced by the truth's (same position, same
-    shape, or the same with the last two axes swapped); ``"truth"`` when every one was replaced."""
+    shape, or the same moved channels last); ``"truth"`` when every one was replaced."""
     truth = [numpy_of_torch(t) for t in _floating_leaves((torch_call.args, torch_call.kwargs))]
     position, replaced, total = iter(range(len(truth))), [0], [0]
 
@@ -163,9 +166,9 @@ def _substituted(jax_call: Call, torch_call: Call) -> tuple[tuple, dict, str]:
         if value.shape == leaf.shape:
             replaced[0] += 1
             return jnp.asarray(value)
-        if value.ndim >= 2 and swap_channels(value).shape == leaf.shape:
+        if value.ndim >= 2 and to_channels_last(value).shape == leaf.shape:
             replaced[0] += 1
-            return jnp.asarray(swap_channels(value))
+            return jnp.asarray(to_channels_last(value))
         return leaf
 
     args, kwargs = jax.tree.map(swap, (jax_call.args, jax_call.kwargs))
@@ -184,12 +187,12 @@ def _cast(tree, dtype):
 
 
 def _outputs(jax_output, torch_output) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs of floating outputs at the same position (a channels-first torch output swapped back)."""
+    """Pairs of floating outputs at the same position (a channels-first torch output moved back)."""
     pairs = []
     for ours, theirs in zip(_floating_leaves(jax_output), _floating_leaves(torch_output), strict=False):
         ours, theirs = np.asarray(ours), numpy_of_torch(theirs)
-        if theirs.shape != ours.shape and theirs.ndim >= 2 and swap_channels(theirs).shape == ours.shape:
-            theirs = swap_channels(theirs)
+        if theirs.shape != ours.shape and theirs.ndim >= 2 and to_channels_last(theirs).shape == ours.shape:
+            theirs = to_channels_last(theirs)
         pairs.append((ours, theirs))
     return pairs
 
@@ -253,7 +256,7 @@ def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
 
 
 def _check_layer(
-    layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan
+    layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan, strict=True
 ) -> bool:
     """With gradients: :func:`check` the pair on the truth's inputs, when they are positional arrays
     that pair one to one (else the forward-only judgment runs); whether it ran."""
@@ -265,15 +268,17 @@ def _check_layer(
         return False
     inputs = [np.asarray(a) for a in args]
     result = check(jax_layers[layer.jax_path], torch_layers[layer.path], *inputs, grads=True,
-                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan)  # fmt: skip
+                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan,
+                   strict=strict)  # fmt: skip
     layer.inputs, layer.items = given, result.items
     return True
 
 
 def locate(
     jax_module, torch_module, *inputs, rename: Rename = None, grads: bool = False,
-    channels_first: bool | None = None, equal_nan: bool = False, name: str = "",
+    channels_first: bool | str | Channels | None = None, equal_nan: bool = False, name: str = "",
     torch_inputs: tuple | None = None, jax_kwargs: dict | None = None, torch_kwargs: dict | None = None,
+    strict: bool = True, prefix: str = "", ignore: Ignore = None,
 ) -> LocateResult:  # fmt: skip
     """Judge every submodule present in both models on its own float64-truth input.
 
@@ -283,7 +288,11 @@ def locate(
     inputs are positional arrays that pair one to one; other layers are judged forward only). Both
     models run in inference mode and are left exactly as they were (as ``check`` leaves them);
     weights whose values differ are listed (``differing_weights``) and their layers fail on their own.
-    ``torch_inputs``, ``jax_kwargs`` and ``torch_kwargs`` give each side its own call, as for ``check``.
+    ``torch_inputs``, ``jax_kwargs`` and ``torch_kwargs`` give each side its own call, and
+    ``channels_first``, ``prefix`` (the torch submodule located against; the result's torch paths keep
+    the prefix), ``ignore`` and ``strict`` mean what they mean for ``check``; the result lists
+    ``ignored`` and ``missing`` keys as ``check``'s does (a layer judged with gradients is checked with
+    ``strict=False`` when either is in play).
 
     Shape:
         inputs as the JAX model takes them.
@@ -294,35 +303,34 @@ def locate(
         ModelCallError: a model raised on the inputs.
     """
     require_models(jax_module, torch_module, "locate")
+    torch_module = torch_part(torch_module, prefix, "locate")
+    keys = {"prefix": prefix, "strict": strict, "ignore": ignore}
     with inference_mode(jax_module, torch_module) as switched:
         result = _locate(
-            jax_module,
-            torch_module,
-            inputs,
-            rename,
-            grads,
-            channels_first,
-            equal_nan,
-            name,
-            (torch_inputs, jax_kwargs, torch_kwargs),
-        )
+            jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name,
+            (torch_inputs, jax_kwargs, torch_kwargs), keys,
+        )  # fmt: skip
     result.switched = switched
+    if prefix:
+        where = prefix.rstrip(".")
+        for layer in result.layers:
+            layer.path = dotted(where, layer.path)
+        result.torch_only = [dotted(where, path) for path in result.torch_only]
     return result
 
 
 def _locate(
-    jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name, own_calls
+    jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name, own_calls, keys
 ) -> LocateResult:
     torch_inputs, jax_kwargs, torch_kwargs = own_calls
-    match = require_same_weights(jax_module, torch_module, rename=rename)
-    if channels_first is None:
-        channels_first = torch_inputs is None and channels_first_of(torch_module)
+    match = require_same_weights(jax_module, torch_module, rename=rename, function="locate", **keys)
+    channels = channels_of(channels_first, torch_module, torch_inputs)
     dtype = str(working_dtype(jax_module, inputs))
     jax_side = side(inputs, jax_kwargs, dtype)
     torch_side = side(inputs if torch_inputs is None else torch_inputs, torch_kwargs, dtype)
     truth_inputs = jax_side.truth
     torch64 = copy.deepcopy(torch_module).double()
-    first = swap_channels(torch_side.truth[0]) if channels_first else torch_side.truth[0]
+    first = to_channels_first(torch_side.truth[0]) if channels.input else torch_side.truth[0]
     keywords = torch_keywords(torch_side.kwargs_truth)
     with torch.no_grad():
         try:
@@ -349,7 +357,10 @@ def _locate(
         [],
         [],
         differing_weights=match.differing,
+        ignored=match.ignored,
+        missing=match.missing,
     )
+    layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
     for call in torch_calls:
         jax_path = by_torch_path.get(call.path)
         if jax_path is None or jax_path not in jax_called:
@@ -360,7 +371,7 @@ def _locate(
         )
         try:
             checked = grads and _check_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call,
-                                             rename, equal_nan)  # fmt: skip
+                                             rename, equal_nan, layer_strict)  # fmt: skip
             if not checked:
                 _judge_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call, dtype, equal_nan)
         except Exception as error:  # a layer that cannot be called alone is reported, and the others go on

@@ -5,7 +5,7 @@ parameters are frozen or tied, and the working dtype.
 >>> import jaxlin, torch_ref
 >>> from crosscheck.weights import copy_torch_to_jax
 >>> theirs, ours = torch_ref.Linear(3, 2), jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
->>> copy_torch_to_jax(theirs, ours)
+>>> copied = copy_torch_to_jax(theirs, ours)
 >>> require_same_weights(ours, theirs).ignored
 []
 """
@@ -21,8 +21,8 @@ from flax import nnx
 
 from crosscheck.numerics import is_floating
 from crosscheck.weights import expected_specs, layout_of, numpy_of_torch
-from crosscheck.weights.fit import require_fit
-from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules, torch_only
+from crosscheck.weights.selection import Ignore, select_keys
+from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
 
 
 def require_models(jax_module, torch_module, function: str) -> None:
@@ -53,31 +53,37 @@ def require_models(jax_module, torch_module, function: str) -> None:
 @dataclass
 class WeightsMatch:
     """Both models' weights map key for key: the notes on configurations that differ where no weight
-    shows it, and the torch keys with no Flax counterpart by nature (``num_batches_tracked``)."""
+    shows it, the keys left out (``ignored``: ``num_batches_tracked``, ``ignore=`` matches and, with
+    ``strict=False``, torch keys with no JAX counterpart), the JAX keys the torch model lacks
+    (``missing``, ``strict=False``), and the keys both hold (``paired``, relative to the prefix)."""
 
     notes: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     differing: list[str] = field(default_factory=list)  # weights whose values differ, in words
+    missing: list[str] = field(default_factory=list)
+    paired: list[str] | None = None  # None: every key
 
 
-def _no_counterpart(torch_module) -> list[str]:
-    return [key for key in torch_module.state_dict() if torch_only(key)]
-
-
-def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> WeightsMatch:
+def require_same_weights(
+    jax_module, torch_module, *, rename: Rename = None, prefix: str = "", strict: bool = True,
+    ignore: Ignore = None, function: str = "check",
+) -> WeightsMatch:  # fmt: skip
     """WeightsError unless the two modules' weights map onto each other key for key and shape for shape
-    (dtypes may differ); the configuration notes, the torch keys ignored, and the weights whose values
-    differ (each torch value taken in the JAX variable's dtype).
+    (dtypes may differ); the configuration notes, the keys left out and missing, and the weights whose
+    values differ (each torch value taken in the JAX variable's dtype). ``torch_module`` is the torch
+    part already taken at ``prefix`` (:func:`crosscheck.weights.selection.torch_part`); ``prefix``,
+    ``strict`` and ``ignore`` mean what they mean for the copies
+    (:mod:`crosscheck.weights.selection`).
 
     Raises:
         WeightsError: a key or shape does not map.
     """
-    source = f"check of {describe_module(jax_module)}"
-    ignored = _no_counterpart(torch_module)
-    declared = {k: spec for k, spec in expected_specs(torch_module).items() if k not in ignored}
-    require_fit(
-        source, declared, expected_specs(jax_module, rename=rename), describe_module(torch_module), cast=True
-    )
+    where = f" at {prefix!r}" if prefix else ""
+    chosen = select_keys(
+        expected_specs(jax_module, rename=rename), expected_specs(torch_module), prefix=prefix,
+        strict=strict, ignore=ignore, source=f"{function} of {describe_module(jax_module)}",
+        target=describe_module(torch_module) + where, function=function,
+    )  # fmt: skip
     torch_modules = dict(torch_module.named_modules())
     notes = []
     for path, layer in submodules(jax_module):
@@ -85,7 +91,8 @@ def require_same_weights(jax_module, torch_module, *, rename: Rename = None) -> 
         twin = torch_modules.get(renamed(path + ".", rename)[:-1] if path else "")
         if layout is not None and layout.notes is not None and twin is not None:
             notes += [f"{dotted(path) or '(root)'}: {note}" for note in layout.notes(layer, twin)]
-    return WeightsMatch(notes, ignored, differing_weights(jax_module, torch_module, rename))
+    differing = differing_weights(jax_module, torch_module, rename, set(chosen.paired))
+    return WeightsMatch(notes, chosen.ignored, differing, chosen.missing, chosen.paired)
 
 
 def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
@@ -103,11 +110,16 @@ def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
     return float(np.max(np.where(np.isnan(difference), np.inf, difference)))
 
 
-def differing_weights(jax_module, torch_module, rename: Rename = None) -> list[str]:
-    """Each mapped weight whose values differ between the two models, in words."""
+def differing_weights(
+    jax_module, torch_module, rename: Rename = None, paired: set | None = None
+) -> list[str]:
+    """Each mapped weight whose values differ between the two models, in words (``paired``: the keys
+    compared; ``None``: every key)."""
     state = torch_module.state_dict()
     differing = []
     for entry in plan(jax_module, rename=rename):
+        if paired is not None and entry.key not in paired:
+            continue
         largest = _largest_difference(entry.torch_value(), numpy_of_torch(state[entry.key]))
         if largest is not None:
             differing.append(f"{dotted(entry.layer, entry.rule.jax_name)} differs from {entry.key} "
@@ -140,12 +152,20 @@ def _distinct(keys: list[str], identity: dict[str, int]) -> list[str]:
     return list({identity[key]: key for key in reversed(keys)}.values())[::-1]
 
 
-def gradient_keys(jax_module, torch_module, rename: Rename = None) -> GradientKeys:
-    """The gradient items of a pair whose weights map (:func:`require_same_weights`)."""
+def gradient_keys(
+    jax_module, torch_module, rename: Rename = None, paired: list[str] | None = None
+) -> GradientKeys:
+    """The gradient items of a pair whose weights map (:func:`require_same_weights`); with ``paired``
+    (``strict=False``, ``ignore=``) only those keys: a parameter one side lacks is no gradient item."""
     named = dict(torch_module.named_parameters(remove_duplicate=False))
+    if paired is not None:
+        keep = set(paired)
+        named = {key: p for key, p in named.items() if key in keep}
     torch_id = {key: id(p) for key, p in named.items()}
     jax_id = {
-        e.key: id(e.variable) for e in plan(jax_module, rename=rename) if isinstance(e.variable, nnx.Param)
+        e.key: id(e.variable)
+        for e in plan(jax_module, rename=rename)
+        if isinstance(e.variable, nnx.Param) and e.key in named
     }
     groups: dict[str, str] = {key: key for key in named}
 

@@ -105,12 +105,12 @@ class CaseResult:
     switched: list[str] = field(default_factory=list)  # layers that were in training mode (restored after)
     frozen: list[str] = field(default_factory=list)  # torch parameters with requires_grad=False: not compared
     tied: dict[str, list[str]] = field(default_factory=dict)  # an item's key -> the keys tied to it
-    ignored: list[str] = field(
-        default_factory=list
-    )  # torch keys with no Flax counterpart (num_batches_tracked)
+    # keys left out: num_batches_tracked, ignore= matches, and (strict=False) torch keys the JAX side lacks
+    ignored: list[str] = field(default_factory=list)
     unpaired_jax: list[str] = field(default_factory=list)  # output paths with no counterpart
     unpaired_torch: list[str] = field(default_factory=list)
     differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ
+    missing: list[str] = field(default_factory=list)  # strict=False: the JAX keys the torch side lacks
 
     def weights_message(self) -> str:
         """What differs between the two models' weights, and what to do about it ("" when nothing)."""

@@ -21,6 +21,7 @@ from crosscheck.weights import files
 from crosscheck.weights.arrays import is_torch_module, torch_dtype_name
 from crosscheck.weights.files import Loaded
 from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of, whole_prefix
+from crosscheck.weights.selection import Copied, Ignore, select_keys, torch_part
 from crosscheck.weights.targets import (
     require_writable_torch,
     torch_arrays,
@@ -33,6 +34,7 @@ from crosscheck.weights.targets import (
 from crosscheck.weights.tree import Rename, describe_module, plan, torch_only, torch_state_of_jax
 
 __all__ = [
+    "Copied",
     "WeightsError",
     "copy_jax_to_torch",
     "copy_torch_to_jax",
@@ -171,8 +173,26 @@ def _fitted(
     }
 
 
-def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: bool | str = True) -> None:
-    """Give ``jax_module`` exactly the weights of ``torch_module``, each in the JAX variable's dtype.
+def _copy_options(function, torch_module, jax_module, prefix, strict, ignore, rename, cast):
+    """The torch part at ``prefix``, the messages' source and target, and the keys to copy."""
+    part = torch_part(torch_module, prefix, function)
+    where = f" at {whole_prefix(prefix)!r}" if prefix else ""
+    torch_name, jax_name = describe_module(part) + where, describe_module(jax_module)
+    to_jax = function == "copy_torch_to_jax"
+    source, target = (torch_name, jax_name) if to_jax else (jax_name, torch_name)
+    chosen = select_keys(
+        expected_specs(jax_module, rename=rename), expected_specs(part), prefix=prefix, strict=strict,
+        ignore=ignore, source=f"{function} from {source}", target=target, function=function,
+        jax_is_source=not to_jax, cast=cast,
+    )  # fmt: skip
+    return part, f"{function} from {source}", target, chosen
+
+
+def copy_torch_to_jax(
+    torch_module, jax_module, *, rename: Rename = None, cast: bool | str = True, prefix: str = "",
+    strict: bool = True, ignore: Ignore = None,
+) -> Copied:  # fmt: skip
+    r"""Give ``jax_module`` exactly the weights of ``torch_module``, each in the JAX variable's dtype.
 
     The key sets must be equal and every shape must match exactly (nothing broadcasts); all of it is
     checked, and every value converted, before the first variable changes. The JAX side gets private
@@ -181,32 +201,53 @@ def copy_torch_to_jax(torch_module, jax_module, *, rename: Rename = None, cast: 
     change beyond rounding (overflow to inf, underflow to 0, a fraction into an integer, ...),
     ``"unsafe"`` accepts them, ``False`` requires equal dtypes.
 
+    ``prefix="encoder."`` copies from the torch model's submodule ``encoder`` (whole path pieces, as
+    :func:`load_weights` takes them out of a checkpoint; keys outside it play no part, so no
+    ``strict=False`` is needed for them); ``rename`` then maps onto the submodule's own keys.
+    ``ignore=[r"num_batches_tracked$", r"^pooler\."]`` leaves out every key (either model's, named as
+    in the whole torch model's ``state_dict``) a regular expression finds (``re.search``); a pattern
+    that finds none is an error. ``strict=False`` copies the keys both hold: torch keys with no JAX
+    counterpart are listed in the result's ``ignored``, JAX variables with no torch counterpart in its
+    ``missing`` (and keep their values).
+
     Raises:
-        WeightsError: a key missing or extra, a shape that differs, or a value the conversion to the
-        JAX dtype would change; ``jax_module`` is then unchanged.
+        WeightsError: a key missing or extra (``strict=True``), a shape that differs, a value the
+        conversion to the JAX dtype would change, an ``ignore`` pattern that finds nothing, or no
+        submodule at ``prefix``; ``jax_module`` is then unchanged.
 
     >>> import jaxlin, torch_ref
     >>> from flax import nnx
     >>> src, dst = torch_ref.Linear(3, 2), jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
-    >>> copy_torch_to_jax(src, dst)
+    >>> copied = copy_torch_to_jax(src, dst)
+    >>> copied.ignored, copied.missing
+    ([], [])
     >>> bool((np.asarray(dst.kernel[...]) == src.weight.detach().numpy().T).all())
     True
     """
-    entries = plan(jax_module, rename=rename)
-    source, target = f"copy_torch_to_jax from {describe_module(torch_module)}", describe_module(jax_module)
-    state = torch_arrays(torch_module, source, "copy")
+    options = (prefix, strict, ignore, rename, cast)
+    part, source, target, chosen = _copy_options("copy_torch_to_jax", torch_module, jax_module, *options)
+    entries = [entry for entry in plan(jax_module, rename=rename) if entry.key in chosen.paired]
+    state = torch_arrays(part, source, "copy")
     expected = {entry.key: entry.torch_spec() for entry in entries}
-    state = {key: a for key, a in state.items() if key in expected or not torch_only(key)}
+    state = {key: a for key, a in state.items() if key in expected}
     write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
+    return Copied(chosen.ignored, chosen.missing)
 
 
-def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: bool | str = True) -> None:
+def copy_jax_to_torch(
+    jax_module, torch_module, *, rename: Rename = None, cast: bool | str = True, prefix: str = "",
+    strict: bool = True, ignore: Ignore = None,
+) -> Copied:  # fmt: skip
     """Give ``torch_module`` exactly the weights of ``jax_module``, each in the torch tensor's dtype.
 
     The same checks as :func:`copy_torch_to_jax`, the other way, and the same ``cast``; torch tensors
     keep their device. Everything is checked before the first tensor changes: a tensor on the meta
     device, an expanded one (stride 0) or an inference tensor is an error, and so are two different
-    values for tied weights (one tensor under two keys); equal values keep the tie.
+    values for tied weights (one tensor under two keys); equal values keep the tie. ``prefix``,
+    ``ignore`` and ``strict`` mean what they mean for :func:`copy_torch_to_jax`: ``torch_module`` is the
+    whole model and ``jax_module`` the part written into its submodule at ``prefix``; torch keys left
+    out (``ignored``) and JAX keys with no torch counterpart (``missing``) are listed, and the torch
+    tensors not written keep their values.
 
     Raises:
         WeightsError: as :func:`copy_torch_to_jax`, or a target that cannot be written;
@@ -215,10 +256,14 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: 
     >>> import jaxlin, torch
     >>> from flax import nnx
     >>> src, dst = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)), torch.nn.Linear(3, 2, dtype=torch.float16)
-    >>> copy_jax_to_torch(src, dst)
+    >>> copy_jax_to_torch(src, dst).missing
+    []
     >>> want = np.asarray(src.kernel[...], np.float16).T
     >>> dst.weight.dtype, bool((dst.weight.detach().numpy() == want).all())
     (torch.float16, True)
+    >>> whole = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    >>> copy_jax_to_torch(src, whole, prefix="0.").ignored
+    []
     >>> with torch.device("meta"):
     ...     empty = torch.nn.Linear(3, 2)
     >>> copy_jax_to_torch(src, empty)  # doctest: +ELLIPSIS
@@ -227,9 +272,13 @@ def copy_jax_to_torch(jax_module, torch_module, *, rename: Rename = None, cast: 
     crosscheck.WeightsError: copy_jax_to_torch from jaxlin.Linear(...): torch.Linear(...) cannot be
     written: keys 'weight', 'bias' are on the meta device (a shape without data), ...
     """
-    source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(torch_module)
-    require_writable_torch(torch_state(torch_module), source, target)  # a meta module: an error, not a no-op
+    part = torch_part(torch_module, prefix, "copy_jax_to_torch")
+    source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(part)
+    require_writable_torch(torch_state(part), source, target)  # a meta module: an error, not a no-op
+    options = (prefix, strict, ignore, rename, cast)
+    part, source, target, chosen = _copy_options("copy_jax_to_torch", torch_module, jax_module, *options)
     state = torch_state_of_jax(jax_module, rename=rename)
-    declared = expected_specs(torch_module)
-    expected = {k: spec for k, spec in declared.items() if k in state or not torch_only(k)}
-    write_torch(torch_module, _fitted(source, state, expected, target, cast), source)
+    state = {key: a for key, a in state.items() if key in chosen.paired}
+    expected = {k: spec for k, spec in expected_specs(part).items() if k in state}
+    write_torch(part, _fitted(source, state, expected, target, cast), source)
+    return Copied(chosen.ignored, chosen.missing)
