@@ -138,10 +138,11 @@ def fresh_forward_and_grads():
     before (a module whose code has since been edited) is reused. Called inside another jitted
     function (:mod:`crosscheck.porting.fused`) it is traced once per structure there."""
 
-    def evaluation(graphdef, params, rest, inputs, cotangent, grads, keywords=None, constants=(), promote=None):
-        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, keywords, constants, promote)
+    def evaluation(graphdef, params, rest, inputs, cotangent, grads, *static):
+        return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, *static)
 
-    return jax.jit(evaluation, static_argnames=("graphdef", "grads", "constants", "promote"))
+    # keywords (arrays) are traced; constants and promote (a float64 run's notes) are static
+    return jax.jit(evaluation, static_argnums=(0, 5, 7, 8))
 
 
 def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
@@ -186,7 +187,8 @@ def evaluate_jax(
     ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
     keywords, constants = split_keywords(jax_keywords(kwargs))
     notes = TruthNotes() if promote else None
-    computed = fresh_forward_and_grads()(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes)
+    evaluate = fresh_forward_and_grads()
+    computed = evaluate(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes)
     return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename, notes=notes)
 
 
@@ -216,6 +218,14 @@ def torch_keywords(kwargs: dict | None) -> dict:
 def torch_parameters(module) -> dict[str, object]:
     """Every parameter name of a torch module, tied ones under each of their names."""
     return dict(module.named_parameters(remove_duplicate=False))
+
+
+def _layout_message(path: str, ours: tuple, theirs: tuple) -> str:
+    moved = np.shape(to_channels_last(np.empty(theirs, np.int8)))
+    return (
+        f"output{path} has shape {theirs} in torch, read channels first as {moved} channels last, but "
+        f"{ours} in JAX; channels_first='input' leaves torch's outputs as they are (a classifier's logits)"
+    )
 
 
 def evaluate_torch(
@@ -261,7 +271,10 @@ def evaluate_torch(
     for path, ct in cotangent.items():
         y = tensors[path]
         accumulate = torch.float64 if y.dtype == torch.float64 else torch.float32
-        ct = to_channels_first(ct) if layout.output else ct
+        moved = to_channels_first(ct) if layout.output else ct
+        if np.shape(moved) != tuple(y.shape):  # a cotangent in the JAX output's shape, moved for torch
+            raise ValueError(_layout_message(path, np.shape(ct), tuple(y.shape)))
+        ct = moved
         ct = torch.as_tensor(np.ascontiguousarray(ct), dtype=accumulate)
         term = (y.to(accumulate) * ct).sum()
         total = term if total is None else total + term
