@@ -57,6 +57,7 @@ from crosscheck.weights.layouts_attention import ATTENTION_LAYOUTS
 from crosscheck.weights.layouts_conv import CONV_TRANSPOSE
 from crosscheck.weights.layouts_general import GENERAL_LAYOUTS
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
+from crosscheck.weights.layouts_recurrent import RECURRENT_LAYOUTS
 from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two
 
 __all__ = ["Layout", "ParamRule", "known_layers", "layout_of", "register_layout", "same", "swap_last_two"]
@@ -175,6 +176,7 @@ _REGISTRY: list[Layout] = [
     CONV_TRANSPOSE,
     *GENERAL_LAYOUTS,
     *ATTENTION_LAYOUTS,
+    *RECURRENT_LAYOUTS,
 ]
 
 
