@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from crosscheck.weights import files
-from crosscheck.weights.arrays import is_torch_module, torch_dtype_name
+from crosscheck.weights.arrays import is_torch_module, numpy_of_torch, torch_dtype_name
 from crosscheck.weights.files import Loaded
 from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of, whole_prefix
 from crosscheck.weights.selection import Copied, Ignore, select_keys, torch_part
@@ -280,5 +280,8 @@ def copy_jax_to_torch(
     state = torch_state_of_jax(jax_module, rename=rename)
     state = {key: a for key, a in state.items() if key in chosen.paired}
     expected = {k: spec for k, spec in expected_specs(part).items() if k in state}
-    write_torch(part, _fitted(source, state, expected, target, cast), source)
+    arrays = _fitted(source, state, expected, target, cast)
+    own = torch_state(part)
+    kept = {k: numpy_of_torch(t) for k, t in own.items() if k not in arrays and not torch_only(k)}
+    write_torch(part, {**arrays, **kept}, source)  # a tensor left out is written its own value
     return Copied(chosen.ignored, chosen.missing)
