@@ -61,6 +61,7 @@ from crosscheck.porting.outputs import (
 )
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
+from crosscheck.porting.truth import TruthNotes, promoting_torch
 from crosscheck.porting.verdicts import (
     CaseResult,
     Evidence,
@@ -145,12 +146,14 @@ def prepare_check(
     with jax.enable_x64(True):
         requests = [
             Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work),
-            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, kwargs=jax_side.kwargs_truth),
+            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, kwargs=jax_side.kwargs_truth,
+                    promote=True),  # fmt: skip
         ]
         if analytic:
             size = absolute(jax_module, truth_inputs, cotangents)
             requests.append(
-                Request(*size, grads=grads, rename=rename, kwargs=absolute_keywords(jax_side.kwargs_truth))
+                Request(*size, grads=grads, rename=rename, kwargs=absolute_keywords(jax_side.kwargs_truth),
+                        promote=True)  # fmt: skip
             )
     return PreparedCheck(
         jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
@@ -173,8 +176,13 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     torch_work = evaluate_torch(
         p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
     )
-    double = copy.deepcopy(p.torch_module).double()
-    torch_truth = evaluate_torch(double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate)
+    double, promoted = copy.deepcopy(p.torch_module).double(), TruthNotes()
+    with promoting_torch(double, promoted):
+        torch_truth = evaluate_torch(
+            double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
+        )
+    result.truth_notes = [f"JAX: {line}" for line in jax_truth.truth_notes]
+    result.truth_notes += [f"torch: {line}" for line in promoted.lines()]
     input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
     params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]

@@ -42,6 +42,7 @@ from crosscheck.porting.evaluate import (
     jax_keywords,
     split_keywords,
 )
+from crosscheck.porting.truth import TruthNotes
 from crosscheck.weights.tree import Rename
 
 
@@ -61,6 +62,7 @@ class Request:
     rename: Rename = None
     place: Callable[[tuple], tuple] | None = None
     kwargs: dict | None = None  # keyword arguments of the module (arrays and constants)
+    promote: bool = False  # a float64 truth run: narrowing casts promoted (crosscheck.porting.truth)
 
 
 def _fresh_program():
@@ -69,8 +71,8 @@ def _fresh_program():
 
     def all_forward_and_grads(structure, params, rests, inputs, cotangents, keywords):
         return [
-            evaluate(graphdef, p, r, x, ct, grads, k, constants)
-            for (graphdef, grads, constants), p, r, x, ct, k in zip(
+            evaluate(graphdef, p, r, x, ct, grads, k, constants, notes)
+            for (graphdef, grads, constants, notes), p, r, x, ct, k in zip(
                 structure, params, rests, inputs, cotangents, keywords, strict=True
             )
         ]
@@ -124,6 +126,7 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
                     rename=r.rename,
                     place=r.place,
                     kwargs=r.kwargs,
+                    promote=r.promote,
                 )  # fmt: skip
                 for r in requests
             ]
@@ -136,15 +139,19 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
             keywords, constants = split_keywords(jax_keywords(request.kwargs))
             leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
             key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
+            key += (request.promote,)
             if key not in unique:
                 unique[key] = len(parts)
+                notes = TruthNotes() if request.promote else None
                 parts.append(
-                    ((graphdef, request.grads, constants), params, rest, inputs, cotangent, keywords)
+                    ((graphdef, request.grads, constants, notes), params, rest, inputs, cotangent, keywords)
                 )
             order.append(unique[key])
         structure = tuple(part[0] for part in parts)
         computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
         return [
-            evaluation_of(parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename)
+            evaluation_of(
+                parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][3]
+            )
             for r, i in zip(requests, order, strict=True)
         ]

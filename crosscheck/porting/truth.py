@@ -49,7 +49,7 @@ _FLOAT64 = np.dtype(np.float64)
 _DTYPE_PARAMS = ("new_dtype", "dtype", "preferred_element_type")
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a jitted evaluation takes one as a static argument
 class TruthNotes:
     """What the float64 runs promoted, by place, and where a narrowing could not be promoted."""
 
@@ -183,3 +183,17 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
                 yield notes
         finally:
             core.Primitive.bind = original
+
+
+def promoted_call(module: nnx.Module, call, notes: TruthNotes):
+    """``call()`` traced with :func:`promoting_jax` on ``module``; when the promoted program cannot be
+    traced (a primitive whose traced body keeps float32 types), ``call()`` as it is, with the limit
+    noted."""
+    try:
+        with promoting_jax(module, notes):
+            return call()
+    except Exception as error:  # noqa: BLE001 - any failure falls back to the unpromoted program
+        notes.promoted.clear()
+        text = str(error).strip().splitlines()
+        notes.limited.append(f"{_place('', module)}: {type(error).__name__}: {text[0] if text else ''}")
+        return call()

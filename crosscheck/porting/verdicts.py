@@ -111,6 +111,7 @@ class CaseResult:
     unpaired_torch: list[str] = field(default_factory=list)
     differing_weights: list[str] = field(default_factory=list)  # mapped weights whose values differ
     missing: list[str] = field(default_factory=list)  # strict=False: the JAX keys the torch side lacks
+    truth_notes: list[str] = field(default_factory=list)  # narrowing casts promoted in the float64 runs
 
     def weights_message(self) -> str:
         """What differs between the two models' weights, and what to do about it ("" when nothing)."""

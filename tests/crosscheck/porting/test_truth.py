@@ -162,3 +162,51 @@ def test_everything_is_restored_even_when_the_model_raises():
         raise ZeroDivisionError
     assert torch.get_default_dtype() == torch.float32
     assert torch.ones(1).float().dtype == torch.float32
+
+
+class TorchBlock(torch.nn.Module):
+    """A Linear, an RMSNorm computing in float32 (as transformers' do), a GELU."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+        self.norm = TorchUpcastNorm()
+
+    def forward(self, x):
+        return torch.nn.functional.gelu(self.norm(self.proj(x)))
+
+
+class JaxBlock(nnx.Module):
+    def __init__(self, approximate=False):
+        self.proj = nnx.Linear(8, 8, rngs=nnx.Rngs(0))
+        self.norm = nnx.RMSNorm(8, epsilon=1e-6, rngs=nnx.Rngs(0))
+        self.approximate = approximate
+
+    def __call__(self, x):
+        y = self.proj(x)
+        normed = self.norm(y.astype(jnp.float32)).astype(x.dtype)  # a port that upcasts, too
+        return jax.nn.gelu(normed, approximate=self.approximate)
+
+
+def test_an_honest_pair_that_narrows_inside_passes_the_same_function_tier_and_says_why():
+    from crosscheck import check, copy_torch_to_jax
+
+    ref = TorchBlock()
+    port = JaxBlock()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+    result = check(port, ref, x)
+    assert result.passed, str(result)
+    assert "torch: 1 float32 cast promoted in norm (TorchUpcastNorm)" in result.truth_notes
+    assert "JAX: 1 float32 cast promoted in the model (JaxBlock)" in result.truth_notes
+
+
+def test_a_tanh_gelu_still_fails_the_same_function_tier():
+    from crosscheck import check, copy_torch_to_jax
+
+    ref, port = TorchBlock(), JaxBlock(approximate=True)
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+    result = check(port, ref, x)
+    assert not result.passed
+    assert any(not item.same_function.passed for item in result.items), str(result)
