@@ -143,17 +143,22 @@ def prepare_check(
         keys = gradient_keys(jax_module, torch_module, rename, match.paired)
         result.frozen, result.tied = keys.frozen, keys.tied
     run = {"grads": grads, "rename": rename, "place": place}
+    truth_run = {"kwargs": jax_side.kwargs_truth, "promote": True}  # narrowing casts promoted (truth.py)
     with jax.enable_x64(True):
         requests = [
             Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work),
-            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, kwargs=jax_side.kwargs_truth,
-                    promote=True),  # fmt: skip
+            Request(float64_jax(jax_module), truth_inputs, cotangents, **run, **truth_run),
         ]
         if analytic:
             size = absolute(jax_module, truth_inputs, cotangents)
             requests.append(
-                Request(*size, grads=grads, rename=rename, kwargs=absolute_keywords(jax_side.kwargs_truth),
-                        promote=True)  # fmt: skip
+                Request(
+                    *size,
+                    grads=grads,
+                    rename=rename,
+                    kwargs=absolute_keywords(truth_run["kwargs"]),
+                    promote=True,
+                )
             )
     return PreparedCheck(
         jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
