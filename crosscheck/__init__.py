@@ -17,6 +17,7 @@ _EXPORTS = {
     "AssertionMismatch": "crosscheck.numerics.comparison",
     "Bound": "crosscheck.numerics.bounds",
     "WeightsError": "crosscheck.weights.files",
+    "align": "crosscheck.porting.align",
     "assert_close": "crosscheck.numerics.closeness",
     "check": "crosscheck.porting.checking",
     "compare": "crosscheck.numerics.closeness",
