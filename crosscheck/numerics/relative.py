@@ -119,12 +119,13 @@ def compare_relative(
 
 def compare_same_function(
     actual64, expected64, *, working_error: float, dtype, factor: float = SAME_FUNCTION_FACTOR,
-    floor_ulps: float = FLOOR_ULPS, equal_nan: bool = False,
+    floor_ulps: float = FLOOR_ULPS, equal_nan: bool = False, truth_dtype="float64",
 ) -> Comparison:  # fmt: skip
     """The same-function tier without an analytic bound: both frameworks in float64 may differ by no
     more than float64 rounding explains — ``factor·(u64/u)·working_error`` plus ``floor_ulps`` ulps of
     float64 of the output's RMS, where ``working_error`` is the larger RMS error of the two frameworks
-    against the float64 truth in the working ``dtype``.
+    against the float64 truth in the working ``dtype``. ``truth_dtype``: the precision the float64 runs
+    actually reached (``"float32"`` where a narrowing could not be promoted): its ``u`` replaces ``u64``.
 
     Shape:
         both share one shape.
@@ -133,8 +134,8 @@ def compare_same_function(
     bad, notes = _nonfinite([a], e, equal_nan)
     keep = ~bad & np.isfinite(e)
     difference = np.abs(a - e)
-    u64 = unit_roundoff("float64")
-    allowed = factor * u64 / unit_roundoff(dtype) * working_error + floor_ulps * u64 * rms(e[keep])
+    u64 = unit_roundoff(truth_dtype)
+    allowed = factor * min(u64 / unit_roundoff(dtype), 1.0) * working_error + floor_ulps * u64 * rms(e[keep])
     measured = rms(difference[keep])
     metrics = {
         "rms_difference": measured,
@@ -143,6 +144,8 @@ def compare_same_function(
     }
     passed = measured <= allowed and not bad.any()
     rule = f"within C={factor:g}·(u64/u)·(working-dtype error) + {floor_ulps:g} ulps (no analytic bound)"
+    if np.dtype(truth_dtype) != np.float64:
+        rule = rule.replace("u64", f"u of {truth_dtype}, the truth's precision")
     index, worst = _worst(np.where(keep, difference, np.inf))
     details = (
         f"RMS difference in float64: {measured:.2e} (up to {allowed:.2e} allowed; {rule})",

@@ -61,7 +61,7 @@ from crosscheck.porting.outputs import (
 )
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
-from crosscheck.porting.truth import TruthNotes, promoting_torch
+from crosscheck.porting.truth import TruthNotes, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     CaseResult,
     Evidence,
@@ -188,6 +188,7 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         )
     result.truth_notes = [f"JAX: {line}" for line in jax_truth.truth_notes]
     result.truth_notes += [f"torch: {line}" for line in promoted.lines()]
+    judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
     input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
     params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
@@ -232,12 +233,10 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         if not is_floating(np.asarray(evidence.jax_work).dtype):
             result.items.append(judge_exact(item, evidence))
         elif p.analytic:
-            result.items.append(
-                judge_analytic(item, evidence, magnitude, ks[kind], dtype, equal_nan=p.equal_nan)
-            )
+            result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, **judging))
         else:
             scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
-            result.items.append(judge_relative(item, evidence, dtype, scale=scale, equal_nan=p.equal_nan))
+            result.items.append(judge_relative(item, evidence, dtype, scale=scale, **judging))
     first = next(iter(evidence_of.values()), None)
     if first is not None:
         result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))

@@ -47,6 +47,12 @@ _NARROW_TORCH = {torch.float32: "float32", torch.float16: "float16", torch.bfloa
 _NARROW_JAX = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(jax.numpy.bfloat16)}
 _FLOAT64 = np.dtype(np.float64)
 _DTYPE_PARAMS = ("new_dtype", "dtype", "preferred_element_type")
+LIMITED = "truth limited to float32 at"
+
+
+def truth_dtype(lines: list[str]) -> str:
+    """The precision the float64 runs reached: ``"float32"`` when any narrowing was left as it is."""
+    return "float32" if any(LIMITED in line for line in lines) else "float64"
 
 
 @dataclass(eq=False)  # hashed by identity: a jitted evaluation takes one as a static argument
@@ -62,7 +68,7 @@ class TruthNotes:
             f"{count} {dtype} cast{'s' if count > 1 else ''} promoted in {place}"
             for (place, dtype), count in self.promoted.items()
         ]
-        return said + [f"truth limited to float32 at {place}" for place in self.limited]
+        return said + [f"{LIMITED} {place}" for place in self.limited]
 
     def merge(self, other: TruthNotes) -> None:
         self.promoted.update(other.promoted)
@@ -161,6 +167,10 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
         def bind(primitive, *args, **params):
             if primitive.name == "reduce_precision" and _dtype(args[0]) == _FLOAT64:
                 return args[0]
+            if primitive.name == "bitcast_convert_type":  # bits of a narrow float: no float64 stands in
+                if _dtype(args[0]) == _FLOAT64 and np.dtype(params["new_dtype"]).itemsize != 8:
+                    raise TypeError("bitcast_convert_type of a float32 value promoted to float64")
+                return original(primitive, *args, **params)
             for name in _DTYPE_PARAMS:
                 if params.get(name) is not None and _dtype(np.empty(0, params[name])) in _NARROW_JAX:
                     if primitive is convert and _dtype(args[0]) != np.dtype(params[name]):

@@ -187,11 +187,12 @@ class Evidence:
 
 
 def judge_analytic(item: str, evidence: Evidence, magnitude: np.ndarray, k: int, dtype: str, *,
-                   equal_nan: bool = False) -> ItemResult:  # fmt: skip
-    """Both tiers with the allowance ``c·√K·u·M`` of each element (``M = Σ|x||w|`` in float64)."""
+                   equal_nan: bool = False, truth_dtype: str = "float64") -> ItemResult:  # fmt: skip
+    """Both tiers with the allowance ``c·√K·u·M`` of each element (``M = Σ|x||w|`` in float64); the
+    same-function tier's ``u`` is ``truth_dtype``'s (float32 where the truth could not be promoted)."""
     magnitude = np.nan_to_num(magnitude, nan=np.inf)  # a NaN input: its elements are judged as non-finite
     same = compare(
-        evidence.jax_truth, evidence.torch_truth, bound=Bound(magnitude, k, "float64"), equal_nan=equal_nan
+        evidence.jax_truth, evidence.torch_truth, bound=Bound(magnitude, k, truth_dtype), equal_nan=equal_nan
     )
     rounding = compare(evidence.jax_work, evidence.torch_work, reference=evidence.torch_truth,
                        bound=Bound(magnitude, k, dtype), equal_nan=equal_nan)  # fmt: skip
@@ -206,8 +207,9 @@ def judge_exact(item: str, evidence: Evidence) -> ItemResult:
 
 
 def judge_relative(
-    item: str, evidence: Evidence, dtype: str, *, scale: float = 0.0, equal_nan: bool = False
-) -> ItemResult:
+    item: str, evidence: Evidence, dtype: str, *, scale: float = 0.0, equal_nan: bool = False,
+    truth_dtype: str = "float64",
+) -> ItemResult:  # fmt: skip
     """Both tiers without an analytic bound: errors judged against the other framework's (``scale``:
     see :func:`crosscheck.numerics.relative.compare_relative`)."""
     rounding = compare_relative(
@@ -216,7 +218,7 @@ def judge_relative(
     truth = np.asarray(evidence.torch_truth, np.float64)
     working = max(rms(_finite(evidence.jax_work, truth)), rms(_finite(evidence.torch_work, truth)))
     same = compare_same_function(evidence.jax_truth, evidence.torch_truth, working_error=working, dtype=dtype,
-                                 equal_nan=equal_nan)  # fmt: skip
+                                 equal_nan=equal_nan, truth_dtype=truth_dtype)  # fmt: skip
     return _item(item, 0, same, rounding, evidence, equal_nan, "relative")
 
 

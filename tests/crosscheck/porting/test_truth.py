@@ -210,3 +210,29 @@ def test_a_tanh_gelu_still_fails_the_same_function_tier():
     result = check(port, ref, x)
     assert not result.passed
     assert any(not item.same_function.passed for item in result.items), str(result)
+
+
+class JaxBitsBlock(JaxBlock):
+    """A port that moves float32 bits around (an identity here): nothing float64 can stand in for."""
+
+    def __call__(self, x):
+        y = self.proj(x).astype(jnp.float32)
+        bits = jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(y, jnp.int32), jnp.float32)
+        y = y + jax.lax.stop_gradient(bits - y)
+        return jax.nn.gelu(self.norm(y).astype(x.dtype), approximate=self.approximate)
+
+
+def test_a_narrowing_that_cannot_be_promoted_limits_the_truth_and_says_where():
+    from crosscheck import check, copy_torch_to_jax
+
+    ref, port = TorchBlock(), JaxBitsBlock()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+    result = check(port, ref, x)
+    limited = [line for line in result.truth_notes if "truth limited to float32 at" in line]
+    assert limited and limited[0].startswith("JAX: truth limited to float32 at the model (JaxBitsBlock)")
+    assert result.passed, str(result)  # judged at float32's precision: no false failure
+    assert "u of float32, the truth's precision" in result.items[0].same_function.bound_text
+    planted = JaxBitsBlock(approximate=True)
+    copy_torch_to_jax(ref, planted)
+    assert not check(planted, ref, x).passed  # a tanh GELU is still far beyond float32 rounding
