@@ -11,3 +11,17 @@ def bert_port() -> BertEncoderPort:
 
 def bert_reference():
     return reference(tiny_config())
+
+
+def resnet_port():
+    from examples.resnet_port import ResNetPort
+    from examples.resnet_port import tiny_config as resnet_config
+
+    return ResNetPort(resnet_config(), rngs=nnx.Rngs(0))
+
+
+def resnet_reference():
+    from examples.resnet_port import reference as resnet_ref
+    from examples.resnet_port import tiny_config as resnet_config
+
+    return resnet_ref(resnet_config())
