@@ -37,6 +37,7 @@ from crosscheck.porting.evaluate import jax_keywords, magnitudes, model_call_err
 from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode
 from crosscheck.porting.sides import side
+from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     Evidence,
     ItemResult,
@@ -84,6 +85,7 @@ class LocateResult:
     switched: list[str] = field(default_factory=list)  # layers that were in training mode
     ignored: list[str] = field(default_factory=list)  # torch keys left out (ignore=, strict=False, ...)
     missing: list[str] = field(default_factory=list)  # strict=False: the JAX keys the torch side lacks
+    truth_notes: list[str] = field(default_factory=list)  # narrowing casts promoted in the float64 runs
 
     @property
     def passed(self) -> bool:
@@ -209,16 +211,19 @@ def _judge_layer(
         args, kwargs = _cast(_cast((args, kwargs), dtype), "float64")
     torch64 = torch_call.module
     torch_work = torch_layers[layer.path]
+    notes = TruthNotes()  # the whole model's runs list the promotions; here they set the truth's precision
     with torch.no_grad():
         torch_args, torch_kwargs = _cast((torch_call.args, torch_call.kwargs), dtype)
         truth_args, truth_kwargs = _cast((torch_args, torch_kwargs), "float64")
-        torch_truth_out = torch64(*truth_args, **truth_kwargs)
+        with promoting_torch(torch64, notes):
+            torch_truth_out = torch64(*truth_args, **truth_kwargs)
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
     with jax.enable_x64(True):
-        jax_truth_out = jax_call.module(*args, **kwargs)
+        jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
         work_args, work_kwargs = _cast((args, kwargs), dtype)
         jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)
     truths, works = _outputs(jax_truth_out, torch_truth_out), _outputs(jax_work_out, torch_work_out)
+    judging = {"equal_nan": equal_nan, "truth_dtype": truth_dtype(notes.lines())}
     analytic = (
         has_analytic_bound(jax_layers[layer.jax_path])
         and layer.inputs == "truth"
@@ -238,9 +243,9 @@ def _judge_layer(
             with jax.enable_x64(True):
                 size = magnitudes(jax_layers[layer.jax_path], (x,), None, grads=False).output
             k = reduction_lengths(jax_layers[layer.jax_path], x.shape)["output"]
-            layer.items.append(judge_analytic(item, evidence, size, k, dtype, equal_nan=equal_nan))
+            layer.items.append(judge_analytic(item, evidence, size, k, dtype, **judging))
         else:
-            layer.items.append(judge_relative(item, evidence, dtype, equal_nan=equal_nan))
+            layer.items.append(judge_relative(item, evidence, dtype, **judging))
     if not layer.items:
         layer.error = "no floating output to compare"
 
@@ -332,7 +337,8 @@ def _locate(
     torch64 = copy.deepcopy(torch_module).double()
     first = to_channels_first(torch_side.truth[0]) if channels.input else torch_side.truth[0]
     keywords = torch_keywords(torch_side.kwargs_truth)
-    with torch.no_grad():
+    torch_notes, jax_notes = TruthNotes(), TruthNotes()
+    with torch.no_grad(), promoting_torch(torch64, torch_notes):
         try:
             torch_calls, _ = capture_torch(
                 torch64, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), keywords
@@ -343,7 +349,8 @@ def _locate(
         jax64 = float64_jax(jax_module)
         try:
             keywords = jax_keywords(jax_side.kwargs_truth)
-            jax_calls, _ = capture_jax(jax64, tuple(jnp.asarray(a) for a in truth_inputs), keywords)
+            arrays = tuple(jnp.asarray(a) for a in truth_inputs)
+            jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
         except Exception as error:
             raise model_call_error("JAX", jax_module, error) from error
     jax_layers = dict(submodules(jax_module))
@@ -359,6 +366,7 @@ def _locate(
         differing_weights=match.differing,
         ignored=match.ignored,
         missing=match.missing,
+        truth_notes=[f"JAX: {x}" for x in jax_notes.lines()] + [f"torch: {x}" for x in torch_notes.lines()],
     )
     layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
     for call in torch_calls:

@@ -236,3 +236,19 @@ def test_a_narrowing_that_cannot_be_promoted_limits_the_truth_and_says_where():
     planted = JaxBitsBlock(approximate=True)
     copy_torch_to_jax(ref, planted)
     assert not check(planted, ref, x).passed  # a tanh GELU is still far beyond float32 rounding
+
+
+def test_locate_promotes_too_and_blames_the_planted_gelu_not_the_norm():
+    from crosscheck import copy_torch_to_jax, locate
+
+    ref, port = TorchBlock(), JaxBlock()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(2).standard_normal((4, 8)).astype(np.float32)
+    honest = locate(port, ref, x)
+    assert honest.passed and honest.first_failure is None, str(honest.rows())
+    assert "torch: 1 float32 cast promoted in norm (TorchUpcastNorm)" in honest.truth_notes
+    planted = JaxBlock(approximate=True)
+    copy_torch_to_jax(ref, planted)
+    found = locate(planted, ref, x)
+    assert found.first_failure == ""  # the GELU is the block's own code, not a submodule's
+    assert [layer.passed for layer in found.layers if layer.path in ("proj", "norm")] == [True, True]
