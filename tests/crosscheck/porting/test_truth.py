@@ -252,3 +252,33 @@ def test_locate_promotes_too_and_blames_the_planted_gelu_not_the_norm():
     found = locate(planted, ref, x)
     assert found.first_failure == ""  # the GELU is the block's own code, not a submodule's
     assert [layer.passed for layer in found.layers if layer.path in ("proj", "norm")] == [True, True]
+
+
+def test_casts_inside_a_custom_jvp_rule_are_promoted_in_both_passes():
+    @jax.custom_jvp
+    def softplus32(x):
+        return jnp.logaddexp(x.astype(jnp.float32), 0.0).astype(x.dtype)
+
+    @softplus32.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return softplus32(x), (jax.nn.sigmoid(x.astype(jnp.float32)).astype(x.dtype) * t)
+
+    class Softplus(nnx.Module):
+        def __call__(self, x):
+            return softplus32(x)
+
+    model = Softplus()
+    x = np.linspace(-3, 3, 7)
+    with jax.enable_x64(True):
+        notes = TruthNotes()
+
+        @jax.jit
+        def value_and_grad(x):
+            with promoting_jax(model, notes):
+                return jax.value_and_grad(lambda x: model(x).sum())(x)
+
+        value, grad = value_and_grad(jnp.asarray(x))
+    assert np.abs(np.asarray(value) - np.logaddexp(x, 0).sum()) < 1e-14
+    assert np.abs(np.asarray(grad) - 1 / (1 + np.exp(-x))).max() < 1e-15
+    assert notes.lines() and notes.lines()[0].endswith("promoted in the model (Softplus)")
