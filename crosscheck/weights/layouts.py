@@ -54,7 +54,7 @@ from flax import nnx
 
 import jaxlin
 from crosscheck.weights.layouts_attention import ATTENTION_LAYOUTS
-from crosscheck.weights.layouts_conv import CONV_TRANSPOSE
+from crosscheck.weights.layouts_conv import CONV_TRANSPOSE, conv_padding_notes
 from crosscheck.weights.layouts_general import GENERAL_LAYOUTS
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
 from crosscheck.weights.layouts_recurrent import RECURRENT_LAYOUTS
@@ -114,22 +114,11 @@ def _embed_notes(ours, theirs) -> list[str]:
     return [f"padding_idx={padding} in PyTorch: that row gets no gradient; nnx.Embed has no padding index"]
 
 
-def _canonical_padding(padding, spatial: int):
-    """``"VALID"``, ``"SAME"`` or per-axis ``(low, high)`` pairs, from either framework's spelling."""
-    if isinstance(padding, str):
-        return padding.upper()
-    sizes = (padding,) * spatial if isinstance(padding, int) else tuple(padding)
-    pairs = tuple((p, p) if isinstance(p, int) else tuple(p) for p in sizes)
-    return "VALID" if all(p == (0, 0) for p in pairs) else pairs
-
-
 def _conv_notes(ours, theirs) -> list[str]:
     spatial = len(ours.kernel_size)
     notes = []
     if hasattr(theirs, "padding"):
-        flax, torch = _canonical_padding(ours.padding, spatial), _canonical_padding(theirs.padding, spatial)
-        if flax != torch:
-            notes.append(f"padding {ours.padding!r} in Flax vs {theirs.padding!r} in PyTorch")
+        notes += conv_padding_notes(ours, theirs)
     for flax_name, torch_name in (("strides", "stride"), ("kernel_dilation", "dilation")):
         flax_value, torch_value = getattr(ours, flax_name) or 1, getattr(theirs, torch_name, None)
         flax_value = (flax_value,) * spatial if isinstance(flax_value, int) else tuple(flax_value)

@@ -104,6 +104,97 @@ def _conv_transpose_notes(ours, theirs) -> list[str]:
     return notes
 
 
+def same_agrees(
+    kernel: int, stride: int, dilation: int, low: int, high: int | None = None
+) -> tuple[int, ...]:
+    """The residues ``size % stride`` at which Flax's ``padding="SAME"`` computes what PyTorch's
+    padding ``(low, high)`` does on one axis (same first window, same number of outputs); ``high``
+    defaults to ``low`` (PyTorch's ``padding=p``).
+
+    XLA's SAME pads ``max((ceil(n/s) − 1)·s + K − n, 0)`` in total (``K = d·(k − 1) + 1``), low half
+    rounded down: ``max(K − s, 0)`` when ``n % s == 0``, else ``max(K − n % s, 0)``. PyTorch makes
+    ``floor((n + 2p − K)/s) + 1`` outputs, SAME ``ceil(n/s)``; both depend on ``n`` through ``n % s``.
+
+    Shape:
+        one spatial axis; the residues in ``range(stride)``.
+
+    >>> same_agrees(16, 16, 1, 0)  # a patch embedding: only sizes that are multiples of 16
+    (0,)
+    >>> same_agrees(3, 1, 1, 1), same_agrees(3, 2, 1, 1)
+    ((0,), (1,))
+    """
+    reach, high = dilation * (kernel - 1) + 1, low if high is None else high
+    agree = []
+    for r in range(stride):
+        total = max(reach - (stride if r == 0 else r), 0)
+        outputs_agree = (r + low + high - reach) // stride + 1 == (1 if r else 0)
+        if total // 2 == low and outputs_agree:
+            agree.append(r)
+    return tuple(agree)
+
+
+def _pairs(padding, kernel: tuple[int, ...], dilation: tuple[int, ...]):
+    """Either framework's padding as per-axis ``(low, high)`` pairs; ``"SAME"`` for Flax's (it depends
+    on the input size), another mode's name (``"CIRCULAR"``) as it is."""
+    spatial = len(kernel)
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "VALID":
+            return ((0, 0),) * spatial
+        return mode
+    sizes = (padding,) * spatial if isinstance(padding, int) else tuple(padding)
+    return tuple((p, p) if isinstance(p, int) else tuple(p) for p in sizes)
+
+
+def conv_padding_notes(ours, theirs) -> list[str]:
+    """What differs between an ``nnx.Conv``'s padding and an ``nn.Conv1d/2d/3d``'s, or nothing.
+
+    >>> import torch
+    >>> patches = nnx.Conv(3, 8, kernel_size=(16, 16), strides=(16, 16), padding="SAME", rngs=nnx.Rngs(0))
+    >>> (note,) = conv_padding_notes(patches, torch.nn.Conv2d(3, 8, 16, stride=16))
+    >>> print(note)  # doctest: +NORMALIZE_WHITESPACE
+    padding 'SAME' in Flax vs (0, 0) in PyTorch: the same function where every spatial size is a
+    multiple of 16 (SAME's padding depends on the size); other sizes differ
+    """
+    kernel = tuple(ours.kernel_size)
+    dilation = _per_axis(ours.kernel_dilation, len(kernel))
+    strides = _per_axis(ours.strides, len(kernel))
+    flax = _pairs(ours.padding, kernel, dilation)
+    torch = theirs.padding
+    if isinstance(torch, str) and torch.lower() == "same":  # stride 1 only; low half rounded down
+        torch = tuple(((t := d * (k - 1)) // 2, t - t // 2) for k, d in zip(kernel, dilation, strict=True))
+    torch = _pairs(torch, kernel, dilation)
+    if flax == torch:
+        return []
+    plain = [f"padding {ours.padding!r} in Flax vs {theirs.padding!r} in PyTorch"]
+    if flax != "SAME" or isinstance(torch, str) or tuple(getattr(theirs, "stride", strides)) != strides:
+        return plain
+    axes = list(zip(kernel, strides, dilation, torch, strict=True))
+    agree = [same_agrees(k, s, d, low, high) for k, s, d, (low, high) in axes]
+    if all(len(a) == s for a, s in zip(agree, strides, strict=True)):
+        return []
+    if not all(agree):
+        return plain  # different for every input size
+    if len(strides) > 1 and len(set(strides)) == 1 and all(a == (0,) for a in agree):
+        where = f"every spatial size is a multiple of {strides[0]}"
+    else:
+        where = " and ".join(
+            _condition("the size" if len(strides) == 1 else f"spatial size {axis}", s, a)
+            for axis, (a, s) in enumerate(zip(agree, strides, strict=True))
+            if len(a) < s
+        )
+    return [plain[0] + f": the same function where {where} (SAME's padding depends on the size); "
+            "other sizes differ"]  # fmt: skip
+
+
+def _condition(label: str, stride: int, residues: tuple[int, ...]) -> str:
+    if residues == (0,):
+        return f"{label} is a multiple of {stride}"
+    if len(residues) == 1:
+        return f"{label} % {stride} == {residues[0]}"
+    return f"{label} % {stride} in {residues}"
+
+
 CONV_TRANSPOSE = Layout(
     "nnx.ConvTranspose",
     (nnx.ConvTranspose,),

@@ -35,20 +35,30 @@ def _fast_variance_note(ours) -> list[str]:
     return []
 
 
+def _torch_epsilon(theirs) -> tuple[str | None, float | None]:
+    """The torch layer's epsilon and its attribute's name: ``eps`` (torch.nn), ``variance_epsilon``
+    (Hugging Face's ``LlamaRMSNorm``, ``Qwen3RMSNorm``); ``(None, None)`` when it has neither."""
+    for name in ("eps", "variance_epsilon"):
+        if hasattr(theirs, name):
+            return name, getattr(theirs, name)
+    return None, None
+
+
 def _rms_norm_notes(ours, theirs) -> list[str]:
-    if not hasattr(theirs, "eps"):
+    name, eps = _torch_epsilon(theirs)
+    if name is None:
         return []
-    if theirs.eps is None:
-        name = _dtype_name(theirs, ours)
-        dtypes = dict.fromkeys((name, "float64"))  # the working dtype, then the float64 truth's
+    if eps is None:
+        dtype = _dtype_name(theirs, ours)
+        dtypes = dict.fromkeys((dtype, "float64"))  # the working dtype, then the float64 truth's
         machine = ", ".join(f"{float(jnp.finfo(jnp.dtype(d)).eps):.3g} for {d}" for d in dtypes)
         return [
             f"epsilon {ours.epsilon:g} in Flax vs eps None in PyTorch (the input dtype's machine "
             f"epsilon: {machine})"
         ]
     return (
-        [f"epsilon {ours.epsilon:g} in Flax vs eps {theirs.eps:g} in PyTorch"]
-        if differs(ours.epsilon, theirs.eps)
+        [f"epsilon {ours.epsilon:g} in Flax vs {name} {eps:g} in PyTorch"]
+        if differs(ours.epsilon, eps)
         else []
     )
 

@@ -8,6 +8,13 @@ wins) or a callable from the JAX-side key to the torch key, like the rename tabl
 Face's converters. Every parameter must map to exactly one key: one :class:`WeightsError` lists
 every one that does not (no rule, or two parameters on one key) before anything is written.
 
+A rule may own its layer's children (``ParamRule.parts``: ``nnx.MultiHeadAttention``'s ``query``,
+``key``, ``value`` and ``out`` are torch's ``in_proj_weight`` and ``out_proj``); a child whose
+variables no ruled layer above it claims is mapped by its own rule. So a container that holds
+parameters directly (a ViT embedding's ``cls_token`` beside its ``nnx.Conv`` patch projection) needs
+a rule for those alone, e.g. ``Layout("ViTEmbed", (ViTEmbed,), (ParamRule("cls_token",
+"cls_token"),))`` registered with ``register_layout``, and its conv keeps the conv's rule.
+
 >>> import jaxlin
 >>> [entry.key for entry in plan(jaxlin.PooledHead(2, 3, 1, rngs=nnx.Rngs(0)))]
 ['projector.weight', 'projector.bias', 'classifier.weight', 'classifier.bias']
@@ -204,12 +211,13 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
     entries, unmatched = [], []
     ruled: dict[str, set[str]] = {}  # a ruled layer's path -> the variables below it its rule maps
     for path, node in submodules(module, every_path=True):
-        owner = next((r for r in ruled if _inside(path, r)), None)
-        if owner is not None:  # below a layer whose rule maps the variables it names (parts)
+        owner = max((r for r in ruled if _inside(path, r)), key=len, default=None)
+        if owner is not None:  # below a ruled layer: what its rule claims (parts) is mapped already
             below = path[len(owner) + 1 :] if owner else path
             claimed = ruled[owner]
-            unmatched += [dotted(path, n) for n, _ in _variables(node) if dotted(below, n) not in claimed]
-            continue
+            if any(claim.startswith(below + ".") for claim in claimed):
+                unmatched += [dotted(path, n) for n, _ in _variables(node) if dotted(below, n) not in claimed]
+                continue  # else: a child the rule leaves alone (a container's conv) maps by its own rule
         layout = layout_of(node)
         if layout is None:
             unmatched += [dotted(path, name) for name, _ in _variables(node)]
