@@ -32,7 +32,7 @@ import torch
 
 from crosscheck.porting import align_match as am
 from crosscheck.porting.align_pairs import pair_units
-from crosscheck.porting.align_rules import container_target, inside, rules
+from crosscheck.porting.align_rules import containers, inside, rules
 from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.checking import channels_first_of
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
@@ -142,24 +142,17 @@ def _capture(jax_model, torch_model, inputs, torch_inputs, jax_kwargs, torch_kwa
     return {c.path: c for c in jax_calls}, {c.path: c for c in torch_calls}
 
 
-def _containers(jax_model, pairs, torch_paths, unit_paths) -> dict[str, tuple[str | None, str]]:
-    """Every JAX module outside the units with paired layers below it: (torch path, problem)."""
-    found = {}
-    for path, _ in submodules(jax_model):
-        if path in unit_paths or any(inside(path, u) for u in unit_paths if u != path and u):
-            continue
-        target, problem = container_target(path, pairs, torch_paths)
-        if target is not None or problem != "no paired layer below it":
-            found[path] = (target, problem)
-    taken = {}
-    for path, (target, problem) in found.items():
-        if target is not None and not problem and target in taken:
-            found[path] = (target, f"the same torch module as {taken[target] or '(model)'}")
-        taken.setdefault(target, path)
+def _containers(jax_modules, pairs, torch_modules, unit_paths, jax_called, torch_called) -> dict:
+    """Every JAX module outside the units with paired layers below it: (torch path, how, others)."""
+    paths = [p for p in jax_modules if not any(inside(p, u) for u in unit_paths if u)]
+    paths = [p for p in paths if p not in unit_paths]
+    found = containers(paths, pairs, list(torch_modules), jax_called, torch_called)
+    if "" in found or "" in paths:
+        found[""] = ("", "inferred from children", [])
     return found
 
 
-def _own_weights(path, own: dict, target, torch_modules) -> str:
+def _own_weights(own: dict, target, torch_modules) -> str:
     """How a container's own weights (beside its children) pair with its counterpart's, by shape."""
     held = am.torch_direct(torch_modules[target]) if target in torch_modules else {}
     problems = []
@@ -218,36 +211,30 @@ def align(
         raise ValueError(_nothing_matched(jax_model, torch_model, jax_list, torch_list))
     torch_modules = dict(torch_model.named_modules())
     unit_paths = {u.path for u in jax_list}
-    containers = _containers(jax_model, pairs, set(torch_modules), unit_paths)
-    own_of = {path: own for path, _, own in bare}
     jax_modules = dict(submodules(jax_model))
+    found = _containers(jax_modules, pairs, torch_modules, unit_paths, jax_called, torch_called)
+    own_of = {path: own for path, _, own in bare}
     rows, unmatched = [], Unmatched()
     for path, module in jax_modules.items():
         kind = type(module).__name__
         if path in pairs:
             target = pairs[path]
-            rows.append(
-                Row(path, target, how[path], kind, type(torch_modules[target]).__name__, others.get(path, []))
-            )
-        elif path in containers:
-            target, problem = containers[path]
-            said = (
-                "inferred from children"
-                if not problem
-                else f"ambiguous: inferred from children, but {problem}"
-            )
-            if path in own_of and not problem:
-                mismatch = _own_weights(path, own_of[path], target, torch_modules)
+            theirs = type(torch_modules[target]).__name__
+            rows.append(Row(path, target, how[path], kind, theirs, others.get(path, [])))
+        elif path in found:
+            target, said, alternatives = found[path]
+            if path in own_of and target is not None:
+                mismatch = _own_weights(own_of[path], target, torch_modules)
                 said += "; own weights by shape" + (f", except {mismatch}" if mismatch else "")
-                said = said if not mismatch else "ambiguous: " + said
-            torch_type = type(torch_modules[target]).__name__ if target in torch_modules else ""
-            rows.append(Row(path, target, said, kind, torch_type))
+                said = said if not mismatch or said.startswith("ambiguous") else "ambiguous: " + said
+            theirs = type(torch_modules[target]).__name__ if target in torch_modules else ""
+            rows.append(Row(path, target, said, kind, theirs, alternatives))
     for unit in jax_list:
         if unit.path not in pairs:
             unmatched.jax.append(unit.path)
             unmatched.reasons[f"jax:{unit.path}"] = _why(unit, "JAX")
     for path in own_of:
-        if path not in containers or containers[path][0] is None:
+        if path not in found or found[path][0] is None:
             unmatched.jax.append(path)
             unmatched.reasons[f"jax:{path}"] = "holds weights of its own and no paired layer sits below it"
     matched = set(pairs.values())

@@ -57,12 +57,14 @@ def _digest(array) -> str:
     return hashlib.sha1(str((a.shape, a.dtype.str)).encode() + a.tobytes()).hexdigest()
 
 
-def _first_array(tree):
+def first_array(tree):
+    """The first array (or tensor) of nested tuples, lists and dicts (a ``ModelOutput`` too)."""
+
     if isinstance(tree, dict):
         tree = list(tree.values())
     if isinstance(tree, (tuple, list)):
         for item in tree:
-            found = _first_array(item)
+            found = first_array(item)
             if found is not None:
                 return found
         return None
@@ -71,7 +73,7 @@ def _first_array(tree):
 
 def input_key(call) -> str | None:
     """A digest of a call's first array argument: layers given the same tensor (q, k, v) share it."""
-    first = _first_array((call.args, call.kwargs))
+    first = first_array((call.args, call.kwargs))
     if first is None:
         return None
     if hasattr(first, "detach"):

@@ -95,21 +95,34 @@ def pair_units(jax_list, torch_list, rename):
         twin = next(t for t in theirs if keys_theirs[t.path] == key)
         if am.fit(unit, twin):
             pairs[unit.path], how[unit.path] = twin.path, "values"
-    taken = set(pairs.values())
-    ours = [u for u in ours if u.path not in pairs]
-    theirs = [u for u in theirs if u.path not in taken]
+    candidates: dict[str, set[str]] = {}
+    for _ in range(3):  # a branch called in another order (a shortcut) is left over, then aligned alone
+        taken = set(pairs.values())
+        ours = [u for u in ours if u.path not in pairs]
+        theirs = [u for u in theirs if u.path not in taken]
+        if not ours or not theirs or not _by_order(ours, theirs, pairs, how, others, candidates):
+            break
+    _settle(pairs, how, others, candidates)
+    _cluster_swaps(pairs, jax_of, torch_of, how, others)
+    return pairs, how, others
+
+
+def _by_order(ours, theirs, pairs, how, others, candidates) -> bool:
+    """Pair ``ours`` with ``theirs`` in call order (:func:`~crosscheck.porting.align_match.order_candidates`);
+    whether any pair was found."""
     fits = np.array([[am.fit(a, b) for b in theirs] for a in ours], np.int64).reshape(len(ours), len(theirs))
     plain = np.where(fits > 0, am.BASE + am.KIND * (fits == 2), 0)
-    names = np.array([[am.name_score(a.path, b.path) for b in theirs] for a in ours], np.int64).reshape(
-        fits.shape
-    )
+    names = np.array([[am.name_score(a.path, b.path) for b in theirs] for a in ours], np.int64)
     _, by_order, skip_order = am.order_candidates(plain)
-    partner, by_name, skip_name = am.order_candidates(np.where(fits > 0, plain + names, 0))
+    partner, by_name, skip_name = am.order_candidates(
+        np.where(fits > 0, plain + names.reshape(fits.shape), 0)
+    )
     for i, unit in enumerate(ours):
         if partner[i] is None:
             continue
         j = partner[i]
         pairs[unit.path] = theirs[j].path
+        candidates[unit.path] = {theirs[k].path for k in by_order[i] | {j}}
         if by_order[i] == {j} and not skip_order[i]:
             how[unit.path] = "order+kind+shape" if fits[i, j] == 2 else "order+shape"
         elif by_name[i] == {j} and not skip_name[i]:
@@ -117,5 +130,18 @@ def pair_units(jax_list, torch_list, rename):
         else:
             how[unit.path] = "ambiguous: order does not tell"
             others[unit.path] = [theirs[k].path for k in sorted(by_order[i] - {j})]
-    _cluster_swaps(pairs, jax_of, torch_of, how, others)
-    return pairs, how, others
+    return any(p is not None for p in partner)
+
+
+def _settle(pairs, how, others, candidates) -> None:
+    """An ambiguous pair whose every other candidate, and every other row that could take its partner,
+    has been decided elsewhere (a later pass placed the shortcut) is decided: nothing else is left."""
+    changed = True
+    while changed:
+        changed = False
+        decided = {pairs[j] for j in pairs if not how[j].startswith("ambiguous")}
+        for path in [j for j in pairs if how[j] == "ambiguous: order does not tell"]:
+            left = candidates[path] - decided
+            rivals = [j for j, c in candidates.items() if j != path and pairs[path] in c]
+            if left == {pairs[path]} and all(not how[j].startswith("ambiguous") for j in rivals):
+                how[path], others[path], changed = "order+kind+shape", [], True

@@ -1,10 +1,10 @@
 r"""What :func:`crosscheck.porting.align.align` makes of its paired layers: the containers' counterparts
 (inferred from their children) and the ``rename`` rules that reproduce the whole mapping.
 
-A container maps to the torch module its matched children's counterparts sit in: the same number of
-levels up when they all agree (``stem`` of ``stem.conv`` and ``stem.norm`` is ``embedder`` of
-``embedder.convolution`` and ``embedder.normalization``), else their deepest common ancestor. It is
-inconsistent (and flagged) when that torch module also holds a layer paired with one outside it.
+A container maps to a torch module that holds exactly the counterparts of its paired layers (``stem``
+of ``stem.conv`` and ``stem.bn`` is ``embedder`` of ``embedder.convolution`` and
+``embedder.normalization``); where none does, it has no counterpart (the row names the torch module
+nearest); where nested torch modules all do, :func:`containers` picks by calls, sizes and names.
 
 The rules are ``(regex, replacement)`` pairs as :func:`crosscheck.weights.tree.renamed` takes them:
 one prefix rule per subtree that maps as a whole (``^stem\.`` -> ``embedder.``), one exact rule per other
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+from crosscheck.porting.align_match import first_array, name_score
 from crosscheck.weights.tree import renamed
 
 
@@ -29,40 +30,73 @@ def inside(path: str, root: str) -> bool:
     return root == "" or path == root or path.startswith(root + ".")
 
 
-def _up(path: str, levels: int) -> str | None:
-    parts = path.split(".") if path else []
-    return ".".join(parts[: len(parts) - levels]) if len(parts) >= levels else None
+def _dims(call) -> tuple | None:
+    """The sorted sizes of a call's first output array (NHWC and NCHW alike), ``None`` without one."""
+    if call is None:
+        return None
+    found = first_array(call.output)
+    return None if found is None else tuple(sorted(found.shape))
 
 
-def container_target(path: str, pairs: dict[str, str], torch_paths: set[str]) -> tuple[str | None, str]:
-    """The torch counterpart of the JAX container at ``path`` from its descendants' ``pairs`` (JAX path
-    -> torch path), and ``""`` or what is wrong with it (no torch module there, or inconsistent)."""
-    below = [(j, t) for j, t in pairs.items() if j != path and inside(j, path)]
-    if not below:
-        return None, "no paired layer below it"
-    depth = len(path.split(".")) if path else 0
-    same_levels = {_up(t, len(j.split(".")) - depth) for j, t in below}
-    tried = []
-    if len(same_levels) == 1 and None not in same_levels:
-        tried.append(same_levels.pop())
-    split = [t.split(".") if t else [] for _, t in below]
+def containers(jax_paths, pairs: dict[str, str], torch_paths, jax_calls: dict, torch_calls: dict) -> dict:
+    """JAX container path -> ``(torch path or None, how[, other candidates])``. A container's counterpart
+    holds exactly the counterparts of its paired layers; where several nested torch modules do (Hugging
+    Face's ``layers.0`` and ``layers.0.layer``), called ones pair with called ones, outermost first, each
+    with the one whose output has its output's sizes, then the closest name; what is left open is
+    ambiguous."""
+    matched = set(pairs.values())
+    held = {c: frozenset(t for j, t in pairs.items() if j != c and inside(j, c)) for c in jax_paths}
+    wanted = {s for s in held.values() if s}
+    chains: dict[frozenset, list[str]] = {}
+    for path in torch_paths:
+        if path not in matched:
+            below = frozenset(m for m in matched if m != path and inside(m, path))
+            if below in wanted:
+                chains.setdefault(below, []).append(path)
+    found = {}
+    depth = lambda p: p.count(".") + bool(p)  # noqa: E731
+    for group in wanted:
+        ours = sorted((c for c in jax_paths if held[c] == group), key=depth)
+        theirs = sorted(chains.get(group, []), key=depth)
+        for called in (True, False):
+            side_ours = [c for c in ours if (c in jax_calls) == called]
+            side_theirs = [t for t in theirs if (t in torch_calls) == called]
+            found.update(_assign(side_ours, side_theirs, jax_calls, torch_calls, group))
+    return found
+
+
+def _assign(ours, theirs, jax_calls, torch_calls, group) -> dict:
+    found, last = {}, -1
+    for path in ours:
+        left = theirs[last + 1 :]
+        if not left:
+            found[path] = (None, f"no torch module holds exactly its layers (nearest: {_common(group)!r})")
+            continue
+        others = []
+        if len(ours) == len(theirs):
+            pick, how = theirs[ours.index(path)], "inferred from children"
+        else:
+            shaped = [t for t in left if _dims(torch_calls.get(t)) == _dims(jax_calls.get(path))] or left
+            scores = [name_score(path, t) for t in shaped]
+            best = [t for t, score in zip(shaped, scores, strict=True) if score == max(scores)]
+            pick = best[0]
+            how = "inferred from children" if len(shaped) == 1 else "inferred from children, by name"
+            if len(best) > 1:
+                how = "ambiguous: inferred from children, nested torch modules hold the same layers"
+                others = best[1:]
+        found[path] = (pick, how, others)
+        last = theirs.index(pick)
+    return found
+
+
+def _common(paths) -> str:
+    split = [p.split(".") for p in paths]
     common = []
     for parts in zip(*split, strict=False):
         if len(set(parts)) > 1:
             break
         common.append(parts[0])
-    common = common[: min(len(s) for s in split) - 1] if any(len(common) >= len(s) for s in split) else common
-    tried.append(".".join(common))
-    problem = ""
-    for target in dict.fromkeys(tried):
-        outside = [j for j, t in pairs.items() if inside(t, target) and not inside(j, path) and t != target]
-        if target not in torch_paths:
-            problem = problem or f"torch has no module {target!r}"
-        elif outside:
-            problem = f"torch {target!r} also holds {outside[0]!r}'s counterpart"
-        else:
-            return target, ""
-    return (tried[-1] if tried[-1] in torch_paths else None), problem
+    return ".".join(common[: min(map(len, split)) - 1] if len(common) >= min(map(len, split)) else common)
 
 
 def _escape(path: str) -> str:
