@@ -34,14 +34,28 @@ nnx.LinearGeneral        kernel ``(in..., out...)``, bias   nn.Linear: weight ``
                          ``(out...)`` (batch_axis: none)    prod(in))``, bias ``(prod(out),)``
 nnx.Einsum               kernel by its string, e.g.         nn.Linear: weight ``(N·H, D)``, bias
                          ``"BTD,NDH->BTNH"`` ``(N, D, H)``  ``(N·H,)`` (bias_shape ``(N, H)``)
+nnx.MultiHeadAttention   query/key/value kernels ``(D, H,   nn.MultiheadAttention: in_proj_weight
+                         hd)`` and biases ``(H, hd)``,      ``(3E, D)`` q; k; v on the rows,
+                         out kernel ``(H, hd, out)``, bias  in_proj_bias ``(3E,)``, out_proj
+                                                           weight ``(out, E)``, bias
+nnx.LSTMCell             ii..io ``(in, H)``, hi..ho         nn.LSTMCell: weight_ih ``(4H, in)``
+                         ``(H, H)`` kernels, hi..ho biases  gates i, f, g, o; weight_hh; bias_ih
+                                                           + bias_hh = the Flax bias
+nnx.GRUCell              dense_i ``(in, 3H)`` + bias,       nn.GRUCell: weight_ih ``(3H, in)``
+                         dense_h ``(H, 3H)``                gates r, z, n; b_hn must be 0
+nnx.SimpleCell           dense_i ``(in, H)`` + bias,        nn.RNNCell: weight_ih, weight_hh,
+                         dense_h ``(H, H)``                 bias_ih + bias_hh = dense_i.bias
 =======================  ================================  =================================
 
 Containers (``PooledHead``, a user's model) have no rule: their leaves are mapped by attribute path
 (:mod:`crosscheck.weights.tree`). :func:`register_layout` adds a rule for a user's own layer. The
 rules of the later rows live by family (:mod:`~crosscheck.weights.layouts_norms`,
-:mod:`~crosscheck.weights.layouts_conv`, :mod:`~crosscheck.weights.layouts_general`), on the
+:mod:`~crosscheck.weights.layouts_conv`, :mod:`~crosscheck.weights.layouts_general`,
+:mod:`~crosscheck.weights.layouts_attention`, :mod:`~crosscheck.weights.layouts_recurrent`), on the
 dataclasses of :mod:`~crosscheck.weights.rules`; a rule that must see its module (an ``Einsum``'s
-string) builds its parameter rules per instance with ``Layout.params_of``.
+string) builds its parameter rules per instance with ``Layout.params_of``, and a rule that owns its
+layer's children (attention's projections, a cell's gates) names them in ``ParamRule.parts``. A torch
+layer of a class no rule lists maps when its parameter names and shapes fit, with a note.
 
 >>> [rule.torch_name for rule in layout_of(jaxlin.PerHeadLinear(2, 3, 4, rngs=nnx.Rngs(0))).params]
 ['weight', 'bias']

@@ -1,5 +1,7 @@
 """Layout rule of ``nnx.ConvTranspose`` ↔ ``nn.ConvTranspose1d/2d/3d`` (registered by
-:mod:`crosscheck.weights.layouts`).
+:mod:`crosscheck.weights.layouts`), and the padding notes of ``nnx.Conv`` ↔ ``nn.Conv1d/2d/3d``
+(:func:`conv_padding_notes`: Flax's ``"SAME"`` depends on the input size, so it is compared with
+PyTorch's padding residue by residue, :func:`same_agrees`).
 
 PyTorch's transposed convolution is the gradient of its convolution: weight ``(in, out, k...)``
 (``groups=1``). Flax's ``nnx.ConvTranspose`` with ``transpose_kernel=False`` (the default) is a
