@@ -60,6 +60,15 @@ def add_parser(commands) -> None:
         "--rename", type=rename_spec, metavar="OLD=NEW,...", help="JAX path pieces -> torch's"
     )
     locate.add_argument(
+        "--prefix", default="", metavar="PATH.", help="the torch model's submodule the JAX model ports"
+    )
+    locate.add_argument(
+        "--ignore", action="append", metavar="REGEX", help="leave out keys it finds (re.search), repeatable"
+    )
+    locate.add_argument(
+        "--no-strict", dest="strict", action="store_false", help="list keys with no counterpart, not fail"
+    )
+    locate.add_argument(
         "--input",
         action="append",
         type=input_spec,
@@ -96,32 +105,40 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     from crosscheck.porting.locating import locate
     from crosscheck.reporting import documents, locate_report
     from crosscheck.weights import WeightsError, copy_torch_to_jax, load_weights
+    from crosscheck.weights.selection import torch_part
 
     specs = specs_or_exit(parser, args)
     device = common.jax_device_or_exit(parser, args.device)
     common.out_dir_or_exit(parser, "--out", args.out)
     jax_model = factories.built_or_exit(parser, "--jax", args.jax)
     torch_model = factories.built_or_exit(parser, "--torch", args.torch)
+    keys = {"prefix": args.prefix, "strict": args.strict, "ignore": args.ignore}
+    try:
+        part = torch_part(torch_model, args.prefix, "locate")
+    except WeightsError as error:
+        parser.error(f"--prefix {args.prefix}: {common.flat(error)}")
     try:
         if args.weights:
             load_weights(torch_model, args.weights)
+        if args.weights and keys == {"prefix": "", "strict": True, "ignore": None}:
             load_weights(jax_model, args.weights, rename=args.rename)
-        else:
-            copy_torch_to_jax(torch_model, jax_model, rename=args.rename)
+        else:  # the file's values through the torch model, with its prefix, strictness and ignores
+            copy_torch_to_jax(torch_model, jax_model, rename=args.rename, **keys)
     except (WeightsError, TypeError) as error:
         parser.error(f"{_weights_source(args)}: the weights do not fit: {common.flat(error)}")
     rng = np.random.default_rng(args.seed)
     inputs = [spec.make(rng) for spec in specs]
     with jax.default_device(device):
-        factories.inputs_fit_or_exit(parser, jax_model, torch_model, inputs, given(specs))
+        factories.inputs_fit_or_exit(parser, jax_model, part, inputs, given(specs))
     torch_model.eval()
     refused = None
     with common.session("pinned", args.device) as session:
         task = session.progress.add_task("locate", total=1)
         try:
             result = locate(
-                jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}"
-            )
+                jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}",
+                **keys,
+            )  # fmt: skip
         except ModelCallError as error:  # a refusal the single call above did not meet
             session.progress.remove_task(task)  # no bar left on standard error above the one line
             refused = error

@@ -196,3 +196,23 @@ def test_locate_with_strict_false_and_ignore():
     assert result.passed and result.ignored == ["pooler.weight", "pooler.bias"], str(result)
     with pytest.raises(WeightsError, match=r"locate: ignore pattern 'nothing' found no key"):
         locate(dense, pooled, _normal(3, 8), ignore=["nothing"])
+
+
+def jax_block():
+    """A factory for ``crosscheck locate --jax``: the port of ``build_torch()``'s ``block`` alone."""
+    from tests.crosscheck.porting.models import JaxBlock
+
+    return JaxBlock(nnx.Rngs(0))
+
+
+def test_the_locate_command_takes_prefix_ignore_and_no_strict(tmp_path, capsys):
+    from crosscheck.cli import main as cli_main
+
+    argv = ["locate", "--jax", "tests.crosscheck.porting.test_strict:jax_block", "--torch",
+            "tests.crosscheck.porting.models:build_torch", "--input-shape", "3,5,16", "--out", str(tmp_path)]  # fmt: skip
+    assert cli_main([*argv, "--prefix", "block.", "--ignore", r"norm\.bias$", "--no-strict"]) == 0
+    assert "4 layers: 0 failed; first failure: none" in capsys.readouterr().out
+    assert cli_main([*argv, "--prefix", "blok."]) == 2
+    assert "--prefix blok.: locate: prefix 'blok.': the torch model TorchModel has no submodule" in (
+        capsys.readouterr().err
+    )
