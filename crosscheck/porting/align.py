@@ -143,9 +143,9 @@ def _capture(jax_model, torch_model, inputs, torch_inputs, jax_kwargs, torch_kwa
 
 
 def _containers(jax_modules, pairs, torch_modules, unit_paths, jax_called, torch_called) -> dict:
-    """Every JAX module outside the units with paired layers below it: (torch path, how, others)."""
-    paths = [p for p in jax_modules if not any(inside(p, u) for u in unit_paths if u)]
-    paths = [p for p in paths if p not in unit_paths]
+    """Every JAX module that is no unit (nor claimed by one) with paired layers below it: (torch path,
+    how, others)."""
+    paths = [p for p in jax_modules if p not in unit_paths]
     found = containers(paths, pairs, list(torch_modules), jax_called, torch_called)
     if "" in found or "" in paths:
         found[""] = ("", "inferred from children", [])
@@ -204,13 +204,13 @@ def align(
     with inference_mode(jax_model, torch_model):
         jax_called, torch_called = _capture(jax_model, torch_model, inputs, torch_inputs, jax_kwargs,
                                             torch_kwargs, channels_first)  # fmt: skip
-        jax_list, bare = am.jax_units(jax_model, jax_called)
+        jax_list, bare, inner = am.jax_units(jax_model, jax_called)
         torch_list = am.torch_units(torch_model, torch_called)
         pairs, how, others = pair_units(jax_list, torch_list, rename)
     if not pairs:
         raise ValueError(_nothing_matched(jax_model, torch_model, jax_list, torch_list))
     torch_modules = dict(torch_model.named_modules())
-    unit_paths = {u.path for u in jax_list}
+    unit_paths = {u.path for u in jax_list} | set(inner)
     jax_modules = dict(submodules(jax_model))
     found = _containers(jax_modules, pairs, torch_modules, unit_paths, jax_called, torch_called)
     own_of = {path: own for path, _, own in bare}

@@ -85,12 +85,19 @@ def _torch_layout_shape(rule, shape) -> tuple:
     return tuple(rule.to_torch(np.broadcast_to(np.empty((), np.int8), shape)).shape)
 
 
-def jax_units(model: nnx.Module, called: dict) -> tuple[list[Unit], list[tuple[str, object, dict]]]:
-    """The JAX model's ruled layers (descendants of a ruled layer belong to it) and its unruled modules
-    that hold variables themselves (``(path, module, {name: variable})``, a ViT's ``cls_token``)."""
-    units, bare, ruled = [], [], []
+def jax_units(model: nnx.Module, called: dict) -> tuple[list[Unit], list, list[str]]:
+    """The JAX model's ruled layers, its unruled modules that hold variables themselves (``(path, module,
+    {name: variable})``, a ViT's ``cls_token``) and the paths whose variables a ruled layer above claims
+    (an attention's ``query``); a child a container's rule leaves alone keeps its own rule, as in
+    :func:`crosscheck.weights.tree.plan`."""
+    units, bare, ruled, inner = [], [], {}, []
     for path, node in submodules(model):
-        if any(path != r and (r == "" or path.startswith(r + ".")) for r in ruled):
+        owner = max(
+            (r for r in ruled if path != r and (r == "" or path.startswith(r + "."))), key=len, default=None
+        )
+        below = path[len(owner) + 1 :] if owner else path
+        if owner is not None and any(claim.startswith(below + ".") for claim in ruled[owner]):
+            inner.append(path)  # its variables are the ruled layer's (an attention's q, k, v)
             continue
         layout = layout_of(node)
         if layout is None:
@@ -98,9 +105,10 @@ def jax_units(model: nnx.Module, called: dict) -> tuple[list[Unit], list[tuple[s
             if own:
                 bare.append((path, node, own))
             continue
-        ruled.append(path)
+        rules = layout.rules_for(node)
+        ruled[path] = {claim for rule in rules for claim in rule.claims}
         specs, values, shared = {}, [], {}
-        for rule in layout.rules_for(node):
+        for rule in rules:
             variable = rule.variable_of(node, shared)
             if variable is not None:
                 specs[rule.torch_name] = _torch_layout_shape(rule, np.shape(variable[...]))
@@ -109,7 +117,7 @@ def jax_units(model: nnx.Module, called: dict) -> tuple[list[Unit], list[tuple[s
         if path in called:
             unit.order, unit.input_key = called[path].order, input_key(called[path])
         units.append(unit)
-    return units, bare
+    return units, bare, inner
 
 
 def torch_direct(module) -> dict:

@@ -249,3 +249,48 @@ def test_weights_a_container_holds_beside_its_children_pair_by_shape():
     assert (
         other.rows[0].ambiguous and "cls (1, 1, 16): torch has cls_token of that shape" in other.rows[0].how
     )
+
+
+class Block(nnx.Module):
+    """A residual block whose projection shortcut is called first (Hugging Face's ResNet calls it last)."""
+
+    def __init__(self, rngs):
+        conv = lambda i, o, k: nnx.Conv(i, o, (k, k), padding="SAME", use_bias=False, rngs=rngs)  # noqa: E731
+        self.shortcut, self.shortcut_bn = conv(3, 8, 1), nnx.BatchNorm(8, rngs=rngs)
+        self.conv1, self.bn1, self.conv2, self.bn2 = (
+            conv(3, 8, 3),
+            nnx.BatchNorm(8, rngs=rngs),
+            conv(8, 8, 3),
+            nnx.BatchNorm(8, rngs=rngs),
+        )
+
+    def __call__(self, x):
+        residual = self.shortcut_bn(self.shortcut(x))
+        return jax.nn.relu(self.bn2(self.conv2(jax.nn.relu(self.bn1(self.conv1(x))))) + residual)
+
+
+class TorchBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+
+        def unit(i, k):
+            return torch.nn.Sequential(
+                torch.nn.Conv2d(i, 8, k, padding=k // 2, bias=False), torch.nn.BatchNorm2d(8)
+            )
+
+        self.layer, self.shortcut = torch.nn.Sequential(unit(3, 3), torch.nn.ReLU(), unit(8, 3)), unit(3, 1)
+        for norm in (m for m in self.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+
+    def forward(self, x):
+        return torch.relu(self.layer(x) + self.shortcut(x))
+
+
+def test_a_shortcut_called_in_another_order_is_aligned_and_round_trips():
+    x = np.random.default_rng(2).standard_normal((2, 5, 5, 3)).astype(np.float32)
+    found = _round_trip(Block(nnx.Rngs(0)), TorchBlock(), x, torch_inputs=(x.transpose(0, 3, 1, 2),))
+    assert found.mapping == {"": "", "shortcut": "shortcut.0", "shortcut_bn": "shortcut.1", "conv1": "layer.0.0",
+                             "bn1": "layer.0.1", "conv2": "layer.2.0", "bn2": "layer.2.1"}  # fmt: skip
+    how = {row.jax_path: row.how for row in found.rows}
+    assert not found.ambiguous and how["shortcut"] == how["conv1"] == "order+kind+shape", how
