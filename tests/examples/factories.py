@@ -25,3 +25,17 @@ def resnet_reference():
     from examples.resnet_port import tiny_config as resnet_config
 
     return resnet_ref(resnet_config())
+
+
+def decoder_port():
+    from examples.decoder_port import DecoderPort
+    from examples.decoder_port import tiny_config as decoder_config
+
+    return DecoderPort(decoder_config(), rngs=nnx.Rngs(0))
+
+
+def decoder_reference():
+    from examples.decoder_port import reference as decoder_ref
+    from examples.decoder_port import tiny_config as decoder_config
+
+    return decoder_ref(decoder_config())
