@@ -17,7 +17,6 @@ never pass unless ``equal_nan=True`` and every side, the truth included, has the
 from __future__ import annotations
 
 import copy
-import math
 
 import jax
 import numpy as np
@@ -25,7 +24,6 @@ import torch
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.numerics.relative import rms
 from crosscheck.porting.channels import Channels, channels_first_of
 from crosscheck.porting.check_parts import (
     PreparedCheck,
@@ -34,6 +32,7 @@ from crosscheck.porting.check_parts import (
     input_gradient_scale,
     input_gradients_in_jax_layout,
     output_shapes,
+    parameter_gradient_scale,
     representable,
     require_same_shape,
     summed,
@@ -191,13 +190,7 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
     input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
-    params = [np.ravel(a) for key, a in torch_truth.grads.items() if key != "input"]
-    gradient_scale = rms(np.concatenate(params)) if params else 0.0
-    # A parameter gradient sums over every row: honest summation orders differ by ~√rows roundings of
-    # terms of the gradient's scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error).
-    x = np.asarray(p.work_inputs[0])
-    rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
-    gradient_scale *= math.sqrt(max(rows, 1))
+    gradient_scale = parameter_gradient_scale(p, torch_truth)
     input_scale = input_gradient_scale(p, torch_truth)
     evidence_of = {}
     for jax_path, torch_path in torch_pairs(p, torch_work.outputs):
