@@ -134,3 +134,15 @@ def test_an_attention_layer_inside_a_model_owns_its_children():
     np.testing.assert_array_equal(
         np.asarray(ours.attn.out.bias[...]), theirs.attn.out_proj.bias.detach().numpy()
     )
+
+
+def test_key_and_value_widths_that_do_not_fit_name_the_keys():
+    ours = nnx.MultiHeadAttention(2, 8, in_kv_features=6, decode=False, rngs=nnx.Rngs(0))
+    theirs = torch.nn.MultiheadAttention(8, 2, batch_first=True, kdim=6, vdim=5)  # Flax: one kv width
+    with pytest.raises(WeightsError, match=r"key 'v_proj_weight' has shape \(8, 5\), expected \(8, 6\)"):
+        copy_torch_to_jax(theirs, ours)
+    packed = nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0))  # torch's separate weights
+    with pytest.raises(
+        WeightsError, match=r"missing key 'in_proj_weight'.*unexpected keys? .*'k_proj_weight'"
+    ):
+        copy_torch_to_jax(torch.nn.MultiheadAttention(8, 2, batch_first=True, kdim=6, vdim=6), packed)
