@@ -220,37 +220,6 @@ def test_a_model_without_weights_is_said():
         align(NoWeights(), _sequential(), X)
 
 
-class Patches(nnx.Module):
-    def __init__(self, rngs, name: str = "cls_token"):
-        self.proj = jaxlin.Linear(8, 16, rngs=rngs)
-        setattr(self, name, nnx.Param(jax.numpy.zeros((1, 1, 16), np.float32)))
-        self.name = name
-
-    def __call__(self, x):
-        cls = jax.numpy.broadcast_to(getattr(self, self.name)[...], (x.shape[0], 1, 16))
-        return jax.numpy.concatenate([cls, self.proj(x)], axis=1)
-
-
-class TorchPatches(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, 16))
-        self.projection = torch.nn.Linear(8, 16)
-
-    def forward(self, x):
-        return torch.cat([self.cls_token.expand(x.shape[0], 1, 16), self.projection(x)], dim=1)
-
-
-def test_weights_a_container_holds_beside_its_children_pair_by_shape():
-    x = np.ones((2, 3, 8), np.float32)
-    found = align(Patches(nnx.Rngs(0)), TorchPatches(), x)
-    assert found.rows[0].how == "inferred from children; own weights by shape" and not found.ambiguous
-    other = align(Patches(nnx.Rngs(0), name="cls"), TorchPatches(), x)
-    assert (
-        other.rows[0].ambiguous and "cls (1, 1, 16): torch has cls_token of that shape" in other.rows[0].how
-    )
-
-
 class Block(nnx.Module):
     """A residual block whose projection shortcut is called first (Hugging Face's ResNet calls it last)."""
 
