@@ -37,7 +37,11 @@ from crosscheck.weights.rules import Layout, ParamRule, differs
 
 
 def describe_attention(module) -> str:
-    """``nnx.MultiHeadAttention(num_heads=2, in_features=8, ...)``: the layer as messages name it."""
+    """``nnx.MultiHeadAttention(num_heads=2, in_features=8, ...)``: the layer as messages name it.
+
+    >>> describe_attention(nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0)))[:55]
+    'nnx.MultiHeadAttention(num_heads=2, in_features=8, qkv_'
+    """
     return (
         f"nnx.MultiHeadAttention(num_heads={module.num_heads}, in_features={module.in_features}, "
         f"qkv_features={module.qkv_features}, out_features={module.out_features}, "

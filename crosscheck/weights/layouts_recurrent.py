@@ -48,7 +48,11 @@ _SIDES = ("bias_ih", "bias_hh")
 
 
 def describe_cell(module) -> str:
-    """``nnx.GRUCell(in_features=3, hidden_features=4)``: a cell as messages name it."""
+    """``nnx.GRUCell(in_features=3, hidden_features=4)``: a cell as messages name it.
+
+    >>> describe_cell(nnx.GRUCell(3, 4, rngs=nnx.Rngs(0)))
+    'nnx.GRUCell(in_features=3, hidden_features=4)'
+    """
     sizes = f"in_features={module.in_features}, hidden_features={module.hidden_features}"
     return f"nnx.{type(module).__name__}({sizes})"
 

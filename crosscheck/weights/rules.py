@@ -70,7 +70,14 @@ class Packed(nnx.Param):
 
 
 def stacked(variables) -> Packed:
-    """One :class:`Packed` over equally shaped ``variables``: their values stacked on a new axis 0."""
+    """One :class:`Packed` over equally shaped ``variables``: their values stacked on a new axis 0.
+
+    Shape:
+        ``(len(variables), *variable.shape)``.
+
+    >>> stacked([nnx.Param(jnp.zeros((2, 3))) for _ in range(4)])[...].shape
+    (4, 2, 3)
+    """
     variables = tuple(variables)
 
     def write(value):
@@ -82,7 +89,12 @@ def stacked(variables) -> Packed:
 
 def variable_at(module, path: str):
     """The attribute at a dotted ``path`` below ``module`` (``"query.kernel"``, ``"layers.0.bias"``),
-    or ``None`` where any step is missing."""
+    or ``None`` where any step is missing.
+
+    >>> layer = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    >>> variable_at(layer, "kernel").shape, variable_at(layer, "missing.kernel")
+    ((2, 3), None)
+    """
     node = module
     for name in path.split("."):
         if node is None:
