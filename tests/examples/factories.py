@@ -39,3 +39,17 @@ def decoder_reference():
     from examples.decoder_port import tiny_config as decoder_config
 
     return decoder_ref(decoder_config())
+
+
+def vit_port():
+    from examples.vit_port import ViTPort
+    from examples.vit_port import tiny_config as vit_config
+
+    return ViTPort(vit_config(), rngs=nnx.Rngs(0))
+
+
+def vit_reference():
+    from examples.vit_port import reference as vit_ref
+    from examples.vit_port import tiny_config as vit_config
+
+    return vit_ref(vit_config())
