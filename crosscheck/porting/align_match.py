@@ -17,6 +17,7 @@ never mistaken for a decision.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ def jax_units(model: nnx.Module, called: dict) -> tuple[list[Unit], list, list[s
             if variable is not None:
                 specs[rule.torch_name] = _torch_layout_shape(rule, np.shape(variable[...]))
                 values.append((rule.torch_name, lambda r=rule, v=variable: r.to_torch(np.asarray(v[...]))))
+        if not specs:  # a rule that maps nothing itself (its children map by their own): a container
+            continue
         unit = Unit(path, node, specs, layout.name, frozenset(layout.torch_types), values=values)
         if path in called:
             unit.order, unit.input_key = called[path].order, input_key(called[path])
@@ -172,9 +175,10 @@ _ALIASES = {"q": "query", "k": "key", "v": "value", "o": "output", "out": "outpu
             "embed": "embedding", "weight": "", "proj": "", "self": "", "attention": "attention"}  # fmt: skip
 
 
-def _tokens(piece: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _tokens(piece: str) -> frozenset[str]:
     words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", piece)
-    return {_ALIASES.get(w.lower(), w.lower()) for w in words} - {""}
+    return frozenset({_ALIASES.get(w.lower(), w.lower()) for w in words} - {""})
 
 
 def _jaccard(a: set, b: set) -> float:
