@@ -19,56 +19,21 @@ from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import torch
 
-from crosscheck.numerics import is_floating
-from crosscheck.porting.capture import Call, capture_jax, capture_torch
-from crosscheck.porting.channels import Channels, to_channels_first, to_channels_last
+from crosscheck.porting.capture import capture_jax, capture_torch
+from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
-from crosscheck.porting.checking import (
-    check,
-    float64_jax,
-    reduction_lengths,
-    require_same_weights,
-    working_dtype,
-)
-from crosscheck.porting.evaluate import jax_keywords, magnitudes, model_call_error, torch_keywords
+from crosscheck.porting.checking import float64_jax, require_same_weights, working_dtype
+from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
+from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode
 from crosscheck.porting.sides import side
-from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch, truth_dtype
-from crosscheck.porting.verdicts import (
-    Evidence,
-    ItemResult,
-    has_analytic_bound,
-    judge_analytic,
-    judge_relative,
-)
-from crosscheck.weights import numpy_of_torch, torch_of_numpy
+from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch
+from crosscheck.weights import torch_of_numpy
 from crosscheck.weights.selection import Ignore, torch_part
 from crosscheck.weights.tree import Rename, dotted, renamed, submodules
-
-
-@dataclass
-class LayerResult:
-    """One submodule present in both models, judged on its own inputs."""
-
-    path: str  # torch's dotted path ("" is the whole model)
-    jax_path: str
-    torch_type: str
-    jax_type: str
-    inputs: str  # "truth" when every JAX floating input took the truth's value, else "own"
-    items: list[ItemResult] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and bool(self.items) and all(item.passed for item in self.items)
-
-    @property
-    def rule(self) -> str:
-        return "/".join(dict.fromkeys(item.rule for item in self.items)) or "–"
 
 
 @dataclass
@@ -89,14 +54,22 @@ class LocateResult:
 
     @property
     def passed(self) -> bool:
-        return all(layer.passed for layer in self.layers)
+        """Every judged row passes (a row not judged is listed with its reason, never a failure)."""
+        return all(layer.passed for layer in self.layers if layer.error is None)
+
+    @property
+    def not_judged(self) -> list[str]:
+        """``"path: reason"`` for every row that could not be judged."""
+        return [
+            f"{layer.path or '(model)'}: {layer.error}" for layer in self.layers if layer.error is not None
+        ]
 
     @property
     def first_failure(self) -> str | None:
         """The earliest failing layer none of whose matched descendants fails (a failing container whose
         children all pass: the difference is in the container's own code); ``""`` is the whole model
-        (test with ``is None``); ``None`` when every layer passes."""
-        failing = [layer for layer in self.layers if not layer.passed]
+        (test with ``is None``); ``None`` when every judged layer passes. Rows not judged are left out."""
+        failing = [layer for layer in self.layers if layer.error is None and not layer.passed]
         deepest = [layer for layer in failing if not any(_below(other.path, layer.path) for other in failing)]
         return deepest[0].path if deepest else None
 
@@ -106,7 +79,9 @@ class LocateResult:
         for layer in self.layers:
             same = max((_ratio(item.same_function) for item in layer.items), default=0.0)
             rounding = max((_ratio(item.rounding) for item in layer.items), default=0.0)
-            verdict = "pass" if layer.passed else ("ERROR: " + layer.error if layer.error else "FAIL")
+            verdict = layer.error if layer.error else ("pass" if layer.passed else "FAIL")
+            if layer.layouts:
+                verdict += " [" + "; ".join(layer.layouts) + "]"
             rows.append((layer.path or "(model)", layer.torch_type, layer.jax_type, layer.inputs, layer.rule,
                          f"{same:.2g}", f"{rounding:.2g}", verdict))  # fmt: skip
         return rows
@@ -136,147 +111,6 @@ def _below(path: str, ancestor: str) -> bool:
 def _ratio(comparison) -> float:
     metrics = comparison.metrics
     return max(float(metrics.get("actual_bound_ratio", 0.0)), float(metrics.get("expected_bound_ratio", 0.0)))
-
-
-def _floating_leaves(tree) -> list:
-    """The floating arrays and tensors of nested tuples, lists and dicts (a ``ModelOutput`` too), in order."""
-    if isinstance(tree, torch.Tensor):
-        return [tree] if tree.is_floating_point() else []
-    if isinstance(tree, (jax.Array, np.ndarray)):
-        return [tree] if is_floating(np.asarray(tree).dtype) else []
-    if isinstance(tree, dict):
-        return [leaf for value in tree.values() for leaf in _floating_leaves(value)]
-    if isinstance(tree, (tuple, list)):
-        return [leaf for value in tree for leaf in _floating_leaves(value)]
-    return []
-
-
-def _substituted(jax_call: Call, torch_call: Call) -> tuple[tuple, dict, str]:
-    """The JAX call's arguments with each floating array replaced by the truth's (same position, same
-    shape, or the same moved channels last); ``"truth"`` when every one was replaced."""
-    truth = [numpy_of_torch(t) for t in _floating_leaves((torch_call.args, torch_call.kwargs))]
-    position, replaced, total = iter(range(len(truth))), [0], [0]
-
-    def swap(leaf):
-        if not (isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(np.asarray(leaf).dtype)):
-            return leaf
-        total[0] += 1
-        index = next(position, None)
-        if index is None:
-            return leaf
-        value = truth[index]
-        if value.shape == leaf.shape:
-            replaced[0] += 1
-            return jnp.asarray(value)
-        if value.ndim >= 2 and to_channels_last(value).shape == leaf.shape:
-            replaced[0] += 1
-            return jnp.asarray(to_channels_last(value))
-        return leaf
-
-    args, kwargs = jax.tree.map(swap, (jax_call.args, jax_call.kwargs))
-    return args, kwargs, "truth" if replaced[0] == total[0] else "own"
-
-
-def _cast(tree, dtype):
-    def cast(leaf):
-        if isinstance(leaf, torch.Tensor):
-            return leaf.to(getattr(torch, str(dtype))) if leaf.is_floating_point() else leaf
-        if isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(np.asarray(leaf).dtype):
-            return jnp.asarray(leaf, dtype)
-        return leaf
-
-    return jax.tree.map(cast, tree, is_leaf=lambda x: isinstance(x, torch.Tensor))
-
-
-def _outputs(jax_output, torch_output) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs of floating outputs at the same position (a channels-first torch output moved back)."""
-    pairs = []
-    for ours, theirs in zip(_floating_leaves(jax_output), _floating_leaves(torch_output), strict=False):
-        ours, theirs = np.asarray(ours), numpy_of_torch(theirs)
-        if theirs.shape != ours.shape and theirs.ndim >= 2 and to_channels_last(theirs).shape == ours.shape:
-            theirs = to_channels_last(theirs)
-        pairs.append((ours, theirs))
-    return pairs
-
-
-def _judge_layer(
-    layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, dtype: str, equal_nan: bool
-):
-    """Call both frameworks' submodules on the truth's inputs and judge every output. Every run sees the
-    same input values: the truth's rounded to the working dtype (the float64 runs hold them exactly)."""
-    with jax.enable_x64(
-        True
-    ):  # the truth's float64 values stay float64, rounded as the working runs see them
-        args, kwargs, layer.inputs = _substituted(jax_call, torch_call)
-        args, kwargs = _cast(_cast((args, kwargs), dtype), "float64")
-    torch64 = torch_call.module
-    torch_work = torch_layers[layer.path]
-    notes = TruthNotes()  # the whole model's runs list the promotions; here they set the truth's precision
-    with torch.no_grad():
-        torch_args, torch_kwargs = _cast((torch_call.args, torch_call.kwargs), dtype)
-        truth_args, truth_kwargs = _cast((torch_args, torch_kwargs), "float64")
-        with promoting_torch(torch64, notes):
-            torch_truth_out = torch64(*truth_args, **truth_kwargs)
-        torch_work_out = torch_work(*torch_args, **torch_kwargs)
-    with jax.enable_x64(True):
-        jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
-        work_args, work_kwargs = _cast((args, kwargs), dtype)
-        jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)
-    truths, works = _outputs(jax_truth_out, torch_truth_out), _outputs(jax_work_out, torch_work_out)
-    judging = {"equal_nan": equal_nan, "truth_dtype": truth_dtype(notes.lines())}
-    analytic = (
-        has_analytic_bound(jax_layers[layer.jax_path])
-        and layer.inputs == "truth"
-        and not kwargs
-        and len(args) == 1
-    )
-    for index, ((jax_truth, torch_truth), (jax_work, torch_work_leaf)) in enumerate(
-        zip(truths, works, strict=False)
-    ):
-        item = "output" if len(truths) == 1 else f"output[{index}]"
-        if jax_truth.shape != torch_truth.shape:
-            layer.error = f"{item} has shape {jax_truth.shape} in JAX, {torch_truth.shape} in torch"
-            return
-        evidence = Evidence(jax_work, torch_work_leaf, jax_truth, torch_truth)
-        if analytic and index == 0:
-            x = np.asarray(args[0])
-            with jax.enable_x64(True):
-                size = magnitudes(jax_layers[layer.jax_path], (x,), None, grads=False).output
-            k = reduction_lengths(jax_layers[layer.jax_path], x.shape)["output"]
-            layer.items.append(judge_analytic(item, evidence, size, k, dtype, **judging))
-        else:
-            layer.items.append(judge_relative(item, evidence, dtype, **judging))
-    if not layer.items:
-        layer.error = "no floating output to compare"
-
-
-def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
-    """The whole model's ``rename`` for the weights of one layer (keys relative to the layer)."""
-
-    def mapped(key: str) -> str:
-        full = renamed(f"{jax_path}.{key}" if jax_path else key, rename)
-        return full[len(torch_path) + 1 :] if torch_path else full
-
-    return mapped
-
-
-def _check_layer(
-    layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan, strict=True
-) -> bool:
-    """With gradients: :func:`check` the pair on the truth's inputs, when they are positional arrays
-    that pair one to one (else the forward-only judgment runs); whether it ran."""
-    with jax.enable_x64(True):
-        args, kwargs, given = _substituted(jax_call, torch_call)
-    torch_args = [a for a in torch_call.args if a is not None]
-    torch_kwargs = {k: v for k, v in torch_call.kwargs.items() if v is not None}
-    if given != "truth" or kwargs or torch_kwargs or len(args) != len(torch_args):
-        return False
-    inputs = [np.asarray(a) for a in args]
-    result = check(jax_layers[layer.jax_path], torch_layers[layer.path], *inputs, grads=True,
-                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan,
-                   strict=strict)  # fmt: skip
-    layer.inputs, layer.items = given, result.items
-    return True
 
 
 def locate(
@@ -369,6 +203,7 @@ def _locate(
         truth_notes=[f"JAX: {x}" for x in jax_notes.lines()] + [f"torch: {x}" for x in torch_notes.lines()],
     )
     layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
+    learned: dict = {}  # layouts the values decided, for rows of the same kinds whose values cannot
     for call in torch_calls:
         jax_path = by_torch_path.get(call.path)
         if jax_path is None or jax_path not in jax_called:
@@ -377,13 +212,16 @@ def _locate(
         layer = LayerResult(
             call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
         )
+        calls = (jax_layers, torch_layers, jax_called[jax_path], call)
         try:
-            checked = grads and _check_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call,
-                                             rename, equal_nan, layer_strict)  # fmt: skip
+            checked = grads and check_layer(layer, *calls, rename, equal_nan, layer_strict, learned)
+        except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
+            checked, layer.items = False, []
+        try:
             if not checked:
-                _judge_layer(layer, jax_layers, torch_layers, jax_called[jax_path], call, dtype, equal_nan)
-        except Exception as error:  # a layer that cannot be called alone is reported, and the others go on
-            layer.error = f"{type(error).__name__}: {error}"
+                judge_layer(layer, *calls, dtype, equal_nan, learned)
+        except Exception as error:  # a layer that cannot be called alone is not judged; the others go on
+            layer.error = f"not judged: {type(error).__name__}: {error}"
         result.layers.append(layer)
     matched = {layer.jax_path for layer in result.layers}
     result.jax_only = [call.path for call in jax_calls if call.path not in matched]

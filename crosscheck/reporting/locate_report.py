@@ -28,11 +28,13 @@ def locate_record(result) -> dict:
                  for item in layer.items]  # fmt: skip
         layers.append({"path": layer.path, "jax_path": layer.jax_path, "torch_type": layer.torch_type,
                        "jax_type": layer.jax_type, "inputs": layer.inputs, "passed": layer.passed,
-                       "error": layer.error, "items": items})  # fmt: skip
+                       "judged": layer.error is None, "error": layer.error, "layouts": layer.layouts,
+                       "items": items})  # fmt: skip
     return {"name": result.name, "dtype": result.dtype, "passed": result.passed,
             "first_failure": result.first_failure, "layers": layers, "torch_only": result.torch_only,
             "jax_only": result.jax_only, "mode": result.mode, "switched": result.switched,
-            "differing_weights": result.differing_weights}  # fmt: skip
+            "differing_weights": result.differing_weights, "not_judged": result.not_judged,
+            "truth_notes": result.truth_notes}  # fmt: skip
 
 
 def _mode_line(result) -> str:
@@ -42,11 +44,20 @@ def _mode_line(result) -> str:
     return f"Both models ran in {result.mode} mode{switched}."
 
 
+def _style(row: tuple, first: str) -> str | None:
+    verdict = row[-1]
+    if verdict.startswith("pass"):
+        return None
+    if verdict.startswith("not judged"):
+        return "yellow"
+    return "bold red" if row[0] == first else "red"
+
+
 def print_locate(console, result, title: str = "") -> None:
     """The table on a rich console: failing layers in red, the first failure in bold."""
     rows = result.rows()
     first = first_failure_text(result)
-    styles = [("bold red" if row[0] == first else "red") if row[-1] != "pass" else None for row in rows]
+    styles = [_style(row, first) for row in rows]
     print_table(console, HEADERS, rows, title=title, styles=styles)
 
 
@@ -56,6 +67,10 @@ def render_locate(env: dict, result) -> str:
     lines += [machine_line(env), "", *markdown_table(HEADERS, result.rows()), ""]
     lines.append(f"First failure: **{first_failure_text(result)}**")
     lines += ["", _mode_line(result)]
+    if result.not_judged:
+        lines += ["", "Not judged (never counted as failures):", *[f"- {row}" for row in result.not_judged]]
+    if result.truth_notes:
+        lines += ["", "The float64 truth:", *[f"- {note}" for note in result.truth_notes]]
     if result.differing_weights:
         lines += ["", f"Weights that differ between the two models: {'; '.join(result.differing_weights)}"]
     for side, paths in (("torch", result.torch_only), ("JAX", result.jax_only)):

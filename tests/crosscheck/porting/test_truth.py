@@ -110,7 +110,7 @@ def _promoted_jax(model, x, notes):
 def test_jax_narrowing_casts_are_promoted_and_counted_by_module():
     with jax.enable_x64(True):
         model = JaxModel()
-        model.norm.scale[...] = jnp.asarray(model.norm.scale[...], jnp.float64)
+        model.norm.scale = nnx.Param(jnp.asarray(WEIGHT, jnp.float64))
         x = jnp.asarray(X)
         assert model(x).dtype == jnp.float32
         notes = TruthNotes()

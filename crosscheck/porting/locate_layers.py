@@ -1,0 +1,229 @@
+"""One row of ``locate``: a submodule present in both models, both frameworks' versions called on the
+truth's inputs in the JAX layout, and judged.
+
+A JAX argument takes the truth's value when the torch call has a floating array at the same
+position: as it is when the shapes agree, else moved into the JAX layout
+(:mod:`crosscheck.porting.activation_layouts`: NCHW -> NHWC, ``(B, T, H·hd)`` -> ``(B, T, H, hd)``, ...),
+the layout found from the values. Outputs are compared in the JAX layout the same way. A layout the
+values cannot decide (this layer's numbers differ: a bug) is taken from another row of the same kinds
+and shapes that decided it, else the plain split/merge or channels move is assumed, and the row says
+which. A pair no layout fits is **not judged**, with the reason, and never counts as a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from crosscheck.numerics import is_floating
+from crosscheck.porting.activation_layouts import assumed_layout, find_layout
+from crosscheck.porting.capture import Call
+from crosscheck.porting.checking import check, reduction_lengths
+from crosscheck.porting.evaluate import magnitudes
+from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch, truth_dtype
+from crosscheck.porting.verdicts import (
+    Evidence,
+    ItemResult,
+    has_analytic_bound,
+    judge_analytic,
+    judge_relative,
+)
+from crosscheck.weights import numpy_of_torch
+from crosscheck.weights.tree import Rename, renamed
+
+
+@dataclass
+class LayerResult:
+    """One submodule present in both models, judged on its own inputs (or not judged: ``error``)."""
+
+    path: str  # torch's dotted path ("" is the whole model)
+    jax_path: str
+    torch_type: str
+    jax_type: str
+    inputs: str  # "truth" when every JAX floating input took the truth's value, else "own"
+    items: list[ItemResult] = field(default_factory=list)
+    error: str | None = None  # why the row is not judged
+    layouts: list[str] = field(default_factory=list)  # the layout changes the row was judged through
+
+    @property
+    def judged(self) -> bool:
+        return self.error is None and bool(self.items)
+
+    @property
+    def passed(self) -> bool:
+        return self.judged and all(item.passed for item in self.items)
+
+    @property
+    def rule(self) -> str:
+        return "/".join(dict.fromkeys(item.rule for item in self.items)) or "–"
+
+
+Learned = dict  # (jax type, torch type, which, torch shape, JAX shape) -> Layout, from rows values decided
+
+
+def floating_leaves(tree) -> list:
+    """The floating arrays and tensors of nested tuples, lists and dicts (a ``ModelOutput`` too), in order."""
+    if isinstance(tree, torch.Tensor):
+        return [tree] if tree.is_floating_point() else []
+    if isinstance(tree, (jax.Array, np.ndarray)):
+        return [tree] if is_floating(np.asarray(tree).dtype) else []
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in floating_leaves(value)]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for value in tree for leaf in floating_leaves(value)]
+    return []
+
+
+def _layout(layer: LayerResult, which: str, ours: np.ndarray, theirs: np.ndarray, learned: Learned):
+    """The layout turning ``theirs`` (torch) into ``ours`` (JAX), noted on the row; ``None`` if none fits."""
+    key = (layer.jax_type, layer.torch_type, which, theirs.shape, ours.shape)
+    found = find_layout(ours, theirs)
+    how = ""
+    if found is not None:
+        learned.setdefault(key, found)
+    elif key in learned:
+        found, how = learned[key], " (as another row of these kinds decided: values differ here)"
+    elif ours.shape == theirs.shape:
+        return assumed_layout(theirs.shape, ours.shape, same_shape_first=True)
+    else:
+        found = assumed_layout(theirs.shape, ours.shape)
+        how = " (assumed: values differ here)"
+    if found is not None and not found.identity:
+        layer.layouts.append(f"{which}: {found.describe()}{how}")
+    return found
+
+
+def substituted(layer: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
+    """The JAX call's arguments with each floating array replaced by the truth's at the same position,
+    in the JAX layout; ``(args, kwargs, "truth" | "own")``: ``"truth"`` when every one was replaced."""
+    truth = [numpy_of_torch(t) for t in floating_leaves((torch_call.args, torch_call.kwargs))]
+    position, replaced, total = iter(range(len(truth))), [0], [0]
+
+    def swap(leaf):
+        if not (isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(np.asarray(leaf).dtype)):
+            return leaf
+        total[0] += 1
+        index = next(position, None)
+        if index is None or truth[index].size != np.size(leaf):
+            return leaf
+        value = truth[index]
+        layout = _layout(layer, f"input {index}", np.asarray(leaf), value, learned)
+        if layout is None:
+            return leaf
+        value = layout.to_jax(value)
+        replaced[0] += 1
+        return jnp.asarray(value)
+
+    args, kwargs = jax.tree.map(swap, (jax_call.args, jax_call.kwargs))
+    return args, kwargs, "truth" if replaced[0] == total[0] else "own"
+
+
+def cast(tree, dtype):
+    """Every floating array and tensor of ``tree`` in ``dtype``."""
+
+    def one(leaf):
+        if isinstance(leaf, torch.Tensor):
+            return leaf.to(getattr(torch, str(dtype))) if leaf.is_floating_point() else leaf
+        if isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(np.asarray(leaf).dtype):
+            return jnp.asarray(leaf, dtype)
+        return leaf
+
+    return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, torch.Tensor))
+
+
+def _in_jax_layout(layer: LayerResult, truths, works, learned: Learned) -> list[Evidence] | None:
+    """Each output's evidence in the JAX layout; ``None`` (and the row's reason) when a pair fits none."""
+    evidence = []
+    pairs = zip(floating_leaves(truths[0]), floating_leaves(truths[1]), strict=False)
+    for index, ((jax_truth, torch_truth), (jax_work, torch_work)) in enumerate(
+        zip(pairs, zip(floating_leaves(works[0]), floating_leaves(works[1]), strict=False), strict=False)
+    ):
+        ours, theirs = np.asarray(jax_truth), numpy_of_torch(torch_truth)
+        work = numpy_of_torch(torch_work)
+        which = "output" if index == 0 else f"output {index}"
+        layout = _layout(layer, which, ours, theirs, learned) if ours.size == theirs.size else None
+        if layout is None:
+            layer.error = (
+                f"not judged: {which} has shape {ours.shape} in JAX, {theirs.shape} in torch, and no "
+                "axis permutation, split or merge of torch's values gives JAX's"
+            )
+            return None
+        theirs, work = layout.to_jax(theirs), layout.to_jax(work)
+        evidence.append(Evidence(np.asarray(jax_work), work, ours, theirs))
+    return evidence
+
+
+def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, dtype: str,
+                equal_nan: bool, learned: Learned) -> None:  # fmt: skip
+    """Call both frameworks' submodules on the truth's inputs and judge every output. Every run sees the
+    same input values: the truth's rounded to the working dtype (the float64 runs hold them exactly)."""
+    with jax.enable_x64(
+        True
+    ):  # the truth's float64 values stay float64, rounded as the working runs see them
+        args, kwargs, layer.inputs = substituted(layer, jax_call, torch_call, learned)
+        args, kwargs = cast(cast((args, kwargs), dtype), "float64")
+    torch64, torch_work = torch_call.module, torch_layers[layer.path]
+    notes = TruthNotes()  # the whole model's runs list the promotions; here they set the truth's precision
+    with torch.no_grad():
+        torch_args, torch_kwargs = cast((torch_call.args, torch_call.kwargs), dtype)
+        truth_args, truth_kwargs = cast((torch_args, torch_kwargs), "float64")
+        with promoting_torch(torch64, notes):
+            torch_truth_out = torch64(*truth_args, **truth_kwargs)
+        torch_work_out = torch_work(*torch_args, **torch_kwargs)
+    with jax.enable_x64(True):
+        jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
+        work_args, work_kwargs = cast((args, kwargs), dtype)
+        jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)
+    evidence = _in_jax_layout(
+        layer, (jax_truth_out, torch_truth_out), (jax_work_out, torch_work_out), learned
+    )
+    if evidence is None:
+        return
+    judging = {"equal_nan": equal_nan, "truth_dtype": truth_dtype(notes.lines())}
+    jax_layer = jax_layers[layer.jax_path]
+    analytic = has_analytic_bound(jax_layer) and layer.inputs == "truth" and not kwargs and len(args) == 1
+    for index, one in enumerate(evidence):
+        item = "output" if len(evidence) == 1 else f"output[{index}]"
+        if analytic and index == 0:
+            x = np.asarray(args[0])
+            with jax.enable_x64(True):
+                size = magnitudes(jax_layer, (x,), None, grads=False).output
+            k = reduction_lengths(jax_layer, x.shape)["output"]
+            layer.items.append(judge_analytic(item, one, size, k, dtype, **judging))
+        else:
+            layer.items.append(judge_relative(item, one, dtype, **judging))
+    if not layer.items:
+        layer.error = "not judged: no floating output to compare"
+
+
+def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
+    """The whole model's ``rename`` for the weights of one layer (keys relative to the layer)."""
+
+    def mapped(key: str) -> str:
+        full = renamed(f"{jax_path}.{key}" if jax_path else key, rename)
+        return full[len(torch_path) + 1 :] if torch_path else full
+
+    return mapped
+
+
+def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan,
+                strict: bool, learned: Learned) -> bool:  # fmt: skip
+    """With gradients: :func:`check` the pair on the truth's inputs, when they are positional arrays
+    that pair one to one in one layout (else the forward-only judgment runs); whether it ran."""
+    probe = LayerResult(layer.path, layer.jax_path, layer.torch_type, layer.jax_type, "")
+    with jax.enable_x64(True):
+        args, kwargs, given = substituted(probe, jax_call, torch_call, learned)
+    torch_args = [a for a in torch_call.args if a is not None]
+    torch_kwargs = {k: v for k, v in torch_call.kwargs.items() if v is not None}
+    if given != "truth" or kwargs or torch_kwargs or len(args) != len(torch_args) or probe.layouts:
+        return False
+    inputs = [np.asarray(a) for a in args]
+    result = check(jax_layers[layer.jax_path], torch_layers[layer.path], *inputs, grads=True,
+                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan,
+                   strict=strict)  # fmt: skip
+    layer.inputs, layer.items = given, result.items
+    return True
