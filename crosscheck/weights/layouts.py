@@ -72,7 +72,7 @@ from crosscheck.weights.layouts_conv import CONV_TRANSPOSE, conv_padding_notes
 from crosscheck.weights.layouts_general import GENERAL_LAYOUTS
 from crosscheck.weights.layouts_norms import NORM_LAYOUTS
 from crosscheck.weights.layouts_recurrent import RECURRENT_LAYOUTS
-from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two
+from crosscheck.weights.rules import Layout, ParamRule, same, swap_last_two, use_registry
 
 __all__ = ["Layout", "ParamRule", "known_layers", "layout_of", "register_layout", "same", "swap_last_two"]
 
@@ -206,3 +206,6 @@ def registered() -> tuple[Layout, ...]:
     True
     """
     return tuple(_REGISTRY)
+
+
+use_registry(registered)

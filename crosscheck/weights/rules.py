@@ -142,6 +142,20 @@ class ParamRule:
         return found[0] if len(found) == 1 else stacked(found)
 
 
+_REGISTRY: list[Callable[[], tuple[Layout, ...]]] = [tuple]  # the rules the notes consult
+
+
+def use_registry(registered: Callable[[], tuple[Layout, ...]]) -> None:
+    """Let the notes consult ``registered()`` (:mod:`crosscheck.weights.layouts` passes its registry,
+    which imports this module) to say which rule a torch class belongs to.
+
+    >>> use_registry(lambda: ())  # no rule: every unlisted torch class "has no layout rule"
+    >>> from crosscheck.weights import layouts
+    >>> use_registry(layouts.registered)
+    """
+    _REGISTRY[0] = registered
+
+
 def _twin_names(theirs) -> list[str]:
     return [cls.__name__ for cls in type(theirs).__mro__]
 
@@ -151,10 +165,8 @@ def _type_note(layout: Layout, ours, theirs) -> list[str]:
     its parameter names and shapes alone, which the check already found to fit."""
     if not layout.torch_types or set(_twin_names(theirs)) & set(layout.torch_types):
         return []
-    from crosscheck.weights.layouts import registered  # the registry imports this module
-
     name = type(theirs).__name__
-    owners = [other.name for other in registered() if set(_twin_names(theirs)) & set(other.torch_types)]
+    owners = [other.name for other in _REGISTRY[0]() if set(_twin_names(theirs)) & set(other.torch_types)]
     state = theirs.state_dict() if callable(getattr(theirs, "state_dict", None)) else {}
     names = [rule.torch_name for rule in layout.rules_for(ours) if rule.torch_name in state]
     shapes = ", ".join(f"{name} {tuple(state[name].shape)}" for name in names)
