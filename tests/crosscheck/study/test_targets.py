@@ -2,7 +2,8 @@
 
 from crosscheck.study import names
 from crosscheck.study.plan import plan
-from crosscheck.study.targets import FASTEST_TORCH, TARGETS, Ratio, WorstRatio, evaluate, named_impls
+from crosscheck.study.target_kinds import FASTEST_TORCH, Ratio, WorstRatio, evaluate
+from crosscheck.study.targets import TARGETS, named_impls
 
 
 def test_targets_report_unmeasured_ones_as_such():
