@@ -128,8 +128,10 @@ def _by_order(ours, theirs, pairs, how, others, candidates) -> bool:
         elif by_name[i] == {j} and not skip_name[i]:
             how[unit.path] = "by name"
         else:
-            how[unit.path] = "ambiguous: order does not tell"
             others[unit.path] = [theirs[k].path for k in sorted(by_order[i] - {j})]
+            how[unit.path] = "ambiguous: order does not tell" + (
+                "" if others[unit.path] else " (another layer could be it)"
+            )
     return any(p is not None for p in partner)
 
 
@@ -140,7 +142,7 @@ def _settle(pairs, how, others, candidates) -> None:
     while changed:
         changed = False
         decided = {pairs[j] for j in pairs if not how[j].startswith("ambiguous")}
-        for path in [j for j in pairs if how[j] == "ambiguous: order does not tell"]:
+        for path in [j for j in pairs if how[j].startswith("ambiguous: order does not tell")]:
             left = candidates[path] - decided
             rivals = [j for j, c in candidates.items() if j != path and pairs[path] in c]
             if left == {pairs[path]} and all(not how[j].startswith("ambiguous") for j in rivals):

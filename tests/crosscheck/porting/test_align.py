@@ -263,3 +263,27 @@ def test_a_shortcut_called_in_another_order_is_aligned_and_round_trips():
                              "bn1": "layer.0.1", "conv2": "layer.2.0", "bn2": "layer.2.1"}  # fmt: skip
     how = {row.jax_path: row.how for row in found.rows}
     assert not found.ambiguous and how["shortcut"] == how["conv1"] == "order+kind+shape", how
+
+
+class Keyed(nnx.Module):
+    def __init__(self, rngs):
+        self.dense, self.drop = jaxlin.Linear(8, 4, rngs=rngs), nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x, *, scale):
+        return self.drop(self.dense(x)) * scale
+
+
+class TorchKeyed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj, self.drop = torch.nn.Linear(8, 4), torch.nn.Dropout(0.5)
+
+    def forward(self, x, factor):
+        return self.drop(self.proj(x)) * factor
+
+
+def test_each_side_its_own_keywords_and_both_models_left_in_their_modes():
+    port, ref = Keyed(nnx.Rngs(0)), TorchKeyed().train()
+    found = align(port, ref, X, jax_kwargs={"scale": 2.0}, torch_kwargs={"factor": 2.0})
+    assert found.mapping == {"": "", "dense": "proj"}
+    assert ref.training and ref.drop.training and port.drop.deterministic is False
