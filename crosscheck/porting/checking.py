@@ -16,35 +16,26 @@ never pass unless ``equal_nan=True`` and every side, the truth included, has the
 
 from __future__ import annotations
 
-import copy
-
 import jax
 import numpy as np
 import torch
 from flax import nnx
 
-from crosscheck.numerics import is_floating
 from crosscheck.porting.channels import Channels, channels_first_of
 from crosscheck.porting.check_parts import (
     PreparedCheck,
     absolute_keywords,
     channels_of,
-    input_gradient_scale,
-    input_gradients_in_jax_layout,
     output_shapes,
-    parameter_gradient_scale,
     representable,
-    require_same_shape,
-    summed,
-    torch_pairs,
 )
 from crosscheck.porting.evaluate import (
-    Evaluation,
     absolute,
     evaluate_torch,
     float64_jax,
     split_keywords,
 )
+from crosscheck.porting.finishing import finish_check
 from crosscheck.porting.fused import Request, evaluate_all
 from crosscheck.porting.model_pair import (
     gradient_keys,
@@ -55,20 +46,13 @@ from crosscheck.porting.model_pair import (
 from crosscheck.porting.modes import inference_mode
 from crosscheck.porting.outputs import (
     is_floating_array,
-    item_name,
     pair_paths,
 )
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
-from crosscheck.porting.truth import TruthNotes, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     CaseResult,
-    Evidence,
-    OutputTruth,
     has_analytic_bound,
-    judge_analytic,
-    judge_exact,
-    judge_relative,
 )
 from crosscheck.weights.selection import Ignore, torch_part
 from crosscheck.weights.tree import Rename
@@ -163,77 +147,6 @@ def prepare_check(
         jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
         channels_first, grads, equal_nan, order, pairs, keys, axes,
     )  # fmt: skip
-
-
-def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
-    """The second half of :func:`check`: torch in the working dtype and in float64, then both tiers for
-    every paired output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
-    p, result = prepared, prepared.result
-    jax_work, jax_truth, *rest = evaluations
-    size = rest[0] if p.analytic else None
-    dtype = result.dtype
-    evaluate = {"grads": p.grads, "channels_first": p.channels_first}
-    sides = p.torch_side
-    torch_cotangent = next(iter(p.cotangents.values()), None)
-    if p.pairs is not None:
-        torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
-    torch_work = evaluate_torch(
-        p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
-    )
-    double, promoted = copy.deepcopy(p.torch_module).double(), TruthNotes()
-    with promoting_torch(double, promoted):
-        torch_truth = evaluate_torch(
-            double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
-        )
-    result.truth_notes = [f"JAX: {line}" for line in jax_truth.truth_notes]
-    result.truth_notes += [f"torch: {line}" for line in promoted.lines()]
-    judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
-    input_gradients_in_jax_layout(p, torch_work, torch_truth)
-    ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
-    gradient_scale = parameter_gradient_scale(p, torch_truth)
-    input_scale = input_gradient_scale(p, torch_truth)
-    evidence_of = {}
-    for jax_path, torch_path in torch_pairs(p, torch_work.outputs):
-        pick = lambda e, path: e.outputs[path]  # noqa: E731
-        evidence_of[item_name(jax_path)] = (
-            Evidence(
-                pick(jax_work, jax_path),
-                pick(torch_work, torch_path),
-                pick(jax_truth, jax_path),
-                pick(torch_truth, torch_path),
-            ),  # fmt: skip
-            size.outputs[jax_path] if size else None,
-            "output",
-        )
-    if p.grads:
-        in_order = [key for key in jax_truth.grads if key in p.keys.items]  # the order items always had
-        for key, (ours, theirs) in ((key, p.keys.items[key]) for key in in_order):
-            evidence = Evidence(
-                summed(jax_work.grads, ours),
-                summed(torch_work.grads, theirs),
-                summed(jax_truth.grads, ours),
-                summed(torch_truth.grads, theirs),
-            )
-            evidence_of[f"grads.{key}"] = (evidence, summed(size.grads, ours) if size else None, "params")
-        if "input" in jax_work.grads and "input" in torch_work.grads:
-            evidence_of["grads.input"] = (
-                Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
-                size.grads["input"] if size else None,
-                "input",
-            )
-    for item, (evidence, magnitude, kind) in evidence_of.items():
-        require_same_shape(result.name, item, evidence)
-        if not is_floating(np.asarray(evidence.jax_work).dtype):
-            result.items.append(judge_exact(item, evidence))
-        elif p.analytic:
-            result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, **judging))
-        else:
-            scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
-            result.items.append(judge_relative(item, evidence, dtype, scale=scale, **judging))
-    first = next(iter(evidence_of.values()), None)
-    if first is not None:
-        result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))
-    return result
 
 
 def check(

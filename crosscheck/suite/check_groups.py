@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from crosscheck.porting.checking import PreparedCheck, finish_check, prepare_check
+from crosscheck.porting.check_parts import PreparedCheck
+from crosscheck.porting.checking import prepare_check
 from crosscheck.porting.evaluate import Evaluation
+from crosscheck.porting.finishing import finish_check
 from crosscheck.porting.fused import evaluate_all
 from crosscheck.porting.verdicts import CaseResult
 from crosscheck.runtime.meshes import MeshSpec, input_placer, make_mesh, shard_module
