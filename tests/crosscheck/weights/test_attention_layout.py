@@ -146,3 +146,14 @@ def test_key_and_value_widths_that_do_not_fit_name_the_keys():
         WeightsError, match=r"missing key 'in_proj_weight'.*unexpected keys? .*'k_proj_weight'"
     ):
         copy_torch_to_jax(torch.nn.MultiheadAttention(8, 2, batch_first=True, kdim=6, vdim=6), packed)
+
+
+def test_the_default_flax_attention_passes_because_the_truth_promotes_its_float32_softmax():
+    """``nnx.dot_product_attention`` runs its softmax in float32 even for float64 inputs; the truth run
+    promotes that cast, so the honest pair passes the same-function tier and says why."""
+    ours = nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0))
+    theirs = SelfAttention(8, 2, batch_first=True)
+    copy_jax_to_torch(ours, theirs)
+    result = check(ours, theirs, sample(3, 5, 8))
+    assert result.passed, result
+    assert any(note.startswith("JAX: ") and "float32 cast" in note for note in result.truth_notes)
