@@ -26,7 +26,7 @@ import numpy as np
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.weights import layouts
+from crosscheck.weights import layouts, numpy_of_torch
 from crosscheck.weights.layouts import layout_of
 from crosscheck.weights.tree import WEIGHT_VARIABLES, submodules, torch_only
 
@@ -78,7 +78,7 @@ def input_key(call) -> str | None:
     if first is None:
         return None
     if hasattr(first, "detach"):
-        first = first.detach().cpu().numpy()
+        first = numpy_of_torch(first)
     return _digest(first)
 
 
@@ -143,7 +143,7 @@ def torch_units(model, called: dict) -> list[Unit]:
         specs = {name: tuple(t.shape) for name, t in own.items()}
         names = frozenset(cls.__name__ for cls in type(module).__mro__)
         unit = Unit(path, module, specs, type(module).__name__, names,
-                    values=[(n, lambda t=t: t.detach().cpu().numpy()) for n, t in own.items()])  # fmt: skip
+                    values=[(n, lambda t=t: numpy_of_torch(t)) for n, t in own.items()])  # fmt: skip
         if path in called:
             unit.order, unit.input_key = called[path].order, input_key(called[path])
         units.append(unit)

@@ -287,3 +287,9 @@ def test_each_side_its_own_keywords_and_both_models_left_in_their_modes():
     found = align(port, ref, X, jax_kwargs={"scale": 2.0}, torch_kwargs={"factor": 2.0})
     assert found.mapping == {"": "", "dense": "proj"}
     assert ref.training and ref.drop.training and port.drop.deterministic is False
+
+
+def test_bfloat16_models_align():
+    port = Mlp(nnx.Rngs(0))
+    port.fc_in = nnx.Linear(8, 16, param_dtype=jax.numpy.bfloat16, dtype=jax.numpy.bfloat16, rngs=nnx.Rngs(0))
+    assert align(port, _sequential().to(torch.bfloat16), X).mapping == {"": "", "fc_in": "0", "fc_out": "2"}
