@@ -106,3 +106,31 @@ def test_a_container_with_its_own_rule_pairs_as_a_layer_and_its_child_by_its_rul
     assert {row.jax_path: row.how for row in found.rows}["embed"] == "order+kind+shape"
     copy_torch_to_jax(ref, port, rename=found.rename)
     assert check(port, ref, x, torch_inputs=(nchw,), rename=found.rename).passed
+
+
+class Attend(nnx.Module):
+    def __init__(self, rngs):
+        self.attn = nnx.MultiHeadAttention(4, 16, decode=False, rngs=rngs)
+        self.head = nnx.Linear(16, 3, rngs=rngs)
+
+    def __call__(self, x):
+        return self.head(self.attn(x))
+
+
+class TorchAttend(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.mha, self.out = torch.nn.MultiheadAttention(16, 4, batch_first=True), torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.out(self.mha(x, x, x, need_weights=False)[0])
+
+
+def test_a_packed_attention_pairs_whole_and_its_never_called_out_proj_goes_with_it():
+    x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
+    port, ref = Attend(nnx.Rngs(0)), TorchAttend()
+    found = align(port, ref, x)
+    assert found.mapping == {"": "", "attn": "mha", "head": "out"} and not found.unmatched.torch
+    copy_torch_to_jax(ref, port, rename=found.rename)
+    assert check(port, ref, x, rename=found.rename).passed
