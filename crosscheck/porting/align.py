@@ -242,7 +242,7 @@ def align(
     for unit in torch_list:
         if unit.path not in matched and not any(inside(unit.path, c) for c in covered):
             unmatched.torch.append(unit.path)
-            unmatched.reasons[f"torch:{unit.path}"] = _why(unit, "torch")
+            unmatched.reasons[f"torch:{unit.path}"] = _why(unit, "torch") + _tied(unit, torch_list)
     mapping = {r.jax_path: r.torch_path for r in rows if r.torch_path is not None}
     return Alignment(title, rows, unmatched, rules(mapping, list(jax_modules)))
 
@@ -252,6 +252,15 @@ def _why(unit, framework: str) -> str:
     if unit.order is None:
         return f"{unit.kind} ({shapes}), never called in the {framework} model's forward pass"
     return f"{unit.kind} ({shapes}): no counterpart of this kind and shape in call order"
+
+
+def _tied(unit, torch_list) -> str:
+    """``"; its weights are X's (tied)"`` when another torch unit holds the very same tensors."""
+    mine = {id(t) for t in am.torch_direct(unit.module).values()}
+    for other in torch_list:
+        if other is not unit and mine <= {id(t) for t in am.torch_direct(other.module).values()}:
+            return f"; its weights are {other.path}'s (tied)"
+    return ""
 
 
 def _nothing_matched(jax_model, torch_model, jax_list, torch_list) -> str:

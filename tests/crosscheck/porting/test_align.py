@@ -293,3 +293,27 @@ def test_bfloat16_models_align():
     port = Mlp(nnx.Rngs(0))
     port.fc_in = nnx.Linear(8, 16, param_dtype=jax.numpy.bfloat16, dtype=jax.numpy.bfloat16, rngs=nnx.Rngs(0))
     assert align(port, _sequential().to(torch.bfloat16), X).mapping == {"": "", "fc_in": "0", "fc_out": "2"}
+
+
+class TorchTied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.lm_head = torch.nn.Embedding(10, 8), torch.nn.Linear(8, 10, bias=False)
+        self.lm_head.weight = self.embed.weight
+
+    def forward(self, ids):
+        return self.lm_head(self.embed(ids))
+
+
+class Tied(nnx.Module):
+    def __init__(self, rngs):
+        self.embed = nnx.Embed(10, 8, rngs=rngs)
+
+    def __call__(self, ids):
+        return self.embed.attend(self.embed(ids))
+
+
+def test_a_tied_head_the_port_computes_with_attend_is_unmatched_and_said_tied():
+    found = align(Tied(nnx.Rngs(0)), TorchTied(), np.arange(6).reshape(2, 3))
+    assert found.mapping == {"": "", "embed": "embed"} and found.unmatched.torch == ["lm_head"]
+    assert found.unmatched.reasons["torch:lm_head"].endswith("; its weights are embed's (tied)")
