@@ -26,7 +26,7 @@ from flax import nnx
 
 import jaxlin
 from crosscheck.porting.checking import float64_jax, reduction_lengths
-from crosscheck.porting.evaluate import magnitudes
+from crosscheck.porting.magnitudes import magnitudes
 from crosscheck.porting.verdicts import Evidence, judge_analytic
 
 

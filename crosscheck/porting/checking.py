@@ -9,7 +9,7 @@ For the output and every gradient (each parameter and the input):
   truth (the torch module in float64) must be within its allowance.
 
 Which allowance is the module's rule (:mod:`crosscheck.porting.verdicts`): the analytic bound for
-jaxlin's layers and ``nnx.Linear`` (magnitudes from :func:`crosscheck.porting.evaluate.magnitudes`,
+jaxlin's layers and ``nnx.Linear`` (magnitudes from :func:`crosscheck.porting.magnitudes.magnitudes`,
 reduction lengths from :func:`reduction_lengths`), the relative rule for anything else. NaN and inf
 never pass unless ``equal_nan=True`` and every side, the truth included, has them at the same places.
 """
@@ -29,14 +29,10 @@ from crosscheck.porting.check_parts import (
     output_shapes,
     representable,
 )
-from crosscheck.porting.evaluate import (
-    absolute,
-    evaluate_torch,
-    float64_jax,
-    split_keywords,
-)
+from crosscheck.porting.evaluate import evaluate_torch, split_keywords
 from crosscheck.porting.finishing import finish_check
 from crosscheck.porting.fused import Request, evaluate_all
+from crosscheck.porting.magnitudes import absolute, float64_jax
 from crosscheck.porting.model_pair import (
     gradient_keys,
     require_models,

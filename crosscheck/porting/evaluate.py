@@ -22,7 +22,7 @@ from crosscheck.porting.channels import Channels, channels_option, to_channels_f
 from crosscheck.porting.outputs import flatten_output, is_floating_array
 from crosscheck.porting.truth import TruthNotes, promoted_call
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
-from crosscheck.weights.tree import Rename, describe_module, plan, submodules
+from crosscheck.weights.tree import Rename, describe_module, plan
 
 
 class ModelCallError(ValueError):
@@ -289,55 +289,3 @@ def evaluate_torch(
         gradient = numpy_of_torch(by_id[id(x)])
         grads_named["input"] = to_channels_last(gradient) if layout.input else gradient
     return Evaluation(outputs, grads_named)
-
-
-def _on_host(array, dtype, transform=None):
-    """``array`` converted to ``dtype`` (and ``transform``-ed) by NumPy, put back where it was (one
-    device, or sharded): exact, and no compile per shape as a JAX conversion would need."""
-    values = np.asarray(array).astype(dtype)
-    return jax.device_put(values if transform is None else transform(values), array.sharding)
-
-
-def float64_jax(module: nnx.Module) -> nnx.Module:
-    """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
-    whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64.
-
-    A floating ``param_dtype`` becomes float64 too: it only says how parameters were made, and with it
-    the float32 and bfloat16 copies of one module have the same structure, so they share one compiled
-    float64 program (``jax.jit`` keys its cache on the structure).
-    """
-    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
-    for _, layer in submodules(double):
-        for attribute in ("dtype", "param_dtype"):
-            dtype = getattr(layer, attribute, None)
-            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
-                setattr(layer, attribute, jnp.float64)
-    return double
-
-
-def absolute(module: nnx.Module, inputs, cotangent):
-    """What :func:`magnitudes` evaluates: a float64 copy of ``module`` holding ``|W|``, ``|b|``, and
-    ``|x|``, ``|g|`` (masks and integers kept as they are). Call under ``jax.enable_x64``."""
-    graphdef, params, rest = nnx.split(float64_jax(module), nnx.Param, ...)
-    params = jax.tree.map(lambda a: _on_host(a, np.float64, np.abs), params)
-    absolute_inputs = tuple(
-        np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a for a in inputs
-    )
-    absolute_cotangent = None if cotangent is None else jax.tree.map(np.abs, cotangent)
-    return nnx.merge(graphdef, params, rest), absolute_inputs, absolute_cotangent
-
-
-def magnitudes(
-    module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None
-) -> Evaluation:
-    """``M`` for every output and gradient element: the module evaluated in float64 on ``|x|``
-    with ``|W|``, ``|b|`` and cotangent ``|g|``.
-
-    For compositions of linear maps, means and activations with ``|act(z)| <= act(|z|)`` (relu,
-    gelu, identity) this is ``Σ|x||w|`` carried through every layer, the quantity rounding-error
-    bounds multiply; for gradients it is the same sum over the backward pass.
-    """
-    with jax.enable_x64(True):
-        module, inputs, cotangent = absolute(module, inputs, cotangent)
-        return evaluate_jax(module, inputs, cotangent, grads=grads, rename=rename)

@@ -20,7 +20,13 @@ from crosscheck.porting.check_parts import (
 from crosscheck.porting.evaluate import Evaluation, evaluate_torch
 from crosscheck.porting.outputs import item_name
 from crosscheck.porting.reductions import reduction_lengths
-from crosscheck.porting.truth import TruthNotes, promoting_torch, truth_dtype
+from crosscheck.porting.truth import (
+    TruthNotes,
+    float32_constants,
+    inherited,
+    promoting_torch,
+    truth_dtype,
+)
 from crosscheck.porting.verdicts import (
     CaseResult,
     Evidence,
@@ -53,6 +59,8 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         )
     result.truth_notes = [f"JAX: {line}" for line in jax_truth.truth_notes]
     result.truth_notes += [f"torch: {line}" for line in promoted.lines()]
+    result.truth_notes += [f"torch: {line}" for line in float32_constants(p.torch_module)]
+    result.truth_notes += [line for line in inherited() if line not in result.truth_notes]
     judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
     input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}

@@ -23,8 +23,8 @@ from crosscheck.numerics import is_floating
 from crosscheck.porting.activation_layouts import assumed_layout, find_layout
 from crosscheck.porting.capture import Call
 from crosscheck.porting.checking import check, reduction_lengths
-from crosscheck.porting.evaluate import magnitudes
-from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch, truth_dtype
+from crosscheck.porting.magnitudes import magnitudes
+from crosscheck.porting.truth import TruthNotes, inherited, promoted_call, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     Evidence,
     ItemResult,
@@ -183,7 +183,7 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     )
     if evidence is None:
         return
-    judging = {"equal_nan": equal_nan, "truth_dtype": truth_dtype(notes.lines())}
+    judging = {"equal_nan": equal_nan, "truth_dtype": truth_dtype(notes.lines() + inherited())}
     jax_layer = jax_layers[layer.jax_path]
     analytic = has_analytic_bound(jax_layer) and layer.inputs == "truth" and not kwargs and len(args) == 1
     for index, one in enumerate(evidence):

@@ -30,7 +30,13 @@ from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_lay
 from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode
 from crosscheck.porting.sides import side
-from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch
+from crosscheck.porting.truth import (
+    TruthNotes,
+    float32_constants,
+    inherited_truth_notes,
+    promoted_call,
+    promoting_torch,
+)
 from crosscheck.weights import torch_of_numpy
 from crosscheck.weights.selection import Ignore, torch_part
 from crosscheck.weights.tree import Rename, dotted, renamed, submodules
@@ -202,6 +208,8 @@ def _locate(
         missing=match.missing,
         truth_notes=[f"JAX: {x}" for x in jax_notes.lines()] + [f"torch: {x}" for x in torch_notes.lines()],
     )
+    constants = [f"torch: {line}" for line in float32_constants(torch_module)]
+    result.truth_notes += constants
     layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
     learned: dict = {}  # layouts the values decided, for rows of the same kinds whose values cannot
     for call in torch_calls:
@@ -213,15 +221,16 @@ def _locate(
             call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
         )
         calls = (jax_layers, torch_layers, jax_called[jax_path], call)
-        try:
-            checked = grads and check_layer(layer, *calls, rename, equal_nan, layer_strict, learned)
-        except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
-            checked, layer.items = False, []
-        try:
-            if not checked:
-                judge_layer(layer, *calls, dtype, equal_nan, learned)
-        except Exception as error:  # a layer that cannot be called alone is not judged; the others go on
-            layer.error = f"not judged: {type(error).__name__}: {error}"
+        with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
+            try:
+                checked = grads and check_layer(layer, *calls, rename, equal_nan, layer_strict, learned)
+            except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
+                checked, layer.items = False, []
+            try:
+                if not checked:
+                    judge_layer(layer, *calls, dtype, equal_nan, learned)
+            except Exception as error:  # a layer that cannot be called alone is not judged; the rest go on
+                layer.error = f"not judged: {type(error).__name__}: {error}"
         result.layers.append(layer)
     matched = {layer.jax_path for layer in result.layers}
     result.jax_only = [call.path for call in jax_calls if call.path not in matched]

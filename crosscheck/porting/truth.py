@@ -48,11 +48,36 @@ _NARROW_JAX = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(jax.numpy.bf
 _FLOAT64 = np.dtype(np.float64)
 _DTYPE_PARAMS = ("new_dtype", "dtype", "preferred_element_type")
 LIMITED = "truth limited to float32 at"
+FLOAT32_DATA = "float32 data computed before the check"
 
 
 def truth_dtype(lines: list[str]) -> str:
-    """The precision the float64 runs reached: ``"float32"`` when any narrowing was left as it is."""
-    return "float32" if any(LIMITED in line for line in lines) else "float64"
+    """The precision the float64 runs reached: ``"float32"`` when any narrowing was left as it is, or a
+    constant the model computed in float32 before the check (a rotary ``inv_freq``) feeds them."""
+    return "float32" if any(LIMITED in line or FLOAT32_DATA in line for line in lines) else "float64"
+
+
+def float32_constants(model: torch.nn.Module) -> list[str]:
+    """A line for each floating buffer of ``model`` (before its float64 copy) that is not in its
+    ``state_dict`` and narrower than float64: values the model computed itself, at construction, in that
+    precision (a rotary ``inv_freq``). The float64 copy holds those roundings as data, so the
+    same-function tier allows float32 rounding where they are.
+
+    >>> class Rotary(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.register_buffer("inv_freq", torch.ones(4), persistent=False)
+    >>> print(*float32_constants(Rotary()))  # doctest: +NORMALIZE_WHITESPACE
+    buffer inv_freq (float32, (4,)) is float32 data computed before the check, not a weight: the
+    same-function tier allows float32 rounding
+    """
+    persistent = set(model.state_dict(keep_vars=True))
+    return [
+        f"buffer {name} ({str(buffer.dtype).removeprefix('torch.')}, {tuple(buffer.shape)}) is "
+        f"{FLOAT32_DATA}, not a weight: the same-function tier allows float32 rounding"
+        for name, buffer in model.named_buffers()
+        if name not in persistent and buffer.is_floating_point() and buffer.dtype != torch.float64
+    ]
 
 
 @dataclass(eq=False)  # hashed by identity: a jitted evaluation takes one as a static argument
@@ -207,3 +232,22 @@ def promoted_call(module: nnx.Module, call, notes: TruthNotes):
         text = str(error).strip().splitlines()
         notes.limited.append(f"{_place('', module)}: {type(error).__name__}: {text[0] if text else ''}")
         return call()
+
+
+_INHERITED: list[list[str]] = []
+
+
+@contextlib.contextmanager
+def inherited_truth_notes(lines: list[str]):
+    """While open, every check also carries ``lines`` (a layer checked alone inside ``locate`` inherits
+    the whole model's float32 constants, which reach it through its inputs)."""
+    _INHERITED.append(list(lines))
+    try:
+        yield
+    finally:
+        _INHERITED.pop()
+
+
+def inherited() -> list[str]:
+    """The lines of the innermost :func:`inherited_truth_notes`, or none."""
+    return list(_INHERITED[-1]) if _INHERITED else []

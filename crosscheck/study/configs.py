@@ -20,7 +20,7 @@ from flax import nnx
 import jaxlin
 import torch_ref
 from crosscheck.porting.channels import swap_channels
-from crosscheck.porting.evaluate import magnitudes
+from crosscheck.porting.magnitudes import magnitudes
 from crosscheck.study import names
 from crosscheck.study.engine import Config, Impl, float32_traffic
 from crosscheck.study.inputs import (

@@ -23,7 +23,7 @@ from flax import nnx
 import jaxlin
 from crosscheck.numerics import Bound
 from crosscheck.porting.checking import reduction_lengths
-from crosscheck.porting.evaluate import magnitudes
+from crosscheck.porting.magnitudes import magnitudes
 from crosscheck.probe.probing import DEFAULT_REPEATS, ProbeResult, max_pool_rows, probe
 from crosscheck.runtime.choices import PROBE_MODES
 from crosscheck.suite.cases import Case

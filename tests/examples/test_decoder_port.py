@@ -39,24 +39,22 @@ def checked(ref, honest):
     return check(honest, ref, IDS, torch_inputs=(TORCH_IDS,), rename=RENAME)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="float64 truth holds LlamaRotaryEmbedding.inv_freq, computed in float32 at construction "
-    "(casts inside RMSNorm/rotary are promoted now; a float32-built constant's rounding is not allowed "
-    "yet: issue 20)",
-)
 def test_the_honest_port_passes_both_tiers_with_every_gradient(checked):
     assert checked.passed, "\n".join(checked.failures())
 
 
-def test_today_rounding_passes_everywhere_and_same_function_misses_by_the_float32_rotary_table(checked):
+def test_the_truth_says_what_it_promoted_and_which_float32_constant_it_holds(checked):
     assert len(checked.items) == 1 + 20  # the output and every parameter; token ids get no gradient
-    assert all(item.rounding.passed for item in checked.items)
     output = checked.items[0]
-    assert output.item == "output" and not output.same_function.passed
+    assert output.item == "output" and output.same_function.passed
     assert 1e-12 < output.same_function.metrics["rms_difference"] < 1e-10  # float32 rounding of inv_freq
+    assert "u of float32, the truth's precision" in output.same_function.bound_text
     assert "torch: 2 float32 casts promoted in rotary_emb (LlamaRotaryEmbedding)" in checked.truth_notes
     assert "torch: 1 float32 cast promoted in layers.0.input_layernorm (LlamaRMSNorm)" in checked.truth_notes
+    assert any(
+        note.startswith("torch: buffer rotary_emb.inv_freq (float32, (4,)) is float32 data")
+        for note in checked.truth_notes
+    )
     assert any("LlamaRMSNorm has no layout rule; mapped as nnx.RMSNorm" in note for note in checked.notes)
 
 
@@ -84,9 +82,8 @@ def test_each_planted_bug_fails_both_tiers_of_the_output(ref, bug):
 
 def test_locate_on_the_honest_port(ref, honest):
     """Every layer judged on the truth's input, the split-head projections through the layout change
-    locate finds ((2, 16, 32) in torch, (2, 16, 4, 8) here); every row passes the rounding tier, and the
-    same-function tier fails exactly in the attention blocks and their parents: where the float32
-    rotary table is applied."""
+    locate finds ((2, 16, 32) in torch, (2, 16, 4, 8) here); every row passes, the rotary table's float32
+    rounding allowed where it reaches (the truth notes say so)."""
     result = locate(honest, ref, IDS, torch_inputs=(TORCH_IDS,), rename=RENAME)
     rows = {layer.path: layer for layer in result.layers}
     assert len(rows) == 27 and result.torch_only == [
@@ -95,9 +92,8 @@ def test_locate_on_the_honest_port(ref, honest):
         "layers.1.mlp.act_fn",
     ]
     assert all(layer.inputs == "truth" and layer.error is None for layer in result.layers)
-    assert all(item.rounding.passed for layer in result.layers for item in layer.items)
-    for i in range(2):
-        assert rows[f"layers.{i}.self_attn.q_proj"].passed and rows[f"layers.{i}.self_attn.o_proj"].passed
-    failing = {layer.path for layer in result.layers if not layer.passed}
-    assert failing == {"", "layers.0", "layers.1", "layers.0.self_attn", "layers.1.self_attn"}
-    assert result.first_failure == "layers.0.self_attn"
+    assert result.passed and result.first_failure is None, str(result)
+    assert (
+        "output: torch (2, 16, 32) -> JAX (2, 16, 4, 8): split" in rows["layers.0.self_attn.q_proj"].layouts
+    )
+    assert any("inv_freq" in note for note in result.truth_notes)
