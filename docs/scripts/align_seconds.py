@@ -1,6 +1,6 @@
 """Wall seconds of ``crosscheck.align`` on each real-architecture example (tiny random configs): the first
 call in the process (JAX's eager operations compile then) and the median of 5 more, for a fresh port and
-for one whose weights were copied first; then BERT at 12 layers, to see how it grows.
+for one whose weights were copied first; then BERT at 12 layers and the decoder at 32, to see how it grows.
 
 Run: ``PYTHONPATH=. python docs/scripts/align_seconds.py``
 """
@@ -66,6 +66,10 @@ def main():
     config = dataclasses.replace(module.tiny_config(), num_hidden_layers=12)
     first, median, rows = seconds(module, module.BertEncoderPort, config, False)
     print(f"| bert_port, 12 layers | fresh | {rows} | {first:.2f} | {median:.2f} |")
+    module = importlib.import_module("examples.decoder_port")
+    config = dataclasses.replace(module.tiny_config(), num_hidden_layers=32)
+    first, median, rows = seconds(module, module.DecoderPort, config, False)
+    print(f"| decoder_port, 32 layers | fresh | {rows} | {first:.2f} | {median:.2f} |")
 
 
 if __name__ == "__main__":
