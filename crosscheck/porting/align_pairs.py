@@ -77,11 +77,17 @@ def pair_units(jax_list, torch_list, rename):
     ours = sorted((u for u in jax_list if u.order is not None), key=lambda u: u.order)
     theirs = sorted((u for u in torch_list if u.order is not None), key=lambda u: u.order)
     pairs, how, others = {}, {}, {}
+    misfit = {}  # rename= names a torch layer that does not fit: said on the row, never taken
     if rename is not None:
         for unit in ours:
             target = renamed(unit.path + ".", rename)[:-1] if unit.path else ""
             if target in torch_of and am.fit(unit, torch_of[target]):
                 pairs[unit.path], how[unit.path] = target, "given"
+            elif target in torch_of and target != unit.path:
+                theirs = torch_of[target]
+                misfit[unit.path] = (
+                    f"; rename= names {target} ({theirs.kind} {theirs.specs}), which does not fit"
+                )
     taken = set(pairs.values())
     ours = [u for u in ours if u.path not in pairs]
     theirs = [u for u in theirs if u.path not in taken]
@@ -104,6 +110,8 @@ def pair_units(jax_list, torch_list, rename):
             break
     _settle(pairs, how, others, candidates)
     _cluster_swaps(pairs, jax_of, torch_of, how, others)
+    for path, said in misfit.items():
+        how[path] = how.get(path, "") + said
     return pairs, how, others
 
 

@@ -63,3 +63,10 @@ def test_a_tied_head_the_port_computes_with_attend_is_unmatched_and_said_tied():
     found = align(Tied(nnx.Rngs(0)), TorchTied(), np.arange(6).reshape(2, 3))
     assert found.mapping == {"": "", "embed": "embed"} and found.unmatched.torch == ["lm_head"]
     assert found.unmatched.reasons["torch:lm_head"].endswith("; its weights are embed's (tied)")
+
+
+def test_a_rename_pair_that_does_not_fit_is_said_and_not_taken():
+    found = align(Mlp(nnx.Rngs(0)), _sequential(), X, rename={"fc_in.": "2."})
+    row = next(row for row in found.rows if row.jax_path == "fc_in")
+    assert row.torch_path == "0" and row.how.startswith("order+kind+shape; rename= names 2 (Linear")
+    assert row.how.endswith("which does not fit")
