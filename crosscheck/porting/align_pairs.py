@@ -84,9 +84,9 @@ def pair_units(jax_list, torch_list, rename):
             if target in torch_of and am.fit(unit, torch_of[target]):
                 pairs[unit.path], how[unit.path] = target, "given"
             elif target in torch_of and target != unit.path:
-                theirs = torch_of[target]
+                named = torch_of[target]
                 misfit[unit.path] = (
-                    f"; rename= names {target} ({theirs.kind} {theirs.specs}), which does not fit"
+                    f"; rename= names {target} ({named.kind} {named.specs}), which does not fit"
                 )
     taken = set(pairs.values())
     ours = [u for u in ours if u.path not in pairs]
