@@ -51,7 +51,7 @@ from crosscheck.porting.verdicts import (
     has_analytic_bound,
 )
 from crosscheck.weights.selection import Ignore, torch_part
-from crosscheck.weights.tree import Rename
+from crosscheck.weights.tree import Rename, torch_twin
 
 __all__ = ["check", "channels_first_of", "reduction_lengths", "require_same_weights", "working_dtype"]
 
@@ -216,7 +216,7 @@ def check(
     options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan,
                "strict": strict, "prefix": prefix, "ignore": ignore}  # fmt: skip
     sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
-    with inference_mode(jax_module, torch_module) as switched:
+    with torch_twin(torch_module.state_dict().keys()), inference_mode(jax_module, torch_module) as switched:
         prepared = prepare_check(
             jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
         )

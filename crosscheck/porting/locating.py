@@ -39,7 +39,7 @@ from crosscheck.porting.truth import (
 )
 from crosscheck.weights import torch_of_numpy
 from crosscheck.weights.selection import Ignore, torch_part
-from crosscheck.weights.tree import Rename, dotted, renamed, submodules
+from crosscheck.weights.tree import Rename, dotted, renamed, submodules, torch_twin
 
 
 @dataclass
@@ -150,7 +150,7 @@ def locate(
     require_models(jax_module, torch_module, "locate")
     torch_module = torch_part(torch_module, prefix, "locate")
     keys = {"prefix": prefix, "strict": strict, "ignore": ignore}
-    with inference_mode(jax_module, torch_module) as switched:
+    with torch_twin(torch_module.state_dict().keys()), inference_mode(jax_module, torch_module) as switched:
         result = _locate(
             jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name,
             (torch_inputs, jax_kwargs, torch_kwargs), keys,

@@ -31,7 +31,7 @@ from crosscheck.weights.targets import (
     write_jax,
     write_torch,
 )
-from crosscheck.weights.tree import Rename, describe_module, plan, torch_only, torch_state_of_jax
+from crosscheck.weights.tree import Rename, describe_module, plan, torch_only, torch_state_of_jax, torch_twin
 
 __all__ = [
     "Copied",
@@ -188,6 +188,11 @@ def _copy_options(function, torch_module, jax_module, prefix, strict, ignore, re
     return part, f"{function} from {source}", target, chosen
 
 
+def _twin_keys(torch_module, prefix: str, function: str):
+    """The keys of the torch model (its part at ``prefix``) a JAX module's weights map onto."""
+    return torch_state(torch_part(torch_module, prefix, function)).keys()
+
+
 def copy_torch_to_jax(
     torch_module, jax_module, *, rename: Rename = None, cast: bool | str = True, prefix: str = "",
     strict: bool = True, ignore: Ignore = None,
@@ -225,12 +230,13 @@ def copy_torch_to_jax(
     True
     """
     options = (prefix, strict, ignore, rename, cast)
-    part, source, target, chosen = _copy_options("copy_torch_to_jax", torch_module, jax_module, *options)
-    entries = [entry for entry in plan(jax_module, rename=rename) if entry.key in chosen.paired]
-    state = torch_arrays(part, source, "copy")
-    expected = {entry.key: entry.torch_spec() for entry in entries}
-    state = {key: a for key, a in state.items() if key in expected}
-    write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
+    with torch_twin(_twin_keys(torch_module, prefix, "copy_torch_to_jax")):
+        part, source, target, chosen = _copy_options("copy_torch_to_jax", torch_module, jax_module, *options)
+        entries = [entry for entry in plan(jax_module, rename=rename) if entry.key in chosen.paired]
+        state = torch_arrays(part, source, "copy")
+        expected = {entry.key: entry.torch_spec() for entry in entries}
+        state = {key: a for key, a in state.items() if key in expected}
+        write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
     return Copied(chosen.ignored, chosen.missing)
 
 
@@ -276,8 +282,9 @@ def copy_jax_to_torch(
     source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(part)
     require_writable_torch(torch_state(part), source, target)  # a meta module: an error, not a no-op
     options = (prefix, strict, ignore, rename, cast)
-    part, source, target, chosen = _copy_options("copy_jax_to_torch", torch_module, jax_module, *options)
-    state = torch_state_of_jax(jax_module, rename=rename)
+    with torch_twin(torch_state(part).keys()):
+        part, source, target, chosen = _copy_options("copy_jax_to_torch", torch_module, jax_module, *options)
+        state = torch_state_of_jax(jax_module, rename=rename)
     state = {key: a for key, a in state.items() if key in chosen.paired}
     expected = {k: spec for k, spec in expected_specs(part).items() if k in state}
     arrays = _fitted(source, state, expected, target, cast)

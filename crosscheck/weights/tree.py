@@ -22,6 +22,7 @@ a rule for those alone, e.g. ``Layout("ViTEmbed", (ViTEmbed,), (ParamRule("cls_t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -223,6 +224,8 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
             unmatched += [dotted(path, name) for name, _ in _variables(node)]
             continue
         rules, shared = layout.rules_for(node), {}
+        if not _twin_packs(rules, path, rename):
+            continue  # the torch twin holds the children one by one: each maps by its own rule
         covered = {claim for rule in rules for claim in rule.claims}
         ruled[path] = covered
         for rule in rules:
@@ -236,6 +239,30 @@ def plan(module, *, rename: Rename = None) -> list[Entry]:
     if unmatched or doubled:
         raise WeightsError(_unmapped_message(module, unmatched, doubled))
     return entries
+
+
+_TWIN_KEYS: list[frozenset[str]] = []
+
+
+@contextlib.contextmanager
+def torch_twin(keys):
+    """While open, :func:`plan` knows the torch twin's keys: a rule that packs its layer's children
+    (``nnx.MultiHeadAttention`` as ``nn.MultiheadAttention``'s ``in_proj_weight``) is used only where the
+    twin holds a packed key, and the children map one by one where it holds theirs instead (a ViT's
+    ``query``/``key``/``value`` Linears)."""
+    _TWIN_KEYS.append(frozenset(keys))
+    try:
+        yield
+    finally:
+        _TWIN_KEYS.pop()
+
+
+def _twin_packs(rules, path: str, rename: Rename) -> bool:
+    """Whether a layer's rule applies as it is: no children packed, no twin known, or a twin that holds
+    one of the packed keys."""
+    if not _TWIN_KEYS or not any(rule.parts for rule in rules):
+        return True
+    return any(renamed(dotted(path, rule.torch_name), rename) in _TWIN_KEYS[-1] for rule in rules)
 
 
 def _inside(path: str, layer: str) -> bool:

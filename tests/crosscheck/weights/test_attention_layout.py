@@ -157,3 +157,44 @@ def test_the_default_flax_attention_passes_because_the_truth_promotes_its_float3
     result = check(ours, theirs, sample(3, 5, 8))
     assert result.passed, result
     assert any(note.startswith("JAX: ") and "float32 cast" in note for note in result.truth_notes)
+
+
+class SeparateProjections(torch.nn.Module):
+    """Attention as transformers writes it: a Linear per projection, heads split in forward."""
+
+    def __init__(self, width=8, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (torch.nn.Linear(width, width) for _ in range(4))
+
+    def forward(self, x):
+        batch, length, width = x.shape
+        split = [p(x).view(batch, length, self.heads, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj,
+                                                                                self.v_proj)]  # fmt: skip
+        y = torch.nn.functional.scaled_dot_product_attention(*split)
+        return self.o_proj(y.transpose(1, 2).reshape(batch, length, width))
+
+
+PROJECTIONS = [
+    (r"^query\.", "q_proj."),
+    (r"^key\.", "k_proj."),
+    (r"^value\.", "v_proj."),
+    (r"^out\.", "o_proj."),
+]
+
+
+def test_a_twin_with_one_linear_per_projection_maps_them_one_by_one():
+    """The packing rule applies where the torch twin holds packed keys; a twin holding q/k/v/o Linears
+    gets each projection by the LinearGeneral rule (no subclass, no rule of one's own)."""
+    ours = nnx.MultiHeadAttention(2, 8, decode=False, rngs=nnx.Rngs(0))
+    theirs = SeparateProjections()
+    copied = copy_torch_to_jax(theirs, ours, rename=PROJECTIONS)
+    assert copied.missing == [] and copied.ignored == []
+    np.testing.assert_array_equal(
+        np.asarray(ours.query.kernel[...]).reshape(8, 8), theirs.q_proj.weight.detach().numpy().T
+    )
+    result = check(ours, theirs, sample(3, 5, 8), rename=PROJECTIONS)
+    assert result.passed, result
+    back = SeparateProjections()
+    copy_jax_to_torch(ours, back, rename=PROJECTIONS)
+    assert torch.equal(back.o_proj.weight, theirs.o_proj.weight)
