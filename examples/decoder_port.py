@@ -10,10 +10,12 @@ grouped-query attention (``num_key_value_heads < num_attention_heads``: each key
 ``nnx.Einsum``) and :class:`RMSNorm`, an ``nnx.RMSNorm`` that computes in float32 whatever its input
 (as ``LlamaRMSNorm`` does). :data:`RENAME` is the converter's table onto Hugging Face's names.
 
-Two porting bugs can be planted (``bug=``): ``"rotary-half-swap"`` (GPT-J's interleaved rotation of
-pairs ``(x0, x1), (x2, x3), ...`` where Llama rotates the halves ``(x_i, x_{i+hd/2})``) and
+Four porting bugs can be planted (``bug=``): ``"rotary-half-swap"`` (GPT-J's interleaved rotation of
+pairs ``(x0, x1), (x2, x3), ...`` where Llama rotates the halves ``(x_i, x_{i+hd/2})``),
 ``"gqa-repeat-order"`` (key/value heads tiled ``0, 1, 0, 1`` across the query heads where Llama
-repeats them ``0, 0, 1, 1``). Both leave every shape and every weight as it is.
+repeats them ``0, 0, 1, 1``), ``"rmsnorm-one-plus"`` (every RMSNorm scaling by ``1 + w``, Gemma's
+convention, where Llama scales by ``w``) and ``"softmax-scale-over-d"`` (attention scores divided by
+``head_dim`` instead of ``sqrt(head_dim)``). All leave every shape and every weight as it is.
 
 Shape:
     ``input_ids (batch, seq)`` int -> ``(batch, seq, hidden)`` (the last hidden state, causal).
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-BUGS = ("rotary-half-swap", "gqa-repeat-order")
+BUGS = ("rotary-half-swap", "gqa-repeat-order", "rmsnorm-one-plus", "softmax-scale-over-d")
 """The planted bugs ``DecoderPort(..., bug=...)`` takes."""
 
 RENAME = [
@@ -86,10 +88,18 @@ def hf_config(config: Config, attn_implementation: str = "eager"):
 
 class RMSNorm(nnx.RMSNorm):
     """``nnx.RMSNorm`` computed in float32 and cast back to the input's dtype, as ``LlamaRMSNorm``
-    (``x.to(float32)``, normalize, cast back, then the scale)."""
+    (``x.to(float32)``, normalize, cast back, then the scale). ``bug="rmsnorm-one-plus"`` plants Gemma's
+    ``x · (1 + w)`` for Llama's ``x · w``."""
+
+    def __init__(self, *args, bug: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bug = bug
 
     def __call__(self, x: jax.Array, mask=None) -> jax.Array:
         normed = super().__call__(x.astype(jnp.float32), mask)
+        if self.bug == "rmsnorm-one-plus":  # the planted bug: x·(1 + w) = x·w + x (normalized)
+            x32 = x.astype(jnp.float32)
+            normed = normed + x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.epsilon)
         return normed.astype(x.dtype)
 
 
@@ -134,7 +144,8 @@ class Attention(nnx.Module):
         q = rotary(self.q_proj(x), positions, self.theta, interleaved=interleaved)
         k = rotary(self.k_proj(x), positions, self.theta, interleaved=interleaved)
         k, v = self._shared(k), self._shared(self.v_proj(x))
-        scores = jnp.einsum("bqhk,bshk->bhqs", q, k) * q.shape[-1] ** -0.5
+        scale = q.shape[-1] ** (-1.0 if self.bug == "softmax-scale-over-d" else -0.5)  # 1/d: the planted bug
+        scores = jnp.einsum("bqhk,bshk->bhqs", q, k) * scale
         causal = positions[:, None] >= positions[None, :]
         scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
         return self.o_proj(jnp.einsum("bhqs,bshk->bqhk", jax.nn.softmax(scores, axis=-1), v))
@@ -157,9 +168,9 @@ class Block(nnx.Module):
     """Pre-norm residual block: ``x + attn(attn_norm(x))``, then ``+ mlp(mlp_norm(.))``."""
 
     def __init__(self, config: Config, *, rngs: nnx.Rngs, bug: str | None = None):
-        self.attn_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs)
+        self.attn_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs, bug=bug)
         self.attn = Attention(config, rngs=rngs, bug=bug)
-        self.mlp_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs)
+        self.mlp_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs, bug=bug)
         self.mlp = SwiGLU(config, rngs=rngs)
 
     def __call__(self, x: jax.Array, positions: jax.Array) -> jax.Array:
@@ -175,7 +186,7 @@ class DecoderPort(nnx.Module):
             raise ValueError(f"bug must be one of {BUGS} or None; got {bug!r}")
         self.embed = nnx.Embed(config.vocab_size, config.hidden_size, rngs=rngs)
         self.layers = nnx.List([Block(config, rngs=rngs, bug=bug) for _ in range(config.num_hidden_layers)])
-        self.final_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs)
+        self.final_norm = RMSNorm(config.hidden_size, epsilon=config.rms_norm_eps, rngs=rngs, bug=bug)
 
     def __call__(self, input_ids: jax.Array) -> jax.Array:
         positions = jnp.arange(input_ids.shape[-1])

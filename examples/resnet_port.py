@@ -9,9 +9,14 @@ converter's table from the one to the other. Convolutions are ``nnx.Conv`` (no b
 ``nnx.BatchNorm`` reading their running statistics (``use_running_average=True``: the port is for
 inference; ``model.train()`` switches them to batch statistics).
 
-Two porting bugs can be planted (``bug=``): ``"bn-epsilon"`` (every BatchNorm with Keras' epsilon
-1e-3 instead of PyTorch's 1e-5) and ``"stride-on-wrong-conv"`` (a downsampling block that strides its
-second 3x3 convolution instead of its first: ResNet v1.5 against v1, the same shapes, another function).
+Four porting bugs can be planted (``bug=``): ``"bn-epsilon"`` (every BatchNorm with Keras' epsilon
+1e-3 instead of PyTorch's 1e-5), ``"stride-on-wrong-conv"`` (a downsampling block that strides its
+second 3x3 convolution instead of its first: ResNet v1.5 against v1, the same shapes, another function),
+``"same-padding"`` (each block's first 3x3 convolution with ``padding="SAME"``: at stride 1 that is
+PyTorch's ``padding=1``, at stride 2 on an even size it pads ``(0, 1)`` where PyTorch pads ``(1, 1)``:
+the same shapes, the grid shifted by one pixel) and ``"kernel-hw-swap"`` (each block's second 3x3
+convolution applies its kernel with height and width swapped, as a converter that transposes
+``OIHW`` with ``(3, 2, 1, 0)`` instead of ``(2, 3, 1, 0)`` does: every shape as it was).
 
 Shape:
     ``pixels (batch, height, width, channels)`` -> ``{"last_hidden_state": (batch, h', w', hidden[-1]),
@@ -33,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-BUGS = ("bn-epsilon", "stride-on-wrong-conv")
+BUGS = ("bn-epsilon", "stride-on-wrong-conv", "same-padding", "kernel-hw-swap")
 """The planted bugs ``ResNetPort(..., bug=...)`` takes."""
 
 _BLOCK, _LAYER = r"^stages\.(\d+)\.blocks\.(\d+)\.", r"encoder.stages.\1.layers.\2."
@@ -81,10 +86,22 @@ def hf_config(config: Config):
     )  # fmt: skip
 
 
-def _conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
+class HWSwappedConv(nnx.Conv):
+    """The planted ``"kernel-hw-swap"``: an ``nnx.Conv`` that applies ``kernel`` with its height and width
+    axes swapped (``(kh, kw, in, out)`` read as ``(kw, kh, in, out)``); square kernels keep every shape."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = jnp.swapaxes(self.kernel[...], 0, 1)
+        strides = (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+        return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), strides, self.padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision=self.precision)  # fmt: skip
+
+
+def _conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs, *, padding=None, cls=nnx.Conv):
     pad = kernel // 2
-    return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding=((pad, pad), (pad, pad)),
-                    use_bias=False, rngs=rngs)  # fmt: skip
+    padding = ((pad, pad), (pad, pad)) if padding is None else padding
+    return cls(cin, cout, (kernel, kernel), strides=stride, padding=padding, use_bias=False, rngs=rngs)
 
 
 def _bn(features: int, bug: str | None, rngs: nnx.Rngs) -> nnx.BatchNorm:
@@ -120,9 +137,11 @@ class BasicBlock(nnx.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs, bug: str | None = None):
         first, second = (1, stride) if bug == "stride-on-wrong-conv" else (stride, 1)
-        self.conv1 = _conv(cin, cout, 3, first, rngs)
+        same = "SAME" if bug == "same-padding" else None  # the planted bug: SAME is (0, 1) at stride 2
+        self.conv1 = _conv(cin, cout, 3, first, rngs, padding=same)
         self.bn1 = _bn(cout, bug, rngs)
-        self.conv2 = _conv(cout, cout, 3, second, rngs)
+        swapped = HWSwappedConv if bug == "kernel-hw-swap" else nnx.Conv  # the planted bug
+        self.conv2 = _conv(cout, cout, 3, second, rngs, cls=swapped)
         self.bn2 = _bn(cout, bug, rngs)
         projects = cin != cout or stride != 1
         self.shortcut = Shortcut(cin, cout, stride, rngs=rngs, bug=bug) if projects else None
