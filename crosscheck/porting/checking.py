@@ -101,7 +101,8 @@ def prepare_check(
     analytic = has_analytic_bound(jax_module)
     result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
                         differing_weights=match.differing, missing=match.missing)  # fmt: skip
-    with jax.enable_x64(True):
+    work_x64 = np.dtype(dtype) == np.float64  # a working run is in 64-bit mode only for float64 work
+    with jax.enable_x64(work_x64):
         order, shapes = output_shapes(jax_module, work_inputs, jax_side.kwargs_work)
     pairs = None
     if len(order) > 1:
@@ -125,7 +126,7 @@ def prepare_check(
     truth_run = {"kwargs": jax_side.kwargs_truth, "promote": True}  # narrowing casts promoted (truth.py)
     with jax.enable_x64(True):
         requests = [
-            Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work),
+            Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work, x64=work_x64),
             Request(float64_jax(jax_module), truth_inputs, cotangents, **run, **truth_run),
         ]
         if analytic:

@@ -63,6 +63,7 @@ class Request:
     place: Callable[[tuple], tuple] | None = None
     kwargs: dict | None = None  # keyword arguments of the module (arrays and constants)
     promote: bool = False  # a float64 truth run: narrowing casts promoted (crosscheck.porting.truth)
+    x64: bool = True  # traced in 64-bit mode: the float64 runs; a working-dtype run of float32 is not
 
 
 def _fresh_program():
@@ -112,46 +113,59 @@ def _fingerprint(graphdef, grads: bool, leaves) -> tuple:
 
 
 def evaluate_all(requests: list[Request]) -> list[Evaluation]:
-    """Every request's :class:`~crosscheck.porting.evaluate.Evaluation`, in order: all of them from one
-    compiled program (under ``jax.enable_x64``, as :func:`crosscheck.check` evaluates), or one by one
-    when any request places its inputs (sharded inputs and single-device ones cannot share a program)."""
-    with jax.enable_x64(True):
-        if any(request.place is not None for request in requests):
-            return [
-                evaluate_jax(
-                    r.module,
-                    r.inputs,
-                    r.cotangent,
-                    grads=r.grads,
-                    rename=r.rename,
-                    place=r.place,
-                    kwargs=r.kwargs,
-                    promote=r.promote,
-                )  # fmt: skip
-                for r in requests
-            ]
-        unique: dict[tuple, int] = {}
-        order, parts = [], []
-        for request in requests:
-            graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
-            inputs = tuple(jnp.asarray(a) for a in request.inputs)
-            cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
-            keywords, constants = split_keywords(jax_keywords(request.kwargs))
-            leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
-            key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
-            key += (request.promote,)
-            if key not in unique:
-                unique[key] = len(parts)
-                notes = TruthNotes() if request.promote else None
-                parts.append(
-                    ((graphdef, request.grads, constants, notes), params, rest, inputs, cotangent, keywords)
-                )
-            order.append(unique[key])
-        structure = tuple(part[0] for part in parts)
-        computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
+    """Every request's :class:`~crosscheck.porting.evaluate.Evaluation`, in order: those in 64-bit mode
+    (``Request.x64``: the float64 runs) from one compiled program, the others from another traced
+    without it (a port's Python ints stay int32 beside its int32 indices, as when it runs alone); one by
+    one when any request places its inputs (sharded inputs and single-device ones cannot share a
+    program)."""
+    results: list[Evaluation | None] = [None] * len(requests)
+    for x64 in (False, True):
+        chosen = [i for i, request in enumerate(requests) if request.x64 == x64]
+        if chosen:
+            with jax.enable_x64(x64):
+                for i, evaluation in zip(chosen, _evaluate_group([requests[i] for i in chosen]), strict=True):
+                    results[i] = evaluation
+    return results
+
+
+def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
+    """One group of requests, all in the mode ``evaluate_all`` chose for them."""
+    if any(request.place is not None for request in requests):
         return [
-            evaluation_of(
-                parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][3]
-            )
-            for r, i in zip(requests, order, strict=True)
+            evaluate_jax(
+                r.module,
+                r.inputs,
+                r.cotangent,
+                grads=r.grads,
+                rename=r.rename,
+                place=r.place,
+                kwargs=r.kwargs,
+                promote=r.promote,
+            )  # fmt: skip
+            for r in requests
         ]
+    unique: dict[tuple, int] = {}
+    order, parts = [], []
+    for request in requests:
+        graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
+        inputs = tuple(jnp.asarray(a) for a in request.inputs)
+        cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
+        keywords, constants = split_keywords(jax_keywords(request.kwargs))
+        leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
+        key = (*_fingerprint(graphdef, request.grads, leaves), constants, tuple(keywords))
+        key += (request.promote,)
+        if key not in unique:
+            unique[key] = len(parts)
+            notes = TruthNotes() if request.promote else None
+            parts.append(
+                ((graphdef, request.grads, constants, notes), params, rest, inputs, cotangent, keywords)
+            )
+        order.append(unique[key])
+    structure = tuple(part[0] for part in parts)
+    computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
+    return [
+        evaluation_of(
+            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][3]
+        )
+        for r, i in zip(requests, order, strict=True)
+    ]

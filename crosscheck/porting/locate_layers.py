@@ -135,6 +135,17 @@ def cast(tree, dtype):
     return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, torch.Tensor))
 
 
+def _int32(tree):
+    """int64 arrays as int32: what the working run (outside 64-bit mode) would have been given."""
+
+    def one(leaf):
+        if isinstance(leaf, (jax.Array, np.ndarray)) and np.asarray(leaf).dtype == np.int64:
+            return jnp.asarray(np.asarray(leaf).astype(np.int32))
+        return leaf
+
+    return jax.tree.map(one, tree)
+
+
 def _in_jax_layout(layer: LayerResult, truths, works, learned: Learned) -> list[Evidence] | None:
     """Each output's evidence in the JAX layout; ``None`` (and the row's reason) when a pair fits none."""
     evidence = []
@@ -177,6 +188,9 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     with jax.enable_x64(True):
         jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
         work_args, work_kwargs = cast((args, kwargs), dtype)
+    x64 = np.dtype(dtype) == np.float64  # a working run is in 64-bit mode only for float64 work
+    with jax.enable_x64(x64):
+        work_args, work_kwargs = (work_args, work_kwargs) if x64 else _int32((work_args, work_kwargs))
         jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)
     evidence = _in_jax_layout(
         layer, (jax_truth_out, torch_truth_out), (jax_work_out, torch_work_out), learned

@@ -11,7 +11,8 @@ tier would judge float32 noise against a float64 allowance. While a truth run is
 - JAX (:func:`promoting_jax`): every primitive bound while the program is traced gets float64 for a
   narrow ``new_dtype``/``dtype``/``preferred_element_type``, a narrow operand beside a float64 one is
   widened (as NumPy would), ``reduce_precision`` is skipped, and inner ``jax.jit`` functions are traced
-  inline (a cached program traced without promotion is never reused).
+  inline (a cached program traced without promotion is never reused). 64-bit mode makes a Python int
+  an int64: beside an int32 (a cache index) an int64 is given back int32, as the port runs outside x64.
 
 Each promotion is counted where it happened — the module path on both sides — and reported as
 :class:`TruthNotes` lines (``"4 float32 casts promoted in model.norm (LlamaRMSNorm)"``). Values that are
@@ -46,6 +47,7 @@ from crosscheck.porting.capture import wrapped_calls
 _NARROW_TORCH = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 _NARROW_JAX = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(jax.numpy.bfloat16)}
 _FLOAT64 = np.dtype(np.float64)
+_INT32, _INT64 = np.dtype(np.int32), np.dtype(np.int64)
 _DTYPE_PARAMS = ("new_dtype", "dtype", "preferred_element_type")
 LIMITED = "truth limited to float32 at"
 FLOAT32_DATA = "float32 data computed before the check"
@@ -207,6 +209,13 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
                 args = tuple(
                     original(convert, a, new_dtype=_FLOAT64, weak_type=False, sharding=None)
                     if d in _NARROW_JAX
+                    else a
+                    for a, d in zip(args, dtypes, strict=True)
+                )
+            if not higher_order and _INT32 in dtypes and _INT64 in dtypes:  # Python ints became int64
+                args = tuple(
+                    original(convert, a, new_dtype=_INT32, weak_type=False, sharding=None)
+                    if d == _INT64
                     else a
                     for a, d in zip(args, dtypes, strict=True)
                 )

@@ -282,3 +282,39 @@ def test_casts_inside_a_custom_jvp_rule_are_promoted_in_both_passes():
     assert np.abs(np.asarray(value) - np.logaddexp(x, 0).sum()) < 1e-14
     assert np.abs(np.asarray(grad) - 1 / (1 + np.exp(-x))).max() < 1e-15
     assert notes.lines() and notes.lines()[0].endswith("promoted in the model (Softplus)")
+
+
+class JaxCache(nnx.Module):
+    """Writes its projection into a buffer at an int32 index plus a Python int, as a KV cache does."""
+
+    def __init__(self):
+        self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+
+    def __call__(self, x, start=1):
+        index = jnp.zeros((), jnp.int32) + start
+        buffer = jnp.zeros((x.shape[0], 8, 4), x.dtype)
+        return jax.lax.dynamic_update_slice(buffer, self.proj(x), (0, index, 0))
+
+
+class TorchCache(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x, start=1):
+        buffer = torch.zeros(x.shape[0], 8, 4, dtype=x.dtype)
+        buffer[:, start : start + x.shape[1]] = self.proj(x)
+        return buffer
+
+
+def test_python_ints_beside_an_int32_index_work_in_every_run():
+    """The working run is traced outside 64-bit mode (a Python int stays int32 there); in the float64
+    runs an int64 beside an int32 is given back int32."""
+    from crosscheck import check, copy_torch_to_jax, locate
+
+    ref, port = TorchCache(), JaxCache()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    keywords = {"jax_kwargs": {"start": 2}, "torch_kwargs": {"start": 2}}
+    assert check(port, ref, x, **keywords).passed
+    assert locate(port, ref, x, **keywords).passed
