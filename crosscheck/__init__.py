@@ -27,7 +27,7 @@ _EXPORTS = {
     "gamma": "crosscheck.numerics.bounds",
     "load_weights": "crosscheck.weights.transfer",
     "locate": "crosscheck.porting.locating",
-    "probe": "crosscheck.probe.probing",
+    "probe": "crosscheck.probes.probing",
     "save_weights": "crosscheck.weights.transfer",
     "unit_roundoff": "crosscheck.numerics.bounds",
 }

@@ -2,7 +2,7 @@
 cycle, imports sit at the top of modules, and ``import torch_ref`` loads no JAX.
 
 The layers, top to bottom: ``atomic`` (the standard library only), ``numerics`` (NumPy only),
-``weights``, ``runtime``, ``porting`` (what a user's port meets), ``probe``, ``suite`` (the seed
+``weights``, ``runtime``, ``porting`` (what a user's port meets), ``probes``, ``suite`` (the seed
 cases of ``crosscheck run``), ``reporting``, ``training``, ``study``, ``cli``. ``layer_rules`` is
 imported by jaxlin and torch_ref and imports nothing of theirs.
 """
@@ -24,7 +24,7 @@ LAYERS = (
     "weights",
     "runtime",
     "porting",
-    "probe",
+    "probes",
     "suite",
     "reporting",
     "training",

@@ -1,5 +1,5 @@
 """``crosscheck batch-probe``: is each output row the same whatever the batch size (and is a
-repeated call)? The probe itself is :mod:`crosscheck.probe.probing`, the probed modules
+repeated call)? The probe itself is :mod:`crosscheck.probes.probing`, the probed modules
 :mod:`crosscheck.suite.batch_probe`.
 
 >>> from crosscheck.cli.parser import build_parser
@@ -66,7 +66,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     # JAX and PyTorch load here, when the command runs, not for --help.
     import torch
 
-    from crosscheck.probe import probing
+    from crosscheck.probes import probing
     from crosscheck.reporting import documents, environment, probe_report
     from crosscheck.suite import batch_probe, cases, jobs
 

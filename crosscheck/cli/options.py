@@ -19,7 +19,7 @@ import fnmatch
 import itertools
 import math
 
-from crosscheck.probe.batch_sizes import BatchSizes
+from crosscheck.probes.batch_sizes import BatchSizes
 from crosscheck.runtime.choices import (  # noqa: F401 (re-exported for the command modules)
     DEFAULT_DTYPES,
     DEFAULT_MAX_BATCH,

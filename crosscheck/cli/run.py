@@ -76,7 +76,7 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck run``: see :func:`add_parser` for the options."""
     # JAX and PyTorch load here, when the command runs, not for --help.
-    from crosscheck.probe import probing
+    from crosscheck.probes import probing
     from crosscheck.reporting import probe_report, run_report, speed_report
     from crosscheck.runtime import meshes
     from crosscheck.suite import answers, cases, jobs, pairs, seed_shapes

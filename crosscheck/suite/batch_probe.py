@@ -3,7 +3,7 @@
 
 Each probed module is a :class:`~crosscheck.suite.cases.Case` with a ``row_shape``
 (:func:`~crosscheck.suite.cases.probe_cases`), built by :func:`~crosscheck.suite.pairs.build_pair`
-and probed (:func:`crosscheck.probe.probing.probe`) in three ways: jaxlin through
+and probed (:func:`crosscheck.probes.probing.probe`) in three ways: jaxlin through
 :func:`jaxlin.jitted`, jaxlin eagerly, and torch_ref eagerly. A module that promises invariance
 (``BatchInvariantLinear``) fails when any row differs; for the others a difference is reported, not
 failed, unless it exceeds twice the rounding allowance or a repeated call is not deterministic.
@@ -24,7 +24,7 @@ import jaxlin
 from crosscheck.numerics import Bound
 from crosscheck.porting.checking import reduction_lengths
 from crosscheck.porting.magnitudes import magnitudes
-from crosscheck.probe.probing import DEFAULT_REPEATS, ProbeResult, max_pool_rows, probe
+from crosscheck.probes.probing import DEFAULT_REPEATS, ProbeResult, max_pool_rows, probe
 from crosscheck.runtime.choices import PROBE_MODES
 from crosscheck.suite.cases import Case
 from crosscheck.suite.pairs import build_pair
@@ -109,7 +109,7 @@ def failed_record(name: str, dtype: str, why: str) -> dict:
 
 def pool_limit(case: Case, dtype: str, memory: int | None = None) -> int:
     """The largest batch whose pool fits in half the available memory, from the module's row and
-    output widths in ``dtype`` (:func:`crosscheck.probe.probing.max_pool_rows`)."""
+    output widths in ``dtype`` (:func:`crosscheck.probes.probing.max_pool_rows`)."""
     module = case.make_jax(nnx.Rngs(0), jnp.dtype(dtype))
     row = jax.ShapeDtypeStruct((1, *case.row_shape), jnp.dtype(dtype))
     out = jax.eval_shape(lambda x: module(x), row)

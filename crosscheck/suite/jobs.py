@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import jax
 
-from crosscheck.probe.probing import DEFAULT_REPEATS
+from crosscheck.probes.probing import DEFAULT_REPEATS
 from crosscheck.runtime.choices import TIMED_ROUNDS
 from crosscheck.runtime.devices import jax_device, torch_device
 from crosscheck.runtime.meshes import MeshSpec

@@ -43,3 +43,14 @@ def test_import_crosscheck_and_its_numerics_load_no_framework():
                           env=os.environ | {"PYTHONPATH": root})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_no_subpackage_or_module_is_named_like_a_public_name():
+    """Importing ``crosscheck.<name>.x`` would set ``crosscheck.<name>`` to the package, shadowing the
+    public function of that name (the batch-size probe lives in ``probes/`` for this reason)."""
+    import importlib.util
+
+    clashes = [
+        name for name in crosscheck.__all__ if importlib.util.find_spec(f"crosscheck.{name}") is not None
+    ]
+    assert clashes == []

@@ -4,10 +4,10 @@ without errors, and the verdict fails what it should."""
 import numpy as np
 import pytest
 
-from crosscheck.probe.probing import probe
+from crosscheck.probes.probing import probe
 from crosscheck.suite.batch_probe import pool_limit, probe_case, verdict
 from crosscheck.suite.cases import probe_cases
-from tests.crosscheck.probe.test_probing import ALLOWANCE, K, order_depends_on_batch, rows
+from tests.crosscheck.probes.test_probing import ALLOWANCE, K, order_depends_on_batch, rows
 
 
 def test_different_math_beyond_rounding_and_non_determinism_fail_the_verdict():

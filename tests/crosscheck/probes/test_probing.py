@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crosscheck.probe.probing import default_batch_sizes, parse_batch_sizes, probe
+from crosscheck.probes.probing import default_batch_sizes, parse_batch_sizes, probe
 
 K, N = 64, 16
 WEIGHT = np.random.default_rng(0).standard_normal((K, N)).astype(np.float32)

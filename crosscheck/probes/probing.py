@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from crosscheck.numerics import bits_of, ulp_distance
-from crosscheck.probe.batch_sizes import BatchSizes, parse_batch_sizes  # noqa: F401 (part of this API)
+from crosscheck.probes.batch_sizes import BatchSizes, parse_batch_sizes  # noqa: F401 (part of this API)
 from crosscheck.runtime.choices import DEFAULT_MAX_BATCH, DEFAULT_REPEATS
 
 STARTS = (0, 1, 97)  # offsets into the pool; with wrap-around each row lands at several positions
