@@ -29,8 +29,13 @@ STRIDE_REASON = (
 # (example, bug, the tier check fails, the torch path of the module where the bug is planted)
 CASES = [
     ("resnet", "bn-epsilon", BOTH, "embedder.embedder.normalization"),  # every BatchNorm: the stem's first
-    pytest.param("resnet", "stride-on-wrong-conv", BOTH, "encoder.stages.1.layers.0.layer.0.convolution",
-                 marks=pytest.mark.xfail(strict=True, reason=STRIDE_REASON)),  # fmt: skip
+    pytest.param(
+        "resnet",
+        "stride-on-wrong-conv",
+        BOTH,
+        "encoder.stages.1.layers.0.layer.0.convolution",
+        marks=pytest.mark.xfail(strict=True, reason=STRIDE_REASON),
+    ),
     ("resnet", "same-padding", BOTH, "encoder.stages.1.layers.0.layer.0.convolution"),  # the stride-2 conv1
     ("resnet", "kernel-hw-swap", BOTH, "encoder.stages.0.layers.0.layer.1.convolution"),  # every conv2
     ("vit", "tanh-gelu", SAME_FUNCTION, "layers.0.mlp"),  # the activation: a function in the MLP's code
