@@ -177,8 +177,8 @@ def conv_padding_notes(ours, theirs) -> list[str]:
         return []
     if not all(agree):
         return plain  # different for every input size
-    if len(strides) > 1 and len(set(strides)) == 1 and all(a == (0,) for a in agree):
-        where = f"every spatial size is a multiple of {strides[0]}"
+    if len(strides) > 1 and len(set(zip(strides, agree, strict=True))) == 1:  # every axis alike
+        where = _condition("every spatial size", strides[0], agree[0])
     else:
         where = " and ".join(
             _condition("the size" if len(strides) == 1 else f"spatial size {axis}", s, a)
@@ -192,6 +192,8 @@ def conv_padding_notes(ours, theirs) -> list[str]:
 def _condition(label: str, stride: int, residues: tuple[int, ...]) -> str:
     if residues == (0,):
         return f"{label} is a multiple of {stride}"
+    if stride == 2:
+        return f"{label} is odd"
     if len(residues) == 1:
         return f"{label} % {stride} == {residues[0]}"
     return f"{label} % {stride} in {residues}"

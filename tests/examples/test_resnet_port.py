@@ -48,10 +48,17 @@ def test_each_planted_bug_fails_both_tiers_of_the_output_and_is_noted(ref, bug):
     assert not result.passed and output.item == "output.last_hidden_state"
     assert not output.same_function.passed and not output.rounding.passed
     expected = {
-        "bn-epsilon": "stem.bn: epsilon 0.001 in Flax vs eps 1e-05 in PyTorch",
-        "stride-on-wrong-conv": "stages.1.blocks.0.conv2: strides (2, 2) in Flax vs stride (1, 1) in PyTorch",
+        "bn-epsilon": ["stem.bn: epsilon 0.001 in Flax vs eps 1e-05 in PyTorch"],
+        "stride-on-wrong-conv": [
+            "stages.1.blocks.0.conv2: strides (2, 2) in Flax vs stride (1, 1) in PyTorch"
+        ],
+        "same-padding": [
+            "stages.1.blocks.0.conv1: padding 'SAME' in Flax vs (1, 1) in PyTorch: the same function where "
+            "every spatial size is odd (SAME's padding depends on the size); other sizes differ"
+        ],
+        "kernel-hw-swap": [],  # the kernel's use, not a setting: only the verdict shows it
     }[bug]
-    assert expected in result.notes
+    assert all(note in result.notes for note in expected) and (expected or not result.notes)
 
 
 def test_locate_judges_every_layer_of_the_honest_port_on_the_truth(ref, honest):
