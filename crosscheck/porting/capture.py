@@ -15,8 +15,12 @@ before the layers it calls).
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass, field
 
+import jax
+import numpy as np
+import torch
 from flax import nnx
 
 from crosscheck.weights.tree import submodules
@@ -24,7 +28,9 @@ from crosscheck.weights.tree import submodules
 
 @dataclass
 class Call:
-    """One call of a submodule: where it sits in the tree, what it was given, what it returned."""
+    """One call of a submodule: where it sits in the tree, what it was given (arguments that are not
+    arrays — a cache object — copied as they were before the call), what it returned, and its state
+    before the call (torch buffers, the nnx variables that are not parameters), for a replay."""
 
     path: str
     order: int
@@ -32,6 +38,50 @@ class Call:
     kwargs: dict = field(default_factory=dict)
     output: object = None
     module: object = None
+    state: object = None
+
+    def restore(self) -> None:
+        """Give the module back the state it had before this call (a cache not yet advanced)."""
+        restore(self.module, self.state)
+
+
+def as_they_were(tree):
+    """``tree`` with every leaf that is not an array, tensor or plain value deep-copied (a cache object
+    the call will advance); what cannot be copied is kept as it is."""
+
+    if tree is None or isinstance(tree, (torch.Tensor, np.ndarray, jax.Array, int, float, bool, str)):
+        return tree
+    if isinstance(tree, dict) and type(tree) is dict:  # in its own order (jax.tree.map would sort keys)
+        return {key: as_they_were(value) for key, value in tree.items()}
+    if type(tree) in (tuple, list):
+        return type(tree)(as_they_were(value) for value in tree)
+    try:
+        return copy.deepcopy(tree)
+    except Exception:  # noqa: BLE001 - an object that refuses a copy is replayed as it is now
+        return tree
+
+
+def snapshot(module):
+    """A module's state that a call may change, or ``None``: torch's buffers (copies), a Flax module's
+    variables that are not parameters (arrays are immutable: holding them is a copy)."""
+    if isinstance(module, nnx.Module):
+        state = nnx.state(module, nnx.Not(nnx.Param))
+        return jax.tree.map(lambda value: value, state) if jax.tree.leaves(state) else None
+    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
+    return buffers or None
+
+
+def restore(module, state) -> None:
+    """Give ``module`` back a :func:`snapshot`."""
+    if state is None:
+        return
+    if isinstance(module, nnx.Module):
+        nnx.update(module, state)
+        return
+    with torch.no_grad():
+        for name, buffer in module.named_buffers():
+            if name in state:
+                buffer.copy_(state[name])
 
 
 def capture_torch(module, args: tuple, kwargs: dict | None = None) -> tuple[list[Call], object]:
@@ -43,7 +93,8 @@ def capture_torch(module, args: tuple, kwargs: dict | None = None) -> tuple[list
 
         def before(layer, layer_args, layer_kwargs, path=path):
             if path not in calls:
-                calls[path] = Call(path, len(calls), tuple(layer_args), dict(layer_kwargs), module=layer)
+                args, kwargs = as_they_were((tuple(layer_args), dict(layer_kwargs)))
+                calls[path] = Call(path, len(calls), args, kwargs, module=layer, state=snapshot(layer))
 
         def after(layer, layer_args, layer_kwargs, output, path=path):
             if calls[path].output is None:
@@ -74,7 +125,11 @@ class _Recorder:
             if key not in self.paths or key in self.active:
                 return original(layer, *args, **kwargs)
             path = self.paths[key]
-            record = self.calls.setdefault(path, Call(path, len(self.calls), args, kwargs, module=layer))
+            if path not in self.calls:
+                given, named = as_they_were((args, kwargs))
+                state = snapshot(layer)
+                self.calls[path] = Call(path, len(self.calls), given, named, module=layer, state=state)
+            record = self.calls[path]
             self.active.append(key)
             try:
                 output = original(layer, *args, **kwargs)

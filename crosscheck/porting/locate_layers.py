@@ -182,9 +182,11 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     with torch.no_grad():
         torch_args, torch_kwargs = cast((torch_call.args, torch_call.kwargs), dtype)
         truth_args, truth_kwargs = cast((torch_args, torch_kwargs), "float64")
+        torch_call.restore()  # a stateful layer (a cache) replays from the state it had before its call
         with promoting_torch(torch64, notes):
             torch_truth_out = torch64(*truth_args, **truth_kwargs)
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
+    jax_call.restore()
     with jax.enable_x64(True):
         jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
         work_args, work_kwargs = cast((args, kwargs), dtype)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import torch
 
-from crosscheck.porting.capture import capture_jax, capture_torch
+from crosscheck.porting.capture import capture_jax, capture_torch, restore, snapshot
 from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
 from crosscheck.porting.checking import float64_jax, require_same_weights, working_dtype
@@ -168,6 +168,7 @@ def _locate(
     jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name, own_calls, keys
 ) -> LocateResult:
     torch_inputs, jax_kwargs, torch_kwargs = own_calls
+    initial = (snapshot(jax_module), snapshot(torch_module))  # the state every working run starts from
     match = require_same_weights(jax_module, torch_module, rename=rename, function="locate", **keys)
     channels = channels_of(channels_first, torch_module, torch_inputs)
     dtype = str(working_dtype(jax_module, inputs))
@@ -221,6 +222,8 @@ def _locate(
             call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
         )
         calls = (jax_layers, torch_layers, jax_called[jax_path], call)
+        restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
+        restore(torch_module, initial[1])
         with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
             try:
                 checked = grads and check_layer(layer, *calls, rename, equal_nan, layer_strict, learned)

@@ -36,6 +36,7 @@ def float64_jax(module: nnx.Module) -> nnx.Module:
     float64 program (``jax.jit`` keys its cache on the structure).
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    rest = jax.tree.map(lambda a: a, rest)  # own variables: a cache the copy advances is not the original
     double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
     for _, layer in submodules(double):
         for attribute in ("dtype", "param_dtype"):

@@ -2,6 +2,7 @@
 (NHWC vs NCHW, heads split from features) is judged in the JAX layout and names the change; a pair
 no layout fits is not judged and never counts as a failure."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -181,3 +182,52 @@ def test_every_permutation_and_split_is_found_back(shape, data):
 def test_the_assumed_layouts(torch_shape, jax_shape, text):
     assert assumed_layout(torch_shape, jax_shape).describe().endswith(text)
     assert assumed_layout((2, 3), (2, 4)) is None
+
+
+class JaxCounter(nnx.Module):
+    """A stateful layer: its output depends on how often it was called (a cache advances alike)."""
+
+    def __init__(self):
+        self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+        self.calls = nnx.Variable(jnp.zeros((), jnp.float32))
+
+    def __call__(self, x):
+        self.calls[...] = self.calls[...] + 1
+        return self.proj(x) * self.calls[...]
+
+
+class TorchCounter(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+        self.register_buffer("calls", torch.zeros(()), persistent=False)
+
+    def forward(self, x):
+        self.calls += 1
+        return self.proj(x) * self.calls
+
+
+class JaxTwice(nnx.Module):
+    def __init__(self):
+        self.counter = JaxCounter()
+
+    def __call__(self, x):
+        return self.counter(self.counter(x))
+
+
+class TorchTwice(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.counter = TorchCounter()
+
+    def forward(self, x):
+        return self.counter(self.counter(x))
+
+
+def test_a_stateful_layer_is_replayed_from_the_state_it_had_before_its_call():
+    ref, port = TorchTwice(), JaxTwice()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    result = locate(port, ref, x)
+    assert result.passed and result.not_judged == [], str(result)
+    assert float(port.counter.calls[...]) == 0 and float(ref.counter.calls) == 0  # left as they were
