@@ -101,7 +101,8 @@ def prepare_check(
     analytic = has_analytic_bound(jax_module)
     result = CaseResult(title, str(dtype), notes=match.notes, ignored=match.ignored,
                         differing_weights=match.differing, missing=match.missing)  # fmt: skip
-    work_x64 = np.dtype(dtype) == np.float64  # a working run is in 64-bit mode only for float64 work
+    # a working run is in 64-bit mode as the port runs alone: where the user enabled it, or float64 work
+    work_x64 = bool(jax.config.jax_enable_x64) or np.dtype(dtype) == np.float64
     with jax.enable_x64(work_x64):
         order, shapes = output_shapes(jax_module, work_inputs, jax_side.kwargs_work)
     pairs = None

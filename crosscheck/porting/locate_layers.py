@@ -190,7 +190,7 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     with jax.enable_x64(True):
         jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
         work_args, work_kwargs = cast((args, kwargs), dtype)
-    x64 = np.dtype(dtype) == np.float64  # a working run is in 64-bit mode only for float64 work
+    x64 = bool(jax.config.jax_enable_x64) or np.dtype(dtype) == np.float64  # as the port runs alone
     with jax.enable_x64(x64):
         work_args, work_kwargs = (work_args, work_kwargs) if x64 else _int32((work_args, work_kwargs))
         jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)

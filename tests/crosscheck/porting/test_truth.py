@@ -308,13 +308,14 @@ class TorchCache(torch.nn.Module):
 
 
 def test_python_ints_beside_an_int32_index_work_in_every_run():
-    """The working run is traced outside 64-bit mode (a Python int stays int32 there); in the float64
-    runs an int64 beside an int32 is given back int32."""
+    """The working run is traced as the port runs alone, here outside 64-bit mode (a Python int stays
+    int32 there); in the float64 runs an int64 beside an int32 is given back int32."""
     from crosscheck import check, copy_torch_to_jax, locate
 
     ref, port = TorchCache(), JaxCache()
     copy_torch_to_jax(ref, port)
     x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
     keywords = {"jax_kwargs": {"start": 2}, "torch_kwargs": {"start": 2}}
-    assert check(port, ref, x, **keywords).passed
-    assert locate(port, ref, x, **keywords).passed
+    with jax.enable_x64(False):  # as a user runs it (the test suite enables 64-bit mode globally)
+        assert check(port, ref, x, **keywords).passed
+        assert locate(port, ref, x, **keywords).passed
