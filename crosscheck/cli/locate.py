@@ -34,10 +34,23 @@ def rename_spec(text: str) -> dict[str, str]:
     return {old: new for old, _, new in pairs}
 
 
+def _aligned_or_exit(parser, align, jax_model, torch_model, inputs) -> list[tuple[str, str]]:
+    """:func:`crosscheck.align`'s rules for the two models, its table printed; a usage error when nothing
+    pairs."""
+    try:
+        proposal = align(jax_model, torch_model, *inputs)
+    except ValueError as error:
+        parser.error(f"--align: {common.flat(error)}")
+    print(proposal)
+    return proposal.rename
+
+
 def _weights_source(args: argparse.Namespace) -> str:
     """The options the weights came through, for a message that they do not fit."""
     if args.weights:
         return f"--weights {args.weights}"
+    if args.align:
+        return "--align"
     if args.rename:
         return "--rename " + ",".join(f"{old}={new}" for old, new in args.rename.items())
     return f"--jax {args.jax} and --torch {args.torch}"
@@ -56,8 +69,12 @@ def add_parser(commands) -> None:
     locate.add_argument(
         "--weights", metavar="FILE", help="a safetensors state_dict for both (default: torch's own)"
     )
-    locate.add_argument(
-        "--rename", type=rename_spec, metavar="OLD=NEW,...", help="JAX path pieces -> torch's"
+    names = locate.add_mutually_exclusive_group()
+    names.add_argument("--rename", type=rename_spec, metavar="OLD=NEW,...", help="JAX path pieces -> torch's")
+    names.add_argument(
+        "--align",
+        action="store_true",
+        help="find the mapping of module paths from both models' calls (crosscheck.align) and print it",
     )
     locate.add_argument(
         "--prefix", default="", metavar="PATH.", help="the torch model's submodule the JAX model ports"
@@ -101,6 +118,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     import jax
 
     from crosscheck.cli import factories
+    from crosscheck.porting.align import align
     from crosscheck.porting.evaluate import ModelCallError
     from crosscheck.porting.locating import locate
     from crosscheck.reporting import documents, locate_report
@@ -117,6 +135,12 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         part = torch_part(torch_model, args.prefix, "locate")
     except WeightsError as error:
         parser.error(f"--prefix {args.prefix}: {common.flat(error)}")
+    rng = np.random.default_rng(args.seed)
+    inputs = [spec.make(rng) for spec in specs]
+    with jax.default_device(device):
+        factories.inputs_fit_or_exit(parser, jax_model, part, inputs, given(specs))
+    if args.align:
+        args.rename = _aligned_or_exit(parser, align, jax_model, part, inputs)
     try:
         if args.weights:
             load_weights(torch_model, args.weights)
@@ -126,10 +150,6 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
             copy_torch_to_jax(torch_model, jax_model, rename=args.rename, **keys)
     except (WeightsError, TypeError) as error:
         parser.error(f"{_weights_source(args)}: the weights do not fit: {common.flat(error)}")
-    rng = np.random.default_rng(args.seed)
-    inputs = [spec.make(rng) for spec in specs]
-    with jax.default_device(device):
-        factories.inputs_fit_or_exit(parser, jax_model, part, inputs, given(specs))
     torch_model.eval()
     refused = None
     with common.session("pinned", args.device) as session:

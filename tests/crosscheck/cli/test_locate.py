@@ -179,6 +179,23 @@ def test_the_bert_port_from_the_command_line(tmp_path, capsys):
     assert "35 layers: 0 failed" in capsys.readouterr().out
 
 
+def test_align_finds_the_resnet_ports_names_from_the_command_line(tmp_path, capsys):
+    """No table to write: --align pairs the port's own names (stem.conv, stages.0.blocks.0.conv1, ...)
+    with transformers' from both models' calls, prints the mapping, and locate runs on it."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    argv = ["locate", "--jax", "tests.examples.factories:resnet_port", "--torch",
+            "tests.examples.factories:resnet_reference", "--align", "--input-shape", "2,64,64,3",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stem.conv" in out and "embedder.embedder.convolution" in out and "0 failed" in out
+
+
+def test_align_and_rename_together_is_a_usage_error(tmp_path, capsys):
+    line = _usage_error([*PAIR, "--align", "--rename", "a.=b.", "--input-shape", "3,5,16"], tmp_path, capsys)
+    assert "argument --rename: not allowed with argument --align" in line
+
+
 def test_a_model_call_error_from_locate_itself_is_a_usage_error_too(tmp_path, monkeypatch, capsys):
     import crosscheck.porting.locating
     from crosscheck.porting.evaluate import ModelCallError
