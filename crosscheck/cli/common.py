@@ -61,6 +61,22 @@ def chosen_or_exit(
     return selected, options.merged_dtypes(args.dtype)
 
 
+def extra_or_exit(command: str, module: str, extra: str) -> None:
+    """Exit 2 with one line naming the install command when ``module`` (an optional extra's) is missing —
+    before any work, so that a command does not fail at the end, after its work, for want of it.
+
+    >>> extra_or_exit("study", "json", "plot")  # present: nothing happens
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        print(
+            f"crosscheck {command}: error: needs {module} (the {extra} extra): pip install -e '.[{extra}]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def jax_device_or_exit(parser: argparse.ArgumentParser, device: str):
     """The JAX device for ``--device``, or exit 2 saying it is not available here."""
     from crosscheck.runtime.devices import jax_device  # JAX: loaded by the commands, not by --help

@@ -49,6 +49,7 @@ def add_parser(commands) -> None:
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck study``: see :func:`add_parser` for the options."""
+    common.extra_or_exit("study", "matplotlib", "plot")  # the plots, written at the end
     # JAX and PyTorch load here, when the command runs, not for --help.
     from crosscheck.runtime import meshes
     from crosscheck.runtime.devices import torch_device

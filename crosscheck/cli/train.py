@@ -156,6 +156,7 @@ def add_parser(commands) -> None:
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str]) -> int:
     """``crosscheck train``: see :func:`add_parser` for the options."""
+    common.extra_or_exit("train", "matplotlib", "plot")  # the plots, written at the end
     started = time.perf_counter()
     # JAX and PyTorch load here, when the command runs, not for --help.
     from crosscheck.reporting.tables import print_table
