@@ -157,13 +157,12 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         try:
             result = locate(
                 jax_model, torch_model, *inputs, rename=args.rename, name=f"{args.jax} vs {args.torch}",
+                progress=lambda done, total: session.progress.update(task, completed=done, total=total),
                 **keys,
             )  # fmt: skip
         except ModelCallError as error:  # a refusal the single call above did not meet
             session.progress.remove_task(task)  # no bar left on standard error above the one line
             refused = error
-        else:
-            session.progress.advance(task)
     if refused is not None:
         parser.error(f"{given(specs)}: {common.flat(refused)}")
     env = session.environment(argv)

@@ -29,6 +29,7 @@ from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_ke
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode
+from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
 from crosscheck.porting.truth import (
     TruthNotes,
@@ -123,7 +124,7 @@ def locate(
     jax_module, torch_module, *inputs, rename: Rename = None, grads: bool = False,
     channels_first: bool | str | Channels | None = None, equal_nan: bool = False, name: str = "",
     torch_inputs: tuple | None = None, jax_kwargs: dict | None = None, torch_kwargs: dict | None = None,
-    strict: bool = True, prefix: str = "", ignore: Ignore = None,
+    strict: bool = True, prefix: str = "", ignore: Ignore = None, progress: Report = None,
 ) -> LocateResult:  # fmt: skip
     """Judge every submodule present in both models on its own float64-truth input.
 
@@ -137,7 +138,8 @@ def locate(
     ``channels_first``, ``prefix`` (the torch submodule located against; the result's torch paths keep
     the prefix), ``ignore`` and ``strict`` mean what they mean for ``check``; the result lists
     ``ignored`` and ``missing`` keys as ``check``'s does (a layer judged with gradients is checked with
-    ``strict=False`` when either is in play).
+    ``strict=False`` when either is in play). ``progress``: a bar of layers done (elapsed, estimate) on
+    standard error when it is a terminal (``None``), never (``False``), or ``progress(done, total)``.
 
     Shape:
         inputs as the JAX model takes them.
@@ -153,7 +155,7 @@ def locate(
     with torch_twin(torch_module.state_dict().keys()), inference_mode(jax_module, torch_module) as switched:
         result = _locate(
             jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name,
-            (torch_inputs, jax_kwargs, torch_kwargs), keys,
+            (torch_inputs, jax_kwargs, torch_kwargs), keys, progress,
         )  # fmt: skip
     result.switched = switched
     if prefix:
@@ -164,8 +166,31 @@ def locate(
     return result
 
 
+def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned) -> None:
+    """One row: checked with gradients where it can be, else judged forward; not judged on an error."""
+    try:
+        checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, learned)
+    except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
+        checked, layer.items = False, []
+    try:
+        if not checked:
+            judge_layer(layer, *calls, dtype, equal_nan, learned)
+    except Exception as error:  # a layer that cannot be called alone is not judged; the others go on
+        layer.error = f"not judged: {type(error).__name__}: {error}"
+
+
 def _locate(
-    jax_module, torch_module, inputs, rename, grads, channels_first, equal_nan, name, own_calls, keys
+    jax_module,
+    torch_module,
+    inputs,
+    rename,
+    grads,
+    channels_first,
+    equal_nan,
+    name,
+    own_calls,
+    keys,
+    progress: Report = None,
 ) -> LocateResult:
     torch_inputs, jax_kwargs, torch_kwargs = own_calls
     initial = (snapshot(jax_module), snapshot(torch_module))  # the state every working run starts from
@@ -213,28 +238,21 @@ def _locate(
     result.truth_notes += constants
     layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
     learned: dict = {}  # layouts the values decided, for rows of the same kinds whose values cannot
-    for call in torch_calls:
-        jax_path = by_torch_path.get(call.path)
-        if jax_path is None or jax_path not in jax_called:
-            result.torch_only.append(call.path)
-            continue
-        layer = LayerResult(
-            call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
-        )
-        calls = (jax_layers, torch_layers, jax_called[jax_path], call)
-        restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
-        restore(torch_module, initial[1])
-        with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
-            try:
-                checked = grads and check_layer(layer, *calls, rename, equal_nan, layer_strict, learned)
-            except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
-                checked, layer.items = False, []
-            try:
-                if not checked:
-                    judge_layer(layer, *calls, dtype, equal_nan, learned)
-            except Exception as error:  # a layer that cannot be called alone is not judged; the rest go on
-                layer.error = f"not judged: {type(error).__name__}: {error}"
-        result.layers.append(layer)
+    result.torch_only = [c.path for c in torch_calls if by_torch_path.get(c.path) not in jax_called]
+    paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
+    with layer_progress(len(paired), "locate", progress) as advance:
+        for call in paired:
+            jax_path = by_torch_path[call.path]
+            layer = LayerResult(
+                call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
+            )
+            calls = (jax_layers, torch_layers, jax_called[jax_path], call)
+            restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
+            restore(torch_module, initial[1])
+            with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
+                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned)
+            result.layers.append(layer)
+            advance()
     matched = {layer.jax_path for layer in result.layers}
     result.jax_only = [call.path for call in jax_calls if call.path not in matched]
     return result

@@ -231,3 +231,13 @@ def test_a_stateful_layer_is_replayed_from_the_state_it_had_before_its_call():
     result = locate(port, ref, x)
     assert result.passed and result.not_judged == [], str(result)
     assert float(port.counter.calls[...]) == 0 and float(ref.counter.calls) == 0  # left as they were
+
+
+def test_locate_reports_its_progress_layer_by_layer_and_is_quiet_off_a_terminal(capsys):
+    ref, port, x = _heads()
+    seen = []
+    result = locate(port, ref, x, progress=lambda done, total: seen.append((done, total)))
+    total = len(result.layers)
+    assert seen == [(done, total) for done in range(total + 1)]
+    locate(port, ref, x)  # standard error is not a terminal under pytest: no bar
+    assert capsys.readouterr().err == ""
