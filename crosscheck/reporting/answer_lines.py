@@ -90,7 +90,7 @@ def _batch_size(answer: dict) -> str:
     if linear is None:
         text += "Not probed in this run"
     elif linear["invariant"]:
-        text += "It did not here: every row came out bitwise the same at every batch size"
+        text += "No difference seen here: every row came out bitwise the same at every batch size tried"
     else:
         kind = "rounding, not different math" if linear["passed"] else "by more than rounding"
         text += f"{kind[0].upper()}{kind[1:]}: rows differ from the row alone at batch sizes "
@@ -100,7 +100,7 @@ def _batch_size(answer: dict) -> str:
         text += "the rounding allowance"
     if invariant is not None:
         same = (
-            "gives the same bits at every batch size"
+            "gave the same bits at every batch size tried"
             if invariant["invariant"]
             else "CHANGED with the batch size"
         )

@@ -4,6 +4,12 @@
 ...                     "passed": False, "verdict": "ERROR: boom"}])
 >>> rows[0][-1]
 'ERROR: boom'
+
+A module whose rows never differed reads "no difference seen (batch ≤ N)": a finding at the sizes tried,
+not a guarantee. The records keep the verdict ``"invariant"`` (probe.json, report.json).
+
+>>> shown_verdict({"verdict": "invariant", "passed": True, "batch_sizes": [1, 2, 16]})
+'no difference seen (batch ≤ 16)'
 """
 
 from __future__ import annotations
@@ -23,6 +29,23 @@ HEADERS = (
     "deterministic",
     "verdict",
 )
+
+
+LEGEND = (
+    "max ULP: the largest gap from the row computed alone, in units in the last place of the working dtype; "
+    "outputs near zero have tiny ULPs, so it runs large (10^5 and more) for differences that are still "
+    "rounding. max diff / allowance: the largest gap over the rounding allowance min(4·√K·u, γ_K)·Σ|x||w| — "
+    'the number the verdict uses (rounding up to 2; above 2, different math). "no difference seen (batch '
+    '≤ N)": every row bitwise equal at the sizes tried, not a promise for other sizes or machines.'
+)
+"""What the table's columns and verdict words mean; printed under the table and in probe.md."""
+
+
+def shown_verdict(record: dict) -> str:
+    """The verdict as the table shows it: ``"invariant"`` as what was seen, with the largest batch size."""
+    if record["verdict"] == "invariant" and record.get("batch_sizes"):
+        return f"no difference seen (batch ≤ {max(record['batch_sizes'])})"
+    return record["verdict"]
 
 
 def _sizes(sizes: list[int]) -> str:
@@ -46,7 +69,7 @@ def table_rows(records: list[dict]) -> list[tuple[str, ...]]:
                 f"{float(r['max_ulp']):g}",
                 f"{float(r['max_error_over_allowance']):.2g}",
                 repeats,
-                r["verdict"] if r["passed"] else f"FAIL: {r['verdict']}",
+                shown_verdict(r) if r["passed"] else f"FAIL: {r['verdict']}",
             )
         )
     return rows
@@ -56,6 +79,7 @@ def print_probe_table(console, records: list[dict], title: str) -> None:
     """The probe table on a rich console; failed rows in red."""
     styles = [None if record["passed"] else "red" for record in records]
     print_table(console, HEADERS, table_rows(records), title=title, styles=styles)
+    console.print(LEGEND, style="dim", highlight=False)
 
 
 def probe_section(records: list[dict], batch_sizes: list[int]) -> list[str]:
@@ -68,7 +92,7 @@ def probe_section(records: list[dict], batch_sizes: list[int]) -> list[str]:
         "that differ.",
         "",
     ]
-    return lines + markdown_table(HEADERS, table_rows(records))
+    return lines + markdown_table(HEADERS, table_rows(records)) + ["", LEGEND]
 
 
 def render_probe_document(env: dict, probe: dict) -> str:

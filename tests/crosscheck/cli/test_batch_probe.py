@@ -22,6 +22,8 @@ def test_the_command_writes_its_report_and_exits_zero(tmp_path, capsys):
         markdown.startswith("# crosscheck batch-probe")
         and "| batch-invariant-linear | jaxlin | jax.jit |" in markdown
     )
+    assert "| no difference seen (batch ≤ 9) |" in markdown and "max ULP: the largest gap" in markdown
+    assert "invariant" in {r["verdict"] for r in data["batch_probe"]["records"]}  # the JSON word stays
     assert "4 probed: 0 failed" in capsys.readouterr().out
 
 

@@ -93,7 +93,7 @@ def test_the_four_lines_are_built_from_the_results():
     assert lines[2] == (
         "3. Why does a Linear's output change with the batch size? Rounding, not different math: rows differ "
         "from the row alone at batch sizes 2–256 by at most 0.044× the rounding allowance; "
-        "BatchInvariantLinear gives the same bits at every batch size, at 1.5× Linear's time in jaxlin and "
+        "BatchInvariantLinear gave the same bits at every batch size tried, at 1.5× Linear's time in jaxlin and "
         "2.5× Linear's time in torch_ref at (16, 1024, 256)→256."
     )
     assert lines[3] == (
