@@ -47,7 +47,11 @@ def test_readme_python_blocks_run_as_written_from_another_directory(index, tmp_p
     script = tmp_path / "block.py"
     script.write_text(GUARD + block)
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=_environment(), capture_output=True, text=True,
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=_environment(),
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -63,7 +67,11 @@ def test_readme_console_commands_run_as_written_from_another_directory(index, tm
     assert commands
     for command in commands:
         done = subprocess.run(
-            shlex.split(command), cwd=tmp_path, env=_environment(), capture_output=True, text=True,
+            shlex.split(command),
+            cwd=tmp_path,
+            env=_environment(),
+            capture_output=True,
+            text=True,
             timeout=600,
         )
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
