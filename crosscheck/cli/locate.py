@@ -19,6 +19,7 @@ option: a factory that cannot be imported, raises, exits or returns no model of 
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 
@@ -54,6 +55,55 @@ def _weights_source(args: argparse.Namespace) -> str:
     if args.rename:
         return "--rename " + ",".join(f"{old}={new}" for old, new in args.rename.items())
     return f"--jax {args.jax} and --torch {args.torch}"
+
+
+SHOWN_KEYS = 3
+"""How many keys of each kind (missing, unexpected, expected) a key mismatch lists on the command line
+before it counts the rest (the library's message lists 10)."""
+
+_LIBRARY_HINTS = {  # the library's hints name its keyword arguments; the command line has options
+    "; rename= maps names (a dict of path pieces, a list of (regex, replacement) pairs or a function)": "",
+    "pass strict=False to ignore the others": "pass --no-strict to ignore the others",
+    "; strict=False lists keys with no counterpart": "",
+    "; ignore=[regex, ...] leaves keys out": "",
+}
+
+
+def renames_seen(message: str) -> list[str]:
+    """``OLD=NEW`` path pieces that turn each missing key into the counterpart the message suggests.
+
+    >>> renames_seen("missing keys 'a.self_attention.q.w' (perhaps 'a.self.q.w': same shape), "
+    ...              "'b.self_attention.k.w' (perhaps 'b.self.k.w': same shape)")
+    ['self_attention.=self.']
+    """
+    found = []
+    for jax_key, torch_key in re.findall(r"'([^']+)' \(perhaps '([^']+)': same shape\)", message):
+        a, b = jax_key.split("."), torch_key.split(".")
+        while a and b and a[0] == b[0]:
+            a, b = a[1:], b[1:]
+        while a and b and a[-1] == b[-1]:
+            a, b = a[:-1], b[:-1]
+        if a and b and f"{'.'.join(a)}.={'.'.join(b)}." not in found:
+            found.append(f"{'.'.join(a)}.={'.'.join(b)}.")
+    return found
+
+
+def _weights_message(args: argparse.Namespace, message: str) -> str:
+    """The weights' misfit for the command line: the library's hints as options; for keys that do not
+    match, what to pass — the renames the suggested counterparts imply, or ``--rename``/``--align``."""
+    for hint, option in _LIBRARY_HINTS.items():
+        message = message.replace(hint, option)
+    if "missing key" not in message and "unexpected key" not in message:
+        return message
+    renames = [] if args.rename else renames_seen(message)  # after a --rename, the keys are its names
+    if renames:
+        tried = f"--rename {','.join(renames)}"
+    elif args.rename and not args.align:
+        tried = "another --rename (the keys above are named after it)"
+    else:
+        tried = "--rename OLD=NEW,... (JAX path pieces -> torch's)"
+    align = "" if args.align else " or --align (finds the mapping from both models' calls)"
+    return f"{message}; try {tried}{align}"
 
 
 def add_parser(commands) -> None:
@@ -122,7 +172,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     from crosscheck.porting.evaluate import ModelCallError
     from crosscheck.porting.locating import locate
     from crosscheck.reporting import documents, locate_report
-    from crosscheck.weights import WeightsError, copy_torch_to_jax, load_weights
+    from crosscheck.weights import WeightsError, copy_torch_to_jax, fit, load_weights
     from crosscheck.weights.selection import torch_part
 
     specs = specs_or_exit(parser, args)
@@ -141,6 +191,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         factories.inputs_fit_or_exit(parser, jax_model, part, inputs, given(specs))
     if args.align:
         args.rename = _aligned_or_exit(parser, align, jax_model, part, inputs)
+    shown, fit.SHOWN = fit.SHOWN, SHOWN_KEYS  # a short line: a few keys of each kind, then counts
     try:
         if args.weights:
             load_weights(torch_model, args.weights)
@@ -149,7 +200,10 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         else:  # the file's values through the torch model, with its prefix, strictness and ignores
             copy_torch_to_jax(torch_model, jax_model, rename=args.rename, **keys)
     except (WeightsError, TypeError) as error:
-        parser.error(f"{_weights_source(args)}: the weights do not fit: {common.flat(error)}")
+        message = _weights_message(args, common.flat(error))
+        parser.error(f"{_weights_source(args)}: the weights do not fit: {message}")
+    finally:
+        fit.SHOWN = shown
     torch_model.eval()
     refused = None
     with common.session("pinned", args.device) as session:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from crosscheck.cli import factories
+from crosscheck.cli import locate as locate_cli
 from crosscheck.cli import main as cli_main
 from tests.crosscheck.cli.factories import Counter
 
@@ -126,6 +127,8 @@ PAIR = ["--jax", f"{MODELS}:build_jax", "--torch", f"{MODELS}:build_torch"]
      "(TypeError: BertEncoderPort.__call__() missing 1 required positional argument: 'attention_mask')"),
     ([*BERT, "--input", "tokens=100:2,16", "--input", "mask:2,64"], "--input tokens=100:2,16 --input mask:2,64: "
      "the inputs do not fit the JAX model ("),
+    ([*BERT, "--input", "normal:2,16"], "--input normal:2,16: the inputs do not fit the JAX model "
+     "(TypeError: BertEncoderPort.__call__() missing 1 required positional argument: 'attention_mask')"),
 ])  # fmt: skip
 def test_inputs_a_model_refuses_are_a_usage_error_with_its_own_message(argv, message, tmp_path, capsys):
     if "tests.examples.factories:bert_port" in argv:
@@ -169,6 +172,36 @@ def test_weights_that_do_not_fit_exit_2(tmp_path, capsys):
     assert cli_main(argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("crosscheck locate: error: --rename block.=trunk.: the weights do not fit: ")
+
+
+def test_a_key_mismatch_is_short_and_suggests_rename_or_align(tmp_path, capsys):
+    """BERT without its --rename: a few keys of each kind, then counts (not ~3,000 characters), the
+    rename the suggested counterparts imply, and --align; the library's keyword hints are left out."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    line = _usage_error([*BERT[:4], "--input", "tokens=100:2,16", "--input", "mask:2,16"], tmp_path, capsys)
+    assert "the weights do not fit: " in line and len(line) < 1200, len(line)
+    assert line.count("'") // 2 <= 12  # 3 missing (each with its counterpart), 3 unexpected, 3 expected
+    assert "and 9 more and unexpected keys" in line and "and 34 more (37 keys)" in line
+    assert line.endswith(
+        "; try --rename self_attention.=self. or --align (finds the mapping from both models' calls)"
+    )
+    assert "rename=" not in line and "strict=False" not in line
+
+
+def test_a_key_mismatch_after_a_rename_says_the_keys_are_its_names(tmp_path, capsys):
+    line = _usage_error([*PAIR, "--input-shape", "3,5,16", "--rename", "block.=trunk."], tmp_path, capsys)
+    assert line.startswith("crosscheck locate: error: --rename block.=trunk.: the weights do not fit: ")
+    assert "missing keys 'trunk.up.weight' (perhaps 'block.up.weight': same shape)" in line
+    assert line.endswith(
+        "; try another --rename (the keys above are named after it) or --align (finds the mapping from both "
+        "models' calls)"
+    )
+
+
+def test_renames_seen_takes_the_differing_path_pieces():
+    message = "missing keys 'x.a.b.w' (perhaps 'x.c.w': same shape), 'y.q.w' (perhaps 'y.q.w2': same shape)"
+    assert locate_cli.renames_seen(message) == ["a.b.=c.", "w.=w2."]
+    assert locate_cli.renames_seen("missing key 'a.w'") == []
 
 
 def test_the_bert_port_from_the_command_line(tmp_path, capsys):
