@@ -14,6 +14,8 @@ pytest.importorskip("transformers", reason="the hf extra (pip install -e '.[hf]'
 from crosscheck import align, check, copy_torch_to_jax  # noqa: E402
 from crosscheck.weights.tree import renamed, submodules  # noqa: E402
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 EXAMPLES = {"bert_port": "BertEncoderPort", "resnet_port": "ResNetPort", "decoder_port": "DecoderPort",
             "vit_port": None}  # fmt: skip
 

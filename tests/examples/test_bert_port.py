@@ -14,6 +14,8 @@ import jaxlin  # noqa: E402
 from crosscheck import check, copy_torch_to_jax, locate  # noqa: E402
 from examples.bert_port import RENAME, BertEncoderPort, reference, tiny_config  # noqa: E402
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 CONFIG = tiny_config()
 IDS = np.random.default_rng(0).integers(0, CONFIG.vocab_size, (2, 16))
 IDS[1, -3:] = CONFIG.pad_token_id  # padding tokens: their embedding row gets no gradient in PyTorch

@@ -14,6 +14,8 @@ import examples.decoder_port as decoder  # noqa: E402
 from crosscheck import check, copy_torch_to_jax, locate  # noqa: E402
 from examples.decoder_port import BUGS, RENAME, DecoderPort, example_inputs, reference, tiny_config  # noqa: E402
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 CONFIG = tiny_config()
 IDS, TORCH_IDS = example_inputs(CONFIG)  # (2, 16) int32 for the port, int64 for torch
 

@@ -13,6 +13,8 @@ pytest.importorskip("transformers", reason="the hf extra (pip install -e '.[hf]'
 
 from crosscheck import check, copy_torch_to_jax, locate  # noqa: E402
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 PORTS = {"resnet": ("resnet_port", "ResNetPort"), "vit": ("vit_port", "ViTPort"),
          "decoder": ("decoder_port", "DecoderPort")}  # fmt: skip
 SMALL = {"resnet": {"batch": 1, "size": 48}, "vit": {"batch": 1}, "decoder": {"batch": 1, "seq": 8}}

@@ -10,6 +10,8 @@ pytest.importorskip("transformers", reason="the hf extra (pip install -e '.[hf]'
 from crosscheck import check, copy_torch_to_jax, locate  # noqa: E402
 from examples.vit_port import BUGS, RENAME, ViTPort, example_inputs, reference, tiny_config  # noqa: E402
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 CONFIG = tiny_config()
 X, X_TORCH = example_inputs(CONFIG)  # (2, 16, 16, 3) and (2, 3, 16, 16)
 

@@ -26,6 +26,8 @@ from crosscheck.suite import seed_shapes
 from crosscheck.suite.cases import Case
 from crosscheck.weights import save_weights
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 FAST = ["--cases", "linear,pointwise-matmul", "--repeats", "3", "--no-probe"]
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from crosscheck.cli import main as cli_main
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):

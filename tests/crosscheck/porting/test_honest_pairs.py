@@ -17,6 +17,8 @@ import jaxlin
 import torch_ref
 from crosscheck import check, copy_torch_to_jax
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 
 def _linear(i, o, rows):
     return torch_ref.Linear(i, o), jaxlin.Linear(i, o, rngs=nnx.Rngs(0)), (rows, i)

@@ -7,6 +7,8 @@ import pytest
 
 from crosscheck.cli import main as cli_main
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 QUICK = ["--steps", "20", "--optimizer", "sgd"]
 
 

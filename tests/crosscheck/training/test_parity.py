@@ -18,6 +18,8 @@ from crosscheck.training.runs import Job, run_jax
 from crosscheck.weights import save_weights
 from tests.crosscheck.training._small import SPEC, TASK, rows
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 DATA = TASK.arrays()
 
 
