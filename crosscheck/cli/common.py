@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shlex
 import sys
@@ -67,8 +68,6 @@ def extra_or_exit(command: str, module: str, extra: str) -> None:
 
     >>> extra_or_exit("study", "json", "plot")  # present: nothing happens
     """
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         print(
             f"crosscheck {command}: error: needs {module} (the {extra} extra): pip install -e '.[{extra}]'",
