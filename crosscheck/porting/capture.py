@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from flax import nnx
 
+from crosscheck.porting.modes import restore, snapshot
 from crosscheck.weights.tree import submodules
 
 
@@ -59,29 +60,6 @@ def as_they_were(tree):
         return copy.deepcopy(tree)
     except Exception:  # noqa: BLE001 - an object that refuses a copy is replayed as it is now
         return tree
-
-
-def snapshot(module):
-    """A module's state that a call may change, or ``None``: torch's buffers (copies), a Flax module's
-    variables that are not parameters (arrays are immutable: holding them is a copy)."""
-    if isinstance(module, nnx.Module):
-        state = nnx.state(module, nnx.Not(nnx.Param))
-        return jax.tree.map(lambda value: value, state) if jax.tree.leaves(state) else None
-    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
-    return buffers or None
-
-
-def restore(module, state) -> None:
-    """Give ``module`` back a :func:`snapshot`."""
-    if state is None:
-        return
-    if isinstance(module, nnx.Module):
-        nnx.update(module, state)
-        return
-    with torch.no_grad():
-        for name, buffer in module.named_buffers():
-            if name in state:
-                buffer.copy_(state[name])
 
 
 def capture_torch(module, args: tuple, kwargs: dict | None = None) -> tuple[list[Call], object]:

@@ -25,6 +25,7 @@ from crosscheck.porting.truth import (
     float32_constants,
     inherited,
     promoting_torch,
+    side_notes,
     truth_dtype,
 )
 from crosscheck.porting.verdicts import (
@@ -57,9 +58,8 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
         torch_truth = evaluate_torch(
             double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
         )
-    result.truth_notes = [f"JAX: {line}" for line in jax_truth.truth_notes]
-    result.truth_notes += [f"torch: {line}" for line in promoted.lines()]
-    result.truth_notes += [f"torch: {line}" for line in float32_constants(p.torch_module)]
+    torch_lines = promoted.lines() + float32_constants(p.torch_module)
+    result.truth_notes = side_notes(jax_truth.truth_notes, torch_lines)
     result.truth_notes += [line for line in inherited() if line not in result.truth_notes]
     judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
     input_gradients_in_jax_layout(p, torch_work, torch_truth)

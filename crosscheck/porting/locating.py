@@ -21,14 +21,14 @@ import jax
 import jax.numpy as jnp
 import torch
 
-from crosscheck.porting.capture import capture_jax, capture_torch, restore, snapshot
+from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
 from crosscheck.porting.checking import float64_jax, require_same_weights, working_dtype
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.model_pair import require_models
-from crosscheck.porting.modes import inference_mode
+from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
 from crosscheck.porting.truth import (
@@ -37,6 +37,7 @@ from crosscheck.porting.truth import (
     inherited_truth_notes,
     promoted_call,
     promoting_torch,
+    side_notes,
 )
 from crosscheck.weights import torch_of_numpy
 from crosscheck.weights.selection import Ignore, torch_part
@@ -232,9 +233,9 @@ def _locate(
         differing_weights=match.differing,
         ignored=match.ignored,
         missing=match.missing,
-        truth_notes=[f"JAX: {x}" for x in jax_notes.lines()] + [f"torch: {x}" for x in torch_notes.lines()],
+        truth_notes=side_notes(jax_notes.lines(), torch_notes.lines()),
     )
-    constants = [f"torch: {line}" for line in float32_constants(torch_module)]
+    constants = side_notes([], float32_constants(torch_module))
     result.truth_notes += constants
     layer_strict = keys["strict"] and keys["ignore"] is None  # a layer: strict unless the whole is not
     learned: dict = {}  # layouts the values decided, for rows of the same kinds whose values cannot

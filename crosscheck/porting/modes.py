@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 
+import jax
 import torch
 from flax import nnx
 
@@ -34,13 +35,36 @@ TORCH_MODE_TYPES = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchn
 """torch layers whose output depends on the mode (named when a check switches them)."""
 
 
+def snapshot(module):
+    """A module's state that a call may change, or ``None``: torch's buffers (copies), a Flax module's
+    variables that are not parameters (arrays are immutable: holding them is a copy)."""
+    if isinstance(module, nnx.Module):
+        state = nnx.state(module, nnx.Not(nnx.Param))
+        return jax.tree.map(lambda value: value, state) if jax.tree.leaves(state) else None
+    buffers = {name: b.detach().clone() for name, b in module.named_buffers(remove_duplicate=False)}
+    return buffers or None
+
+
+def restore(module, state) -> None:
+    """Give ``module`` back a :func:`snapshot`."""
+    if state is None:
+        return
+    if isinstance(module, nnx.Module):
+        nnx.update(module, state)
+        return
+    with torch.no_grad():
+        for name, buffer in module.named_buffers(remove_duplicate=False):
+            if name in state:
+                buffer.copy_(state[name])
+
+
 def _torch_snapshot(module):
     parameters = dict(module.named_parameters(remove_duplicate=False))
     return {
         "training": {sub: sub.training for sub in module.modules()},
         "grad": {name: p.grad for name, p in parameters.items()},
         "requires_grad": {name: p.requires_grad for name, p in parameters.items()},
-        "buffers": {name: b.detach().clone() for name, b in module.named_buffers(remove_duplicate=False)},
+        "buffers": snapshot(module),
     }
 
 
@@ -51,11 +75,7 @@ def _torch_restore(module, saved) -> None:
     for name, p in parameters.items():
         p.grad = saved["grad"][name]
         p.requires_grad_(saved["requires_grad"][name])
-    buffers = dict(module.named_buffers(remove_duplicate=False))
-    with torch.no_grad():
-        for name, value in saved["buffers"].items():
-            if name in buffers:
-                buffers[name].copy_(value)
+    restore(module, saved["buffers"])
 
 
 def _torch_switched(module) -> list[str]:

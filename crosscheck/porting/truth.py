@@ -59,6 +59,11 @@ def truth_dtype(lines: list[str]) -> str:
     return "float32" if any(LIMITED in line or FLOAT32_DATA in line for line in lines) else "float64"
 
 
+def side_notes(jax_lines: list[str], torch_lines: list[str]) -> list[str]:
+    """Both sides' truth notes as a result lists them: ``"JAX: …"`` first, then ``"torch: …"``."""
+    return [f"JAX: {line}" for line in jax_lines] + [f"torch: {line}" for line in torch_lines]
+
+
 def float32_constants(model: torch.nn.Module) -> list[str]:
     """A line for each floating buffer of ``model`` (before its float64 copy) that is not in its
     ``state_dict`` and narrower than float64: values the model computed itself, at construction, in that
