@@ -1,15 +1,21 @@
 """The four answers of a run (``report["answers"]``, :mod:`crosscheck.suite.answers`) in words: one
 line each, every number from the run. A part the run did not measure says so instead.
 
+Speeds are ratios with their interval (:mod:`crosscheck.runtime.ratio_intervals`); "faster" and
+"slower" only where the whole interval lies beyond 1 ± 5%, else "as fast (within noise)".
+
+>>> conv = {"ratio": 1.3, "interval": [1.2, 1.4], "confidence": 0.95, "rounds": 10}
 >>> answer = {"question": "pointwise", "verdict": {"same_function": True, "ratio": 0.0012},
-...           "speed": {"torch": {"ratio": 1.3, "times_s": [0.013, 0.01]}}, "shape": "(16, 1024, 256)→256"}
+...           "speed": {"torch": conv | {"times_s": [0.013, 0.01]}}, "shape": "(16, 1024, 256)→256"}
 >>> print(line(answer))  # doctest: +NORMALIZE_WHITESPACE
 Is Conv1d(kernel_size=1) the same as Linear? The same function (max diff 0.0012× the float64 bound).
-At (16, 1024, 256)→256 it is 1.3× slower than Linear in torch_ref (nn.Conv1d); jaxlin not timed in
-this run.
+At (16, 1024, 256)→256 it is 1.3× slower than Linear (95%: 1.2–1.4×) in torch_ref (nn.Conv1d); jaxlin
+not timed in this run.
 """
 
 from __future__ import annotations
+
+from crosscheck.runtime.ratio_intervals import RatioInterval
 
 FRAMEWORKS = {"jax": "jaxlin", "torch": "torch_ref"}
 
@@ -22,19 +28,57 @@ def seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
-SAME_SPEED = 1.05  # times within 5% of each other read "as fast as": closer than the run-to-run spread
+def _x(value: float) -> str:
+    return f"{value:.3g}×"
 
 
-def _times(ratio: float) -> str:
-    """``slow time / fast time`` as ``"2.1× faster"`` or ``"1.3× slower"`` (of the second one)."""
-    return f"{ratio:.2g}× faster" if ratio >= 1 else f"{1 / ratio:.2g}× slower"
+def _interval(ratio: RatioInterval) -> str:
+    """``"95%: 1.61–1.83×"``: the interval of the ratio as shown."""
+    return f"{ratio.confidence:.0%}: {ratio.low:.3g}–{_x(ratio.high)}"
 
 
-def _than(ratio: float, reference: str) -> str:
-    """``time / reference time`` as ``"1.3× slower than Linear"``, or ``"as fast as Linear (1.02×)"``."""
-    if 1 / SAME_SPEED <= ratio <= SAME_SPEED:
-        return f"as fast as {reference} ({ratio:.2f}× its time)"
-    return f"{_times(1 / ratio)} than {reference}"
+def _claim(interval: RatioInterval) -> tuple[str, str]:
+    """The words of a ratio ``slow time / fast time`` and what backs them: ``("2× faster", "95%:
+    1.8–2.2×")``, ``("1.3× slower", ...)`` or ``("as fast", "within noise, 95%: 0.97–1.08×")``."""
+    if interval.side == 0:
+        return "as fast", f"within noise, {_interval(interval)}"
+    if interval.side == 1:
+        return f"{_x(interval.ratio)} faster", _interval(interval)
+    return f"{_x(1 / interval.ratio)} slower", _interval(interval.inverse())
+
+
+def speed_words(ratio: dict) -> str:
+    """A ratio ``slow time / fast time`` (:meth:`RatioInterval.as_dict`) in words: faster or slower
+    (the second one) only when its whole interval lies beyond 1 ± 5%, else as fast within noise.
+
+    >>> speed_words({"ratio": 2.0, "interval": [1.8, 2.2], "confidence": 0.95, "rounds": 5})
+    '2× faster (95%: 1.8–2.2×)'
+    >>> speed_words({"ratio": 0.5, "interval": [0.4, 0.6], "confidence": 0.95, "rounds": 5})
+    '2× slower (95%: 1.67–2.5×)'
+    >>> speed_words({"ratio": 1.1, "interval": [0.99, 1.2], "confidence": 0.95, "rounds": 5})
+    'as fast (within noise, 95%: 0.99–1.2×)'
+    """
+    words, backing = _claim(RatioInterval.from_dict(ratio))
+    return f"{words} ({backing})"
+
+
+def _than(ratio: dict, reference: str) -> str:
+    """``time / reference time`` as ``"1.3× slower than Linear (95%: ...)"``, or ``"as fast as Linear
+    (within noise, 95%: 0.97–1.02× its time)"``."""
+    interval = RatioInterval.from_dict(ratio)
+    if interval.side == 0:
+        return f"as fast as {reference} (within noise, {_interval(interval)} its time)"
+    words, backing = _claim(interval.inverse())
+    return f"{words} than {reference} ({backing})"
+
+
+def _time_of(ratio: dict, reference: str) -> str:
+    """``time / reference time`` as ``"1.6× Linear's time (95%: 1.5–1.7×)"``, or ``"Linear's time
+    within noise (95%: ...)"``."""
+    interval = RatioInterval.from_dict(ratio)
+    if interval.side == 0:
+        return f"{reference}'s time within noise ({_interval(interval)})"
+    return f"{_x(interval.ratio)} {reference}'s time ({_interval(interval)})"
 
 
 def _verdict(verdict: dict, what: str = "the same function") -> str:
@@ -57,7 +101,7 @@ def _pooling(answer: dict) -> str:
     if not speed:
         return text + ". Not timed in this run."
     parts = [
-        f"{_times(s['ratio'])} in {FRAMEWORKS[f]} ({seconds(s['times_s'][0])} → {seconds(s['times_s'][1])})"
+        f"{speed_words(s)} in {FRAMEWORKS[f]} ({seconds(s['times_s'][0])} → {seconds(s['times_s'][1])})"
         for f, s in speed.items()
     ]
     return text + f". Pooling first is {' and '.join(parts)} at {answer['shape']}."
@@ -71,7 +115,7 @@ def _pointwise(answer: dict) -> str:
     )
     if not speed:
         return text + " Not timed in this run."
-    parts = [f"{_than(speed[f]['ratio'], 'Linear')} in {names[f]}" for f in ("torch", "jax") if f in speed]
+    parts = [f"{_than(speed[f], 'Linear')} in {names[f]}" for f in ("torch", "jax") if f in speed]
     missing = [FRAMEWORKS[f] for f in ("torch", "jax") if f not in speed]
     return (
         text
@@ -107,7 +151,7 @@ def _batch_size(answer: dict) -> str:
         text += f"; BatchInvariantLinear {same}"
     speed = answer["speed"]
     if speed:
-        parts = [f"{s['ratio']:.2g}× Linear's time in {FRAMEWORKS[f]}" for f, s in speed.items()]
+        parts = [f"{_time_of(s, 'Linear')} in {FRAMEWORKS[f]}" for f, s in speed.items()]
         text += f", at {' and '.join(parts)} at {answer['shape']}"
     return text + "."
 
@@ -122,14 +166,25 @@ def _per_head(answer: dict) -> str:
         text += f"jaxlin's einsum, vmap and loop and torch_ref's bmm, vmap and loop are {kind} "
         text += f"(worst {verdict['ratio']:.2g}× the float64 bound over {verdict['entries']} checks)."
     fastest = answer["fastest"]
-    if set(fastest) != {"jax", "torch"}:
+    if set(fastest) != {"jax", "torch"} or not answer.get("speed"):
         return text + " Not timed in this run."
-    jax, torch = fastest["jax"], fastest["torch"]
+    jax, torch = (_fastest(fastest[f]) for f in ("jax", "torch"))
+    interval = RatioInterval.from_dict(answer["speed"])
+    words, backing = _claim(interval)
+    than = "as" if interval.side == 0 else "than"
     return text + (
-        f" At {answer['shape']} jaxlin's fastest, {jax['impl']} ({seconds(jax['time_s'])}), is "
-        f"{_times(torch['time_s'] / jax['time_s'])} than torch_ref's fastest, "
-        f"{torch['impl']} ({seconds(torch['time_s'])})."
+        f" At {answer['shape']} jaxlin's fastest, {jax}, is {words} ({backing}) {than} torch_ref's fastest, "
+        f"{torch}."
     )
+
+
+def _fastest(fastest: dict) -> str:
+    """``"einsum (15.1 ms)"``, or with others within noise of it ``"vmap, einsum (within noise; vmap
+    11.9 ms)"``."""
+    tied = fastest.get("within_noise") or [fastest["impl"]]
+    if len(tied) == 1:
+        return f"{fastest['impl']} ({seconds(fastest['time_s'])})"
+    return f"{', '.join(tied)} (within noise; {fastest['impl']} {seconds(fastest['time_s'])})"
 
 
 WRITERS = {"pooling": _pooling, "pointwise": _pointwise, "batch_size": _batch_size, "per_head": _per_head}

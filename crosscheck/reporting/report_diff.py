@@ -4,12 +4,16 @@ Every case, by ``(name, dtype)``: whether it passed, its problems and error, and
 ``K``, both tiers' verdicts and every ratio to the bound (``*_ratio``: the bound, deterministic and
 probabilistic ratios of each side, ``cross_bound_ratio``). Every batch-size probe record, by
 ``(module, framework, mode, dtype)``: verdict, differing batch sizes, largest difference in
-allowances. Verdicts must be equal; ratios are reported by their largest relative change.
+allowances. Verdicts must be equal; ratios are reported by their largest relative change. Speed
+ratios (timed, so never the same twice) are compared by their intervals
+(:mod:`crosscheck.reporting.speed_diff`): one moved when the two intervals do not overlap, and two
+claims contradict when one says faster and the other slower.
 
     python -m crosscheck.reporting.report_diff before/report.json after/report.json
 
 exits 0 when every verdict is the same and no ratio moved by more than ``--ratio-tolerance``
-(relative; default 0: bit for bit), else 1, listing what differs.
+(relative; default 0: bit for bit), and with ``--speed`` no speed claim contradicts the other
+report's, else 1, listing what differs.
 
 >>> case = {"name": "a", "dtype": "float32", "passed": True, "items": [
 ...     {"item": "output", "k": 3, "same_function": {"passed": True, "actual_bound_ratio": 0.5},
@@ -28,16 +32,22 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+from crosscheck.reporting import speed_diff
+from crosscheck.runtime.ratio_intervals import RatioInterval
+
 VERDICT_KEYS = ("passed", "problems", "error", "skipped")
 PROBE_KEYS = ("passed", "verdict", "differing_batch_sizes")
 
 
 @dataclass
 class Difference:
-    """What differs between two reports: verdicts in words, and ratio changes ``(where, before, after)``."""
+    """What differs between two reports: verdicts in words, ratio changes ``(where, before, after)``,
+    speed ratios whose intervals do not overlap, and speed claims that contradict each other."""
 
     verdicts: list[str] = field(default_factory=list)
     ratios: list[tuple[str, float, float]] = field(default_factory=list)
+    speeds_moved: list[tuple[str, RatioInterval, RatioInterval]] = field(default_factory=list)
+    speed_contradictions: list[str] = field(default_factory=list)
 
     @property
     def largest_ratio_change(self) -> float:
@@ -112,6 +122,8 @@ def compare_reports(before: dict, after: dict) -> Difference:
             values = [_number(r["max_error_over_allowance"]) for r in (old, new)]
             if _relative(*values) > 0:
                 difference.ratios.append((f"{where} max_error_over_allowance", *values))
+    difference.speeds_moved = speed_diff.moved(before, after)
+    difference.speed_contradictions = speed_diff.contradictions(before, after)
     return difference
 
 
@@ -124,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ratio-tolerance", type=float, default=0.0, metavar="R", help="relative (default 0)"
     )
+    parser.add_argument("--speed", action="store_true", help="fail too when a speed claim contradicts")
     args = parser.parse_args(argv)
     reports = []
     for path in (args.before, args.after):
@@ -138,7 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratios that moved: {len(difference.ratios)}; largest relative change {largest:.3g}")
     for where, old, new in sorted(moved, key=lambda r: -_relative(r[1], r[2]))[:20]:
         print(f"  {where}: {old:.17g} -> {new:.17g}")
-    return 1 if difference.verdicts or moved else 0
+    print(f"speed ratios whose intervals do not overlap: {len(difference.speeds_moved)}")
+    for where, old, new in difference.speeds_moved:
+        print(f"  {where}: {speed_diff.cell(old)} -> {speed_diff.cell(new)}")
+    contradicting = difference.speed_contradictions
+    print(f"speed claims that contradict: {len(contradicting)}", *contradicting, sep="\n  ")
+    return 1 if difference.verdicts or moved or (args.speed and contradicting) else 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ between the frameworks (torch's OpenMP threads spin after a call and would slow 
 came next). A change of load on the machine then hits every call alike, so ratios from one run
 mean something. Inputs rotate among :data:`ROTATE` random sets (never zeros); each call waits for
 its result (``block_until_ready``; ``torch.cuda.synchronize()`` on CUDA); the garbage collector is
-off during the rounds, as :mod:`timeit` does. Each call gets the median of its rounds and the
-interquartile range.
+off during the rounds, as :mod:`timeit` does. Each call gets the median of its rounds, the
+interquartile range and every round's time (``samples_s``, in round order: round ``r`` of two calls of
+one :func:`measure` ran side by side, so :mod:`crosscheck.runtime.ratio_intervals` pairs them).
 
 jaxlin modules are called through :func:`jaxlin.jitted` (the recommended path); their
 forward+backward is ``jax.jit(jax.grad(sum of the output))`` over the split parameters.
@@ -25,7 +26,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,11 @@ PAUSE_S = 0.002  # between the frameworks' turns in a round
 @dataclass(frozen=True)
 class Timing:
     """Seconds per call: ``median_s`` over ``repeats`` rounds, ``spread_s`` their interquartile range,
-    ``compile_s`` the first call (trace, compile and one run) on its own."""
+    ``compile_s`` the first call (trace, compile and one run) on its own, ``samples_s`` each round's time.
+
+    Shape:
+        ``samples_s``: ``(repeats,)``, in round order (empty where only the summary is known).
+    """
 
     median_s: float
     spread_s: float
@@ -54,9 +59,13 @@ class Timing:
     max_s: float
     compile_s: float
     repeats: int
+    samples_s: tuple[float, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The summary numbers, without the per-round ``samples_s``."""
+        summary = asdict(self)
+        del summary["samples_s"]
+        return summary
 
 
 @dataclass
@@ -139,7 +148,8 @@ def measure(prepared: Mapping[Hashable, Prepared], *, repeats: int | None = None
 
 def _timing(times: list[float], compile_s: float) -> Timing:
     low, median, high = np.percentile(times, [25, 50, 75])
-    return Timing(float(median), float(high - low), min(times), max(times), compile_s, len(times))
+    summary = (float(median), float(high - low), min(times), max(times), compile_s, len(times))
+    return Timing(*summary, samples_s=tuple(times))
 
 
 def time_call(

@@ -10,9 +10,12 @@
 - **batch_size**: why does a Linear's output differ with batch size 1? The batch-size probe's
   records of ``Linear`` and ``BatchInvariantLinear``; their forward times.
 - **per_head**: h independent per-head linear layers in one pass: the per-head cases' same-function
-  tier (every jaxlin formulation against every torch_ref one); the fastest formulation of each.
+  tier (every jaxlin formulation against every torch_ref one); the fastest formulation of each, with
+  those within noise of it, and the fastest of torch_ref against the fastest of jaxlin.
 
-Each answer is a dict of numbers (docs/report-schema.md, ``answers``), or says which cases it misses;
+Every speed is a ratio of two calls timed in the same interleaved rounds, paired round by round, with
+its bootstrap interval (:mod:`crosscheck.runtime.ratio_intervals`). Each answer is a dict of numbers
+(docs/report-schema.md, ``answers``), or says which cases it misses;
 :mod:`crosscheck.reporting.answer_lines` puts it in words.
 """
 
@@ -22,6 +25,8 @@ import numpy as np
 
 from crosscheck.numerics import Bound, compare
 from crosscheck.porting.verdicts import OutputTruth
+from crosscheck.runtime.ratio_intervals import fastest_within_noise, paired_ratio
+from crosscheck.runtime.timing import Timing
 
 TRUTH_DTYPES = ("float32", "float64", "bfloat16")  # whose float64 truths a comparison prefers
 
@@ -59,18 +64,25 @@ def _compared(runs: dict, name: str, other: str) -> dict:
     return {"compared": [name, other]} | same_function(*truths)
 
 
-def _forward(timed: dict, name: str, framework: str) -> float | None:
+def _forward(timed: dict, name: str, framework: str) -> Timing | None:
     timings = timed.get(name)
-    return None if timings is None else timings[framework, "forward"].median_s
+    return None if timings is None else timings.get((framework, "forward"))
+
+
+def ratio_of(slow: Timing, fast: Timing) -> dict:
+    """``slow``'s time over ``fast``'s, paired round by round (both from the same interleaved rounds),
+    with its interval (:func:`~crosscheck.runtime.ratio_intervals.paired_ratio`) and both medians."""
+    ratio = paired_ratio(slow.samples_s, fast.samples_s)
+    return ratio.as_dict() | {"times_s": [slow.median_s, fast.median_s]}
 
 
 def _speed(timed: dict, slow: str, fast: str) -> dict:
-    """``{framework: time of slow / time of fast}`` for the entries timed, with their times."""
+    """``{framework: time of slow / time of fast}`` (:func:`ratio_of`) for the entries timed."""
     speed = {}
     for framework in ("jax", "torch"):
         times = [_forward(timed, name, framework) for name in (slow, fast)]
         if None not in times:
-            speed[framework] = {"ratio": times[0] / times[1], "times_s": times}
+            speed[framework] = ratio_of(*times)
     return speed
 
 
@@ -132,18 +144,21 @@ def per_head(runs: dict, timed: dict, shapes: dict) -> dict:
         ]
         same = all(item.same_function.passed for r in checked for item in r.result.items)
         verdict = {"same_function": same, "ratio": max(ratios), "entries": len(checked)}
-    fastest = {}
+    fastest, best = {}, {}
     for framework, position in (("jax", 1), ("torch", 2)):
         times = {
             name.split("-")[position]: _forward(timed, name, framework)
             for name in timed
             if name.startswith("perhead-")
         }
-        if times:
-            impl = min(times, key=times.get)
-            fastest[framework] = {"impl": impl, "time_s": times[impl]}
+        if times and None not in times.values():
+            tied = fastest_within_noise({impl: timing.samples_s for impl, timing in times.items()})
+            best[framework] = times[tied[0]]
+            fastest[framework] = {"impl": tied[0], "time_s": best[framework].median_s, "within_noise": tied}
     shape = next((shapes[name] for name in shapes if name.startswith("perhead-")), None)
-    return {"question": "per_head", "verdict": verdict, "fastest": fastest, "shape": shape}
+    speed = ratio_of(best["torch"], best["jax"]) if len(best) == 2 else {}
+    answer = {"question": "per_head", "verdict": verdict, "fastest": fastest, "speed": speed}
+    return answer | {"shape": shape}
 
 
 def answers(runs: list, probe_records: list[dict], entry_runs: list) -> list[dict]:

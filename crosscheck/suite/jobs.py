@@ -7,7 +7,7 @@ worker processes (spawned: a fork would copy XLA's threads), the probes go to th
 (their torch threads sleep when idle there, see :data:`WORKER_ENVIRONMENT`) and the check jobs to a
 queue shared with this process, the largest first; the workers start on them while this process
 prepares the timed entries (:mod:`crosscheck.suite.seed_timing`), then it joins in. Timed calls run
-last, alone, once the workers have exited.
+last, alone, once the workers have exited; the entries one answer compares, in the same rounds.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from crosscheck.suite import cases as registry
 from crosscheck.suite.batch_probe import failed_record, probe_case
 from crosscheck.suite.check_groups import CaseRun, check_group
 from crosscheck.suite.seed_shapes import TimedEntry
-from crosscheck.suite.seed_timing import measure_entry, prepare_entry
+from crosscheck.suite.seed_timing import measure_groups, prepare_entry
 
 __all__ = ["CaseRun", "CheckJob", "EntryRun", "Options", "ProbeJob", "default_workers", "run_jobs"]
 
@@ -245,16 +245,13 @@ def run_jobs(
     codes = pool.stop(finished=finished())
     pool.collect(store)
     progress.start_task(bars["timing"])
-    timings = []
-    for entry, calls in zip(timed, prepared, strict=True):
-        run = EntryRun(entry, error=calls if isinstance(calls, str) else None)
-        if run.error is None:
-            try:
-                run.timings = measure_entry(calls, repeats=options.repeats)
-            except Exception as error:  # an entry whose timed call raises is reported; the run goes on
-                run.error = f"timing: {_failure(error)}"
-        timings.append(run)
-        progress.advance(bars["timing"])
+    measured = measure_groups(
+        timed, prepared, repeats=options.repeats, advance=lambda done: progress.advance(bars["timing"], done)
+    )
+    timings = [
+        EntryRun(entry, error=outcome) if isinstance(outcome, str) else EntryRun(entry, timings=outcome)
+        for entry, outcome in zip(timed, measured, strict=True)
+    ]
     lost = f"the check worker exited (code {codes})"
     by_case = {(run.name, run.dtype): run for job in check_jobs for run in outcomes.get(job.index) or []}
     runs = [by_case.get(key) or CaseRun(*key, error=lost) for key in cases]

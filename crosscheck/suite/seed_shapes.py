@@ -16,7 +16,9 @@ the seed questions and the study use, where compute dominates, and is timed once
   pass replaces: checked, not timed (jaxlin's loop alone takes 2 s to compile at this shape here).
 
 An entry is timed when a case it ``covers`` is checked (the batch-size entries: with the probe).
-Its dispatch cost is the same call on one row (:attr:`TimedEntry.dispatch_inputs`).
+Its dispatch cost is the same call on one row (:attr:`TimedEntry.dispatch_inputs`). The entries that
+one answer compares share a :attr:`TimedEntry.group` (``dense``, ``pooled``, ``per-head``) and are
+timed together, round by round, so that their ratios pair up round by round.
 
 >>> [entry.name for entry in timed_entries(["pooled-input-relu-masked-literal"], probe=False)]
 ['pooled-output-linear-full-reorder']
@@ -41,13 +43,15 @@ Inputs = Callable[[np.random.Generator], tuple[np.ndarray, ...]]
 class TimedEntry:
     """A case rebuilt at its seed shape: ``case`` (its modules and float32 inputs), the ``shape`` in
     words, the check cases whose computation it times (``covers``), and one row of input for the
-    dispatch time. ``probe``: timed with the batch-size probe instead."""
+    dispatch time. ``probe``: timed with the batch-size probe instead. ``group``: the entries of one
+    group are timed in the same interleaved rounds (none: alone)."""
 
     case: Case
     shape: str
     covers: tuple[str, ...]
     dispatch_inputs: Inputs
     probe: bool = False
+    group: str = ""
 
     @property
     def name(self) -> str:
@@ -70,8 +74,10 @@ POOLED = {"batch": 16, "seq": 2048, "features": 512, "out": 16}
 PER_HEAD = {"batch": 32, "windows": 64, "heads": 16, "features": 128}
 
 
-def _entry(name: str, makers, shape: str, covers, inputs: Inputs, one_row: Inputs, **options) -> TimedEntry:
-    return TimedEntry(Case(name, *makers, inputs, **options), shape, tuple(covers), one_row)
+def _entry(
+    name: str, makers, shape: str, covers, inputs: Inputs, one_row: Inputs, *, group: str, **options
+) -> TimedEntry:
+    return TimedEntry(Case(name, *makers, inputs, **options), shape, tuple(covers), one_row, group=group)
 
 
 def _dense_entries() -> list[TimedEntry]:
@@ -80,13 +86,17 @@ def _dense_entries() -> list[TimedEntry]:
     linear = pair_of(jaxlin.Linear, torch_ref.Linear, f, f)
     invariant = pair_of(jaxlin.BatchInvariantLinear, torch_ref.BatchInvariantLinear, f, f)
     entries = [
-        _entry("linear", linear, shape, ("linear", "collapse"), inputs, one_row),
-        TimedEntry(Case("batch-invariant-linear", *invariant, inputs), shape, (), one_row, probe=True),
+        _entry("linear", linear, shape, ("linear", "collapse"), inputs, one_row, group="dense"),
+        TimedEntry(
+            Case("batch-invariant-linear", *invariant, inputs), shape, (), one_row, probe=True, group="dense"
+        ),
     ]
     for impl in ("matmul", "conv"):
         makers = pair_of(jaxlin.PointwiseConv, torch_ref.PointwiseConv, f, f, impl=impl)
         name = f"pointwise-{impl}"
-        entries.append(_entry(name, makers, shape, (name,), inputs, one_row, channels_first=True))
+        entries.append(
+            _entry(name, makers, shape, (name,), inputs, one_row, group="dense", channels_first=True)
+        )
     return entries
 
 
@@ -104,7 +114,8 @@ def _pooled_entries() -> list[TimedEntry]:
             jaxlin.PooledHead, torch_ref.PooledHead, f, f, o, pool_at="output", reorder=order == "reorder"
         )
         covers = [name for name, stage in stage_of.items() if stage in stages]
-        entries.append(_entry(f"pooled-output-linear-full-{order}", makers, shape, covers, inputs, one_row))
+        name = f"pooled-output-linear-full-{order}"
+        entries.append(_entry(name, makers, shape, covers, inputs, one_row, group="pooled"))
     return entries
 
 
@@ -122,9 +133,8 @@ def _per_head_entries() -> list[TimedEntry]:
             if j == jax_impl or t == torch_impl or (jax_impl == "einsum" and "loop" in (j, t))
         )
         shape = f"({b}×{w} rows, {h} heads, {f}→{f})"
-        entries.append(
-            _entry(name, (jax_make, torch_make), shape, covers, _uniform32(b, w, h, f), _uniform32(1, h, f))
-        )
+        inputs, one_row = _uniform32(b, w, h, f), _uniform32(1, h, f)
+        entries.append(_entry(name, (jax_make, torch_make), shape, covers, inputs, one_row, group="per-head"))
     return entries
 
 

@@ -2,17 +2,18 @@
 
 Each entry's calls are made ready first (:func:`prepare_entry`: modules on their devices, inputs
 rotated among :data:`~crosscheck.runtime.timing.ROTATE` sets, each call compiled and run once) and
-timed later (:func:`measure_entry`), when nothing else runs. The calls: jaxlin (through
-:func:`jaxlin.jitted`) and torch_ref forward at the seed shape, the same forward on one row
-(``"dispatch"``: what a call costs beyond its arithmetic, per call of :data:`DISPATCH_CALLS` in a
-row), and with ``backward`` forward+backward.
+timed later (:func:`measure_groups`), when nothing else runs, the entries of one group together, in
+the same interleaved rounds. The calls: jaxlin (through :func:`jaxlin.jitted`) and torch_ref forward
+at the seed shape, the same forward on one row (``"dispatch"``: what a call costs beyond its
+arithmetic, per call of :data:`DISPATCH_CALLS` in a row), and with ``backward`` forward+backward.
 
-An entry gets ``repeats`` rounds, or fewer where a round is slow: as many as fit
-:data:`ROUND_BUDGET_S`, never under :data:`MIN_ROUNDS` (a 17-GFLOP pooled head takes 0.2 s a call here).
+A group gets ``repeats`` rounds, or fewer where a round is slow: as many as fit :data:`ROUND_BUDGET_S`
+per entry, never under :data:`MIN_ROUNDS` (a 17-GFLOP pooled head takes 0.2 s a call here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -134,20 +135,64 @@ def _argument_sets(entry: TimedEntry, make, seed: int, made: dict, place, torch_
     return made[make, seed, "jax"], made[layout]
 
 
-def rounds_for(one_round_s: float, repeats: int) -> int:
-    """``repeats``, or as many rounds as fit :data:`ROUND_BUDGET_S` if fewer, but at least :data:`MIN_ROUNDS`.
+def rounds_for(one_round_s: float, repeats: int, entries: int = 1) -> int:
+    """``repeats``, or as many rounds as fit :data:`ROUND_BUDGET_S` per entry if fewer, but at least
+    :data:`MIN_ROUNDS`.
 
-    >>> rounds_for(0.001, 10), rounds_for(0.2, 10), rounds_for(0.2, 3)
-    (10, 5, 3)
+    >>> rounds_for(0.001, 10), rounds_for(0.2, 10), rounds_for(0.2, 3), rounds_for(0.2, 10, entries=3)
+    (10, 5, 3, 6)
     """
-    return min(repeats, max(MIN_ROUNDS, int(ROUND_BUDGET_S / max(one_round_s, 1e-9))))
+    budget = ROUND_BUDGET_S * entries
+    return min(repeats, max(MIN_ROUNDS, int(budget / max(one_round_s, 1e-9))))
 
 
-def measure_entry(prepared: PreparedEntry, *, repeats: int) -> dict[tuple[str, str], Timing]:
-    """Time one entry's calls together (:func:`crosscheck.runtime.timing.measure`), in
-    :func:`rounds_for` rounds; dispatch times per call (of :data:`DISPATCH_CALLS` back to back)."""
-    timings = measure(prepared.calls, repeats=rounds_for(prepared.round_s, repeats))
-    return {key: _per_call(timing) if key[1] == "dispatch" else timing for key, timing in timings.items()}
+Timings = dict[tuple[str, str], Timing]
+
+
+def measure_entries(
+    prepared: Mapping[str, PreparedEntry], *, repeats: int, engine: Callable = measure
+) -> dict[str, Timings]:
+    """Time the calls of several entries together, in the same interleaved rounds (``engine``: the
+    timing engine, :func:`crosscheck.runtime.timing.measure`), so any two of them pair up round by
+    round; :func:`rounds_for` rounds. Dispatch times per call (of :data:`DISPATCH_CALLS` back to back).
+
+    Returns ``{entry name: {(framework, kind): Timing}}``.
+    """
+    calls = {(name, *key): call for name, entry in prepared.items() for key, call in entry.calls.items()}
+    one_round_s = sum(entry.round_s for entry in prepared.values())
+    timings = engine(calls, repeats=rounds_for(one_round_s, repeats, len(prepared)))
+    found: dict[str, Timings] = {name: {} for name in prepared}
+    for (name, framework, kind), timing in timings.items():
+        found[name][framework, kind] = _per_call(timing) if kind == "dispatch" else timing
+    return found
+
+
+def measure_groups(
+    entries: Sequence[TimedEntry],
+    prepared: Sequence[PreparedEntry | str],
+    *,
+    repeats: int,
+    advance: Callable[[int], object] = lambda done: None,
+    engine: Callable = measure,
+) -> list[Timings | str]:
+    """Every entry's timings, or the error that stopped it: the entries of one
+    :attr:`~crosscheck.suite.seed_shapes.TimedEntry.group` timed together (:func:`measure_entries`),
+    an entry without one alone. ``prepared[i]`` is ``entries[i]`` made ready, or the error (a string)
+    that stopped it; ``advance(n)`` follows the progress, ``n`` entries at a time."""
+    outcomes: list[Timings | str] = list(prepared)
+    groups: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        groups.setdefault(entry.group or f"alone {index}", []).append(index)
+    for members in groups.values():
+        ready = {entries[i].name: prepared[i] for i in members if not isinstance(prepared[i], str)}
+        try:
+            timed = measure_entries(ready, repeats=repeats, engine=engine) if ready else {}
+        except Exception as error:  # a timed call that raises fails its group; the run goes on
+            timed = {name: f"timing: {type(error).__name__}: {error}" for name in ready}
+        for index in members:
+            outcomes[index] = timed.get(entries[index].name, outcomes[index])
+        advance(len(members))
+    return outcomes
 
 
 def _per_call(timing: Timing) -> Timing:
@@ -160,4 +205,5 @@ def _per_call(timing: Timing) -> Timing:
         timing.max_s / n,
         timing.compile_s,
         timing.repeats,
+        samples_s=tuple(sample / n for sample in timing.samples_s),
     )

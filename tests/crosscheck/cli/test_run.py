@@ -22,6 +22,7 @@ from crosscheck.cli import main as cli_main
 from crosscheck.reporting import documents
 from crosscheck.reporting import run_report as report
 from crosscheck.reporting.answer_lines import answer_lines
+from crosscheck.runtime.ratio_intervals import paired_ratio
 from crosscheck.suite import seed_shapes
 from crosscheck.suite.cases import Case
 from crosscheck.weights import save_weights
@@ -320,9 +321,11 @@ def test_the_summary_starts_with_the_four_answers_measured_in_this_run(tmp_path,
     pooling, pointwise, batch_size, per_head = data["answers"]
     timed = {e["name"]: e["timings"] for e in data["timing"]["entries"]}
     literal, first = (timed[f"pooled-output-linear-full-{order}"] for order in ("literal", "reorder"))
-    for framework in ("jax", "torch"):
-        measured = literal[framework]["forward"]["median_s"] / first[framework]["forward"]["median_s"]
-        assert pooling["speed"][framework]["ratio"] == pytest.approx(measured)
+    for framework in ("jax", "torch"):  # paired round by round: the same rounds, the same interval
+        rounds = [timings[framework]["forward"]["samples_s"] for timings in (literal, first)]
+        assert pooling["speed"][framework] == paired_ratio(*rounds).as_dict() | {
+            "times_s": [timings[framework]["forward"]["median_s"] for timings in (literal, first)]
+        }
     assert pooling["linear"]["same_function"] and 0 <= pooling["linear"]["ratio"] < 1
     assert not pooling["relu"]["same_function"] and pooling["relu"]["ratio"] > 1e3  # relu: not the same
     assert pointwise["verdict"]["same_function"] and set(pointwise["speed"]) == {"jax", "torch"}

@@ -32,9 +32,17 @@ class _Named:
         self.name = name
 
 
+NOISE = {"jax": (1.0, 1.02, 0.98, 1.01, 0.99), "torch": (1.0, 0.98, 1.02, 0.99, 1.01)}  # per round
+
+
+def _timing(median_s: float, framework: str) -> Timing:
+    samples = tuple(median_s * factor for factor in NOISE[framework])
+    return Timing(median_s, 0.0, min(samples), max(samples), 0.1, 5, samples)
+
+
 def _entry(name: str, jax_s: float, torch_s: float, shape: str) -> EntryRun:
-    """A timed entry whose forward medians are ``jax_s`` and ``torch_s``."""
-    timings = {(f, "forward"): Timing(t, 0.0, t, t, 0.1, 5) for f, t in (("jax", jax_s), ("torch", torch_s))}
+    """A timed entry whose forward medians are ``jax_s`` and ``torch_s``, each round a little off."""
+    timings = {(f, "forward"): _timing(t, f) for f, t in (("jax", jax_s), ("torch", torch_s))}
     return EntryRun(TimedEntry(_Named(name), shape, (name,), None), timings)
 
 
@@ -82,24 +90,25 @@ def test_the_four_lines_are_built_from_the_results():
     )
     assert "with relu between them, pooling at the input is a different function (" in lines[0]
     assert lines[0].endswith(
-        "Pooling first is 40× faster in jaxlin (160 ms → 4 ms) and 40× faster in torch_ref (200 ms → 5 ms) "
-        "at (16, 2048, 512) 512→512→16."
+        "Pooling first is 40× faster (95%: 40–40×) in jaxlin (160 ms → 4 ms) and 40× faster (95%: 40–40×) in "
+        "torch_ref (200 ms → 5 ms) at (16, 2048, 512) 512→512→16."
     )
     assert lines[1] == (
         "2. Is Conv1d(kernel_size=1) the same as Linear? The same function (max diff 0× the float64 bound). "
-        "At (16, 1024, 256)→256 it is 1.5× slower than Linear in torch_ref (nn.Conv1d) and 1.2× faster "
-        'than Linear in jaxlin (PointwiseConv impl="conv").'
+        "At (16, 1024, 256)→256 it is 1.5× slower than Linear (95%: 1.5–1.5×) in torch_ref (nn.Conv1d) and "
+        '1.25× faster than Linear (95%: 1.25–1.25×) in jaxlin (PointwiseConv impl="conv").'
     )
     assert lines[2] == (
         "3. Why does a Linear's output change with the batch size? Rounding, not different math: rows differ "
         "from the row alone at batch sizes 2–256 by at most 0.044× the rounding allowance; "
-        "BatchInvariantLinear gave the same bits at every batch size tried, at 1.5× Linear's time in jaxlin and "
-        "2.5× Linear's time in torch_ref at (16, 1024, 256)→256."
+        "BatchInvariantLinear gave the same bits at every batch size tried, at 1.5× Linear's time (95%: "
+        "1.5–1.5×) in jaxlin and 2.5× Linear's time (95%: 2.5–2.5×) in torch_ref at (16, 1024, 256)→256."
     )
     assert lines[3] == (
         "4. h independent per-head linear layers in one pass? jaxlin's einsum, vmap and loop and torch_ref's "
         "bmm, vmap and loop are the same function (worst 0× the float64 bound over 2 checks). At (32×64 rows, "
-        "16 heads, 128→128) jaxlin's fastest, vmap (11 ms), is 1.2× slower than torch_ref's fastest, bmm (9 ms)."
+        "16 heads, 128→128) jaxlin's fastest, vmap (11 ms), is 1.22× slower (95%: 1.17–1.27×) than "
+        "torch_ref's fastest, bmm (9 ms)."
     )
 
 
@@ -139,16 +148,36 @@ def test_the_summary_starts_with_the_four_answers():
     assert markdown[0] == "# crosscheck run" and markdown[2:6] == answer_lines(report["answers"])
 
 
-def test_times_within_five_percent_read_as_fast_as():
+def _ratio(ratio: float, low: float, high: float) -> dict:
+    return {"ratio": ratio, "interval": [low, high], "confidence": 0.95, "rounds": 10, "times_s": [0, 0]}
+
+
+def test_faster_or_slower_only_when_the_whole_interval_is_beyond_five_percent():
     answer = {
         "question": "pointwise",
         "verdict": {"same_function": True, "ratio": 0.04},
-        "speed": {
-            "torch": {"ratio": 1.02, "times_s": [0.0133, 0.0131]},
-            "jax": {"ratio": 0.8, "times_s": [0, 0]},
-        },
+        "speed": {"torch": _ratio(1.2, 1.01, 1.4), "jax": _ratio(0.8, 0.75, 0.85)},
         "shape": "(16, 1024, 256)→256",
     }
     text = answer_lines([answer])[0]
-    assert "it is as fast as Linear (1.02× its time) in torch_ref (nn.Conv1d)" in text
-    assert '1.2× faster than Linear in jaxlin (PointwiseConv impl="conv")' in text
+    assert "it is as fast as Linear (within noise, 95%: 1.01–1.4× its time) in torch_ref (nn.Conv1d)" in text
+    assert '1.25× faster than Linear (95%: 1.18–1.33×) in jaxlin (PointwiseConv impl="conv")' in text
+    answer["speed"]["torch"] = _ratio(1.2, 1.06, 1.4)
+    assert "it is 1.2× slower than Linear (95%: 1.06–1.4×) in torch_ref" in answer_lines([answer])[0]
+
+
+def test_the_fastest_names_a_set_when_others_are_within_noise_of_it():
+    answer = {
+        "question": "per_head",
+        "verdict": {"missing": ["perhead-*"]},
+        "fastest": {
+            "jax": {"impl": "einsum", "time_s": 0.0151, "within_noise": ["einsum", "vmap"]},
+            "torch": {"impl": "bmm", "time_s": 0.008, "within_noise": ["bmm"]},
+        },
+        "speed": _ratio(1.03, 0.9, 1.2),
+        "shape": "(32×64 rows, 16 heads, 128→128)",
+    }
+    assert answer_lines([answer])[0].endswith(
+        "jaxlin's fastest, einsum, vmap (within noise; einsum 15.1 ms), is as fast (within noise, 95%: "
+        "0.9–1.2×) as torch_ref's fastest, bmm (8 ms)."
+    )

@@ -36,6 +36,8 @@ def test_measure_interleaves_the_calls_one_group_after_the_other_in_every_round(
         {t[0] for t in r[:2]} == {"jax"} and {t[0] for t in r[2:]} == {"torch"} for r in rounds
     )
     assert all(t.repeats == 3 and t.min_s <= t.median_s <= t.max_s for t in timings.values())
+    assert all(len(t.samples_s) == 3 and min(t.samples_s) == t.min_s for t in timings.values())
+    assert "samples_s" not in timings["jax", "a"].as_dict()  # the summary alone; the rounds apart
 
 
 def test_without_a_number_of_rounds_the_budget_decides_within_its_limits():

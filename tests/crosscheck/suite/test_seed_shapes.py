@@ -66,3 +66,15 @@ def test_the_entries_run_at_the_seed_shapes(rng):
 
 def test_slow_rounds_get_fewer_rounds_but_never_fewer_than_the_engine_takes():
     assert rounds_for(1e-4, 10) == 10 and rounds_for(10.0, 10) == MIN_ROUNDS and rounds_for(10.0, 2) == 2
+
+
+def test_the_entries_one_answer_compares_are_timed_in_the_same_rounds():
+    group = {entry.name: entry.group for entry in seed_shapes.all_timed_entries()}
+    assert group["linear"] == group["pointwise-conv"] == group["batch-invariant-linear"] != ""
+    assert group["pooled-output-linear-full-reorder"] == group["pooled-output-linear-full-literal"] != ""
+    assert group["perhead-einsum-bmm"] == group["perhead-vmap-vmap"] != ""
+    assert len(set(group.values())) == 3
+
+
+def test_a_group_gets_the_rounds_of_its_entries_budgets():
+    assert rounds_for(0.2, 10, entries=4) == 8 and rounds_for(0.2, 10, entries=1) == MIN_ROUNDS
