@@ -53,7 +53,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     # JAX and PyTorch load here, when the command runs, not for --help.
     from crosscheck.runtime import meshes
     from crosscheck.runtime.devices import torch_device
-    from crosscheck.study import outputs, plan, targets
+    from crosscheck.study import outputs, plan, summary, targets
 
     common.jax_device_or_exit(parser, args.device)
     mesh_devices = 0
@@ -72,14 +72,11 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
         records = plan.run_plan(steps, torch_device=torch_target, advance=advance)
     env = session.environment(argv, mesh=dict(args.mesh) if args.mesh else None)
     goals = targets.evaluate(targets.TARGETS, records)
-    for goal in goals:
-        met = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]
-        value = "–" if goal["value"] is None else f"{goal['value']:.3g}"
-        print(f"{met:>12}  {value:>8} (limit {goal['limit']})  {goal['target']}")
+    print("\n".join(summary.terminal_lines(goals, quick=args.quick)))
     disagree = [r for r in records if r.get("equal") is False]
     for record in disagree:
         print(f"DISAGREES: {record['study']} {record['config']} {record['impl']}")
-    write = lambda: outputs.write_outputs(args.out, env, records, goals)  # noqa: E731
+    write = lambda: outputs.write_outputs(args.out, env, records, goals, quick=args.quick)  # noqa: E731
     paths = common.write_or_report(write, f"the study to {args.out}")
     listed = f" · {', '.join(paths[:3])} and {len(paths) - 3} plots" if paths else ""
     print(f"{len(records)} measurements{listed}")

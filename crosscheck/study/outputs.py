@@ -14,7 +14,7 @@ from crosscheck.atomic import atomic_write
 from crosscheck.reporting.documents import write_documents
 from crosscheck.reporting.environment import machine_line
 from crosscheck.reporting.tables import markdown_table
-from crosscheck.study import names, roofline
+from crosscheck.study import names, roofline, summary
 from crosscheck.study.plots import draw
 
 FIELDS = (
@@ -127,17 +127,14 @@ def _rate(value, unit: str) -> str:
     return "not measured" if value is None else f"{value / 1e9:.4g} {unit}"
 
 
-def markdown(env: dict, records: list[dict], goals: list[dict], plots: list[str]) -> str:
-    """``study.md``: the command and machine, the targets, then one table per study, then the plots."""
+def markdown(
+    env: dict, records: list[dict], goals: list[dict], plots: list[str], *, quick: bool = False
+) -> str:
+    """``study.md``: the command and machine, the targets (measured ones first, see
+    :mod:`crosscheck.study.summary`), then one table per study, then the plots."""
     lines = ["# crosscheck study", "", f"`{env.get('command')}` · {env.get('timestamp')}", ""]
-    lines += [f"{machine_line(env)} · versions {env.get('versions')}", "", "## Targets", ""]
-    rows = []
-    for goal in goals:
-        value = "–" if goal["value"] is None else f"{goal['value']:.3g}"
-        met = {True: "yes", False: "**no**", None: "not measured"}[goal["met"]]
-        detail = f" ({goal['detail']})" if goal["detail"] else ""
-        rows.append((f"{goal['target']}{detail}", value, str(goal["limit"]), met))
-    lines += markdown_table(("target", "measured", "limit", "met"), rows)
+    lines += [f"{machine_line(env)} · versions {env.get('versions')}", ""]
+    lines += summary.markdown_lines(goals, quick=quick)
     roof = roofline.limits(records)
     lines += ["", "## Roofline of this run", ""]
     lines += [f"- {label}: {_rate(roof[key], unit)}" for key, label, unit in LIMIT_LINES]
@@ -150,11 +147,14 @@ def markdown(env: dict, records: list[dict], goals: list[dict], plots: list[str]
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out_dir: str, env: dict, records: list[dict], goals: list[dict]) -> list[str]:
+def write_outputs(
+    out_dir: str, env: dict, records: list[dict], goals: list[dict], *, quick: bool = False
+) -> list[str]:
     """``study.csv``, ``study.json``, ``study.md`` and the plots, in ``out_dir``; their paths."""
     os.makedirs(out_dir, exist_ok=True)
     plots = draw(out_dir, records, roofline.limits(records))
-    document = {"environment": env, "targets": goals, "measurements": records}
-    paths = list(write_documents(out_dir, "study", document, markdown(env, records, goals, plots)))
+    document = {"environment": env, "quick": quick, "targets": goals, "measurements": records}
+    text = markdown(env, records, goals, plots, quick=quick)
+    paths = list(write_documents(out_dir, "study", document, text))
     atomic_write(os.path.join(out_dir, "study.csv"), csv_text(records))
     return paths + [os.path.join(out_dir, "study.csv")] + [os.path.join(out_dir, p) for p in plots]

@@ -126,9 +126,20 @@ def _is_fastest_of(base: Base) -> bool:
     return isinstance(base, tuple) or base in (FASTEST_TORCH, FASTEST_JAX)
 
 
-def _goal(text: str, value: float | None, limit: float, at_least: bool, detail: str = "") -> dict:
+def _goal(
+    text: str, value: float | None, limit: float, at_least: bool, detail: str = "", name: str = ""
+) -> dict:
+    """One measured target; ``name`` is the target without its configuration (``text`` has both)."""
     met = None if value is None else (value >= limit if at_least else value <= limit)
-    return {"target": text, "value": value, "limit": limit, "met": met, "detail": detail}
+    return {
+        "target": text,
+        "name": name or text,
+        "value": value,
+        "limit": limit,
+        "at_least": at_least,
+        "met": met,
+        "detail": detail,
+    }
 
 
 def _ratio_goals(target: Ratio, records: list[dict]) -> list[dict]:
@@ -140,7 +151,8 @@ def _ratio_goals(target: Ratio, records: list[dict]) -> list[dict]:
         value = ours / base if ours and base else None
         label = "fastest" if isinstance(target.base, tuple) else target.base
         detail = f"{label}: {base_name}" if _is_fastest_of(target.base) and base else ""
-        goals.append(_goal(f"{target.text} at {config}", value, target.limit, target.at_least, detail))
+        text = f"{target.text} at {config}"
+        goals.append(_goal(text, value, target.limit, target.at_least, detail, target.text))
     return goals
 
 
@@ -150,7 +162,8 @@ def _fraction_goals(target: Fraction, records: list[dict]) -> list[dict]:
     for config in configs:
         record = _record(records, target.study, config, target.impl)
         value = record.get(target.metric) if record else None
-        goals.append(_goal(f"{target.text} at {config}", value, target.limit, target.at_least))
+        text = f"{target.text} at {config}"
+        goals.append(_goal(text, value, target.limit, target.at_least, name=target.text))
     return goals
 
 
@@ -184,8 +197,9 @@ def _highest_goal(target: Highest, records: list[dict]) -> dict:
 
 
 def evaluate(targets: list, records: list[dict]) -> list[dict]:
-    """Each target measured: ``{"target", "value", "limit", "met", "detail"}`` (``met`` is ``None``
-    when the run did not measure it)."""
+    """Each target measured: ``{"target", "name", "value", "limit", "at_least", "met", "detail"}``
+    (``met`` is ``None`` when the run did not measure it; ``name`` is the target without its
+    configuration)."""
     goals = []
     for target in targets:
         if isinstance(target, Ratio):

@@ -22,6 +22,24 @@ CURVES = {
     "own_jax": "JAX to its float64 run",
     "own_torch": "torch to its float64 run",
 }
+CURVE_STYLES = {
+    "distance": {"color": "tab:blue", "linewidth": 6, "alpha": 0.3, "solid_capstyle": "butt"},
+    "allowance": {"color": "tab:orange", "linewidth": 1.5, "linestyle": ":"},
+    "own_jax": {"color": "tab:green", "linewidth": 1.2, "linestyle": "-.", "marker": "o", "markersize": 4},
+    "own_torch": {"color": "tab:red", "linewidth": 1.2, "linestyle": "--", "marker": "s", "markersize": 4},
+}
+"""Distinct colour, width, dash and marker per curve: the distance between the frameworks is a wide pale
+band under the others, so a curve on top of it (JAX's own rounding often is) shows both."""
+CURVE_NICKNAMES = {
+    "distance": "the wide band",
+    "allowance": "the allowance",
+    "own_jax": "the JAX curve",
+    "own_torch": "the torch curve",
+}
+LOSS_STYLES = {
+    "jax": {"color": "tab:blue", "linewidth": 5, "alpha": 0.35},
+    "torch": {"color": "black", "linewidth": 1, "linestyle": "--"},
+}
 
 
 def pyplot():
@@ -40,6 +58,45 @@ def _positive(values) -> np.ndarray:
     return np.where(a > 0, a, np.nan)
 
 
+def coincide(first, second, tolerance: float = 0.1, share: float = 0.9) -> bool:
+    """Whether two curves lie on each other: within ``tolerance`` (relative) at ``share`` of the steps
+    where both are positive (the first steps, where both are tiny, may differ more).
+
+    >>> coincide([1.0, 2.0, None], [1.05, 1.9, 3.0]), coincide([1.0, 2.0], [1.5, 2.0])
+    (True, False)
+    """
+    a, b = _positive(first), _positive(second)
+    both = np.isfinite(a) & np.isfinite(b)
+    if not both.any():
+        return False
+    return bool(np.mean(np.abs(np.log(a[both] / b[both])) <= np.log1p(tolerance)) >= share)
+
+
+def _markevery(count: int, index: int) -> tuple[int, int]:
+    """About a dozen markers per curve, each marked curve starting at its own offset so markers of
+    curves that lie on each other alternate instead of hiding one another."""
+    every = max(2, count // 12)
+    return (index * every // 2 % every, every)
+
+
+def _distance_curves(axis, steps: list[int], column) -> None:
+    """The distance between the frameworks as a wide pale band, the other curves thin and marked on
+    top of it, so a curve lying on another still shows (and its label says which it lies on)."""
+    drawn: list[str] = []
+    for key in CURVES:
+        style = dict(CURVE_STYLES[key])
+        label = CURVES[key]
+        under = next((other for other in drawn if coincide(column(key), column(other))), None)
+        if under is not None:
+            label += f" (lies on {CURVE_NICKNAMES[under]})"
+        if "marker" in style:
+            style["markevery"] = _markevery(
+                len(steps), len([k for k in drawn if "marker" in CURVE_STYLES[k]])
+            )
+        axis.plot(steps, _positive(column(key)), label=label, **style)
+        drawn.append(key)
+
+
 def plot_training(path: str, record: dict) -> str:
     """Three panels for one optimizer's record (:func:`~crosscheck.training.outputs.parity_record`);
     returns the file name."""
@@ -47,11 +104,14 @@ def plot_training(path: str, record: dict) -> str:
     steps = [s["step"] for s in record["steps"]]
     column = lambda key: [s[key] for s in record["steps"]]  # noqa: E731
     figure, (loss_axis, distance_axis, ratio_axis) = plt.subplots(1, 3, figsize=(17, 4.8))
-    loss_axis.plot(steps[1:], column("loss_jax")[1:], label="jaxlin + optax", linewidth=2)
-    loss_axis.plot(steps[1:], column("loss_torch")[1:], label="torch_ref + torch.optim", linestyle="--")
+    loss_axis.plot(
+        steps[1:], column("loss_jax")[1:], label="jaxlin + optax (wide band)", **LOSS_STYLES["jax"]
+    )
+    loss_axis.plot(
+        steps[1:], column("loss_torch")[1:], label="torch_ref + torch.optim", **LOSS_STYLES["torch"]
+    )
     loss_axis.set(xlabel="step", ylabel="training loss (batch)", title="loss")
-    for key, style in (("distance", "-"), ("allowance", ":"), ("own_jax", "-."), ("own_torch", "--")):
-        distance_axis.plot(steps, _positive(column(key)), style, label=CURVES[key])
+    _distance_curves(distance_axis, steps, column)
     distance_axis.set(
         xlabel="step",
         ylabel="L2 distance of all parameters",

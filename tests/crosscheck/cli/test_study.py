@@ -1,7 +1,9 @@
 """``crosscheck study --quick``: it runs, every formulation agrees, every output is written. No timing
 is asserted (DESIGN.md)."""
 
+import contextlib
 import csv
+import io
 import json
 
 import pytest
@@ -14,7 +16,10 @@ pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    status = cli_main(["study", "--quick", "--out", str(out)])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = cli_main(["study", "--quick", "--out", str(out)])
+    (out / "terminal.txt").write_text(printed.getvalue())
     return status, out
 
 
@@ -88,3 +93,20 @@ def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
     assert "## Roofline of this run" in markdown and "### Compiled programs of the block" in markdown
     goals = json.loads((out / "study.json").read_text())["targets"]
     assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)
+
+
+def test_quick_study_reports_what_it_measured_first_and_what_a_not_met_means(quick_study):
+    status, out = quick_study
+    lines = (out / "terminal.txt").read_text().splitlines()
+    assert lines[0].startswith("quick mode: every study once at small sizes")
+    assert lines[2].startswith("targets measured in this run: ")
+    verdicts = [i for i, line in enumerate(lines) if line.lstrip().startswith(("met ", "NOT MET "))]
+    unmeasured = [i for i, line in enumerate(lines) if line.startswith("not measured (")]
+    assert verdicts and len(unmeasured) == 1 and unmeasured[0] > max(verdicts)
+    assert "PooledHead reorder speed-up" in lines[unmeasured[0]]
+    if any("NOT MET " in lines[i] for i in verdicts):  # timings decide; the explanation must follow
+        assert status == 0 and any("not a correctness failure" in line for line in lines)
+    markdown = (out / "study.md").read_text()
+    targets = markdown[markdown.index("## Targets") : markdown.index("## Roofline of this run")]
+    assert targets.index("Quick mode:") < targets.index("| target |") < targets.index("Not measured in")
+    assert "| – |" not in targets  # no unmeasured row in the table
