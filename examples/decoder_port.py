@@ -75,6 +75,24 @@ def tiny_config() -> Config:
     return Config()
 
 
+def llama_3_2_1b_config() -> Config:
+    """Llama-3.2-1B's shape: 16 layers, hidden 2048, 32 query / 8 key-value heads (head_dim 64), SwiGLU
+    8192, vocabulary 128256, RMSNorm epsilon 1e-5, rotary theta 500000 (1.24 B parameters, 4.9 GB in
+    float32). Not its rotary scaling (``rope_type="llama3"``): the port rotates by the default table.
+    Its tied embeddings do not arise: the port and ``LlamaModel`` end at the last hidden state, with no
+    language-model head.
+
+    >>> config = llama_3_2_1b_config()
+    >>> config.head_dim, config.num_attention_heads // config.num_key_value_heads
+    (64, 4)
+    """
+    return Config(
+        vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+        num_attention_heads=32, num_key_value_heads=8, rms_norm_eps=1e-5, rope_theta=500000.0,
+        max_position_embeddings=131072,
+    )  # fmt: skip
+
+
 def hf_config(config: Config, attn_implementation: str = "eager"):
     """The ``transformers.LlamaConfig`` of ``config`` (no cache: the output is the hidden state alone)."""
     from transformers import LlamaConfig
