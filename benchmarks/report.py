@@ -98,7 +98,7 @@ def _cells(row: dict) -> list[str]:
         _fmt(row.get("job_peak_bytes"), ".3g", GB),
         _fmt(row["peak_per_weights"], ".3g"),
         _fmt(row["floor_bytes"], ".3g", GB),
-        (row.get("git_commit") or "–")[:8],
+        (row.get("git_commit") or "–")[:8] + ("+dirty" if "dirty" in (row.get("git_commit") or "") else ""),
     ]
 
 

@@ -69,8 +69,12 @@ def slug(info: dict) -> str:
 
 
 def git_commit() -> str | None:
+    """The commit measured, with ``+dirty`` when the measured code has changes not committed."""
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return done.stdout.strip() or None
+    code = ["crosscheck", "jaxlin", "torch_ref", "layer_rules", "examples", "benchmarks"]
+    status = ["git", "status", "--porcelain", "--", *code]
+    changed = subprocess.run(status, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return (done.stdout.strip() + ("+dirty" if changed else "")) or None
 
 
 def _reason(code: int | None, stopped: str | None, log: Path) -> str:
