@@ -3,8 +3,6 @@ promoted), then both tiers for every paired output and every gradient."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from crosscheck.numerics import is_floating
@@ -18,8 +16,10 @@ from crosscheck.porting.check_parts import (
     torch_pairs,
 )
 from crosscheck.porting.evaluate import Evaluation, evaluate_torch
+from crosscheck.porting.modes import restore, snapshot
 from crosscheck.porting.outputs import item_name
 from crosscheck.porting.reductions import reduction_lengths
+from crosscheck.porting.streaming import float64_streamed, float64_whole
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -50,13 +50,15 @@ def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> Case
     torch_cotangent = next(iter(p.cotangents.values()), None)
     if p.pairs is not None:
         torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
+    before = snapshot(p.torch_module)  # the truth runs on this very module, from the same state
     torch_work = evaluate_torch(
         p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
     )
-    double, promoted = copy.deepcopy(p.torch_module).double(), TruthNotes()
-    with promoting_torch(double, promoted):
+    restore(p.torch_module, before)
+    in_float64, promoted = float64_whole if p.grads else float64_streamed, TruthNotes()
+    with in_float64(p.torch_module), promoting_torch(p.torch_module, promoted):
         torch_truth = evaluate_torch(
-            double, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
+            p.torch_module, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
         )
     torch_lines = promoted.lines() + float32_constants(p.torch_module)
     result.truth_notes = side_notes(jax_truth.truth_notes, torch_lines)

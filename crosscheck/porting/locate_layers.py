@@ -24,6 +24,7 @@ from crosscheck.porting.activation_layouts import assumed_layout, find_layout
 from crosscheck.porting.capture import Call
 from crosscheck.porting.checking import check, reduction_lengths
 from crosscheck.porting.magnitudes import magnitudes
+from crosscheck.porting.streaming import float64_streamed
 from crosscheck.porting.truth import TruthNotes, inherited, promoted_call, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     Evidence,
@@ -48,6 +49,7 @@ class LayerResult:
     items: list[ItemResult] = field(default_factory=list)
     error: str | None = None  # why the row is not judged
     layouts: list[str] = field(default_factory=list)  # the layout changes the row was judged through
+    notes: list[str] = field(default_factory=list)  # how the row was judged where it is not the usual
 
     @property
     def judged(self) -> bool:
@@ -183,8 +185,9 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
         torch_args, torch_kwargs = cast((torch_call.args, torch_call.kwargs), dtype)
         truth_args, truth_kwargs = cast((torch_args, torch_kwargs), "float64")
         torch_call.restore()  # a stateful layer (a cache) replays from the state it had before its call
-        with promoting_torch(torch64, notes):
+        with float64_streamed(torch64), promoting_torch(torch64, notes):
             torch_truth_out = torch64(*truth_args, **truth_kwargs)
+        torch_call.restore()  # the truth ran on this very module (its weights widened in place)
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
     jax_call.restore()
     with jax.enable_x64(True):

@@ -2,7 +2,10 @@
 float64-truth input, and the earliest, deepest one that fails.
 
 Both models run once in float64 with every submodule call captured
-(:mod:`crosscheck.porting.capture`); the torch model in float64 is the truth. Submodules match by
+(:mod:`crosscheck.porting.capture`); the torch model in float64 is the truth. Neither model is copied
+whole in float64: torch's layers hold their own weights in float64 only while they are called
+(:mod:`crosscheck.porting.streaming`), and the JAX float64 run widens the working model's own
+parameters where each is used (:func:`crosscheck.porting.magnitudes.float64_view`). Submodules match by
 attribute path (through ``rename``, as weights do). Each matched pair is then judged alone: both
 frameworks' submodules are called on the torch float64 submodule's inputs (in float64, and cast to
 the working dtype), so an early error is not blamed on later modules, and their outputs are judged
@@ -14,7 +17,6 @@ function in the other (an activation) has no match and is judged inside its pare
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import jax
@@ -24,13 +26,15 @@ import torch
 from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
-from crosscheck.porting.checking import float64_jax, require_same_weights, working_dtype
+from crosscheck.porting.checking import require_same_weights, working_dtype
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
+from crosscheck.porting.magnitudes import float64_view
 from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
+from crosscheck.porting.streaming import float64_streamed
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -88,8 +92,8 @@ class LocateResult:
             same = max((_ratio(item.same_function) for item in layer.items), default=0.0)
             rounding = max((_ratio(item.rounding) for item in layer.items), default=0.0)
             verdict = layer.error if layer.error else ("pass" if layer.passed else "FAIL")
-            if layer.layouts:
-                verdict += " [" + "; ".join(layer.layouts) + "]"
+            if layer.layouts or layer.notes:
+                verdict += " [" + "; ".join(layer.layouts + layer.notes) + "]"
             rows.append((layer.path or "(model)", layer.torch_type, layer.jax_type, layer.inputs, layer.rule,
                          f"{same:.2g}", f"{rounding:.2g}", verdict))  # fmt: skip
         return rows
@@ -167,8 +171,28 @@ def locate(
     return result
 
 
+GRADIENT_SHARE = 0.125
+"""With ``grads=True``, a row is checked with gradients when its parameters are at most this share of the
+whole model's (or the model is small, :data:`SMALL_MODEL`); a larger one (the whole model, an embedding
+of a large vocabulary) is judged forward: its float64 gradients beside both models would not fit where
+the models barely do, and the layers inside it are checked with theirs."""
+
+SMALL_MODEL = 20_000_000
+"""Parameters under which every row is checked with gradients."""
+
+
+def _gradients_fit(layer, torch_layers, total: int) -> bool:
+    count = sum(p.numel() for p in torch_layers[layer.path].parameters())
+    if total <= SMALL_MODEL or count <= GRADIENT_SHARE * total:
+        return True
+    layer.notes.append(f"gradients not judged: {count:,} parameters, over {GRADIENT_SHARE:.1%} of the model")
+    return False
+
+
 def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned) -> None:
     """One row: checked with gradients where it can be, else judged forward; not judged on an error."""
+    total = sum(p.numel() for p in calls[1][""].parameters())
+    grads = grads and _gradients_fit(layer, calls[1], total)
     try:
         checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, learned)
     except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
@@ -201,19 +225,18 @@ def _locate(
     jax_side = side(inputs, jax_kwargs, dtype)
     torch_side = side(inputs if torch_inputs is None else torch_inputs, torch_kwargs, dtype)
     truth_inputs = jax_side.truth
-    torch64 = copy.deepcopy(torch_module).double()
     first = to_channels_first(torch_side.truth[0]) if channels.input else torch_side.truth[0]
     keywords = torch_keywords(torch_side.kwargs_truth)
     torch_notes, jax_notes = TruthNotes(), TruthNotes()
-    with torch.no_grad(), promoting_torch(torch64, torch_notes):
+    with torch.no_grad(), float64_streamed(torch_module), promoting_torch(torch_module, torch_notes):
         try:
             torch_calls, _ = capture_torch(
-                torch64, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), keywords
+                torch_module, (torch_of_numpy(first), *map(torch_of_numpy, torch_side.truth[1:])), keywords
             )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
     with jax.enable_x64(True):
-        jax64 = float64_jax(jax_module)
+        jax64 = float64_view(jax_module)
         try:
             keywords = jax_keywords(jax_side.kwargs_truth)
             arrays = tuple(jnp.asarray(a) for a in truth_inputs)

@@ -27,6 +27,26 @@ def _on_host(array, dtype, transform=None):
     return jax.device_put(values if transform is None else transform(values), array.sharding)
 
 
+def _float64_attributes(module: nnx.Module) -> nnx.Module:
+    for _, layer in submodules(module):
+        for attribute in ("dtype", "param_dtype"):
+            dtype = getattr(layer, attribute, None)
+            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
+                setattr(layer, attribute, jnp.float64)
+    return module
+
+
+def float64_view(module: nnx.Module) -> nnx.Module:
+    """:func:`float64_jax` without the copy, for runs without gradients under
+    :func:`crosscheck.porting.truth.promoting_jax`: the parameters are the working module's own arrays
+    (no float64 copy of the model is ever whole), widened where each is used, which computes what the
+    float64 copy would. The variables that are not parameters are the view's own (a cache it advances is
+    not the original's); every floating ``dtype``/``param_dtype`` is float64, as in the copy."""
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    rest = jax.tree.map(lambda a: a, rest)
+    return _float64_attributes(nnx.merge(graphdef, params, rest))
+
+
 def float64_jax(module: nnx.Module) -> nnx.Module:
     """A copy of a JAX module computing in float64: every parameter upcast (exactly), and every layer
     whose ``dtype`` names a floating computation dtype (``nnx.Embed``'s does by default) set to float64.
@@ -38,12 +58,7 @@ def float64_jax(module: nnx.Module) -> nnx.Module:
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     rest = jax.tree.map(lambda a: a, rest)  # own variables: a cache the copy advances is not the original
     double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
-    for _, layer in submodules(double):
-        for attribute in ("dtype", "param_dtype"):
-            dtype = getattr(layer, attribute, None)
-            if dtype is not None and jnp.issubdtype(dtype, jnp.floating):
-                setattr(layer, attribute, jnp.float64)
-    return double
+    return _float64_attributes(double)
 
 
 def absolute(module: nnx.Module, inputs, cotangent):

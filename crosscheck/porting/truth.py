@@ -7,12 +7,16 @@ tier would judge float32 noise against a float64 allowance. While a truth run is
 
 - torch (:func:`promoting_torch`): a ``TorchFunctionMode`` turns ``.float()``/``.half()``/
   ``.bfloat16()``, ``.to(float32)``, ``.type(float32)`` and every ``dtype=float32`` argument (factories,
-  ``softmax(dtype=)``) into float64, and the default dtype is float64;
+  ``softmax(dtype=)``) into float64, the default dtype is float64, and a matmul, convolution,
+  normalization or embedding given narrow tensors beside float64 ones gets them widened (a weight read
+  outside its own module's call, :mod:`crosscheck.porting.streaming`);
 - JAX (:func:`promoting_jax`): every primitive bound while the program is traced gets float64 for a
-  narrow ``new_dtype``/``dtype``/``preferred_element_type``, a narrow operand beside a float64 one is
-  widened (as NumPy would), ``reduce_precision`` is skipped, and inner ``jax.jit`` functions are traced
-  inline (a cached program traced without promotion is never reused). 64-bit mode makes a Python int
-  an int64: beside an int32 (a cache index) an int64 is given back int32, as the port runs outside x64.
+  narrow ``new_dtype``/``dtype``/``preferred_element_type``, every narrow floating operand is widened
+  (float32 parameters shared with the working model, :func:`crosscheck.porting.magnitudes.float64_view`,
+  compute as a float64 copy of them would), ``reduce_precision`` is skipped, and inner ``jax.jit``
+  functions are traced inline (a cached program traced without promotion is never reused). 64-bit mode
+  makes a Python int an int64: beside an int32 (a cache index) an int64 is given back int32, as the port
+  runs outside x64.
 
 Each promotion is counted where it happened — the module path on both sides — and reported as
 :class:`TruthNotes` lines (``"4 float32 casts promoted in model.norm (LlamaRMSNorm)"``). Values that are
@@ -140,7 +144,38 @@ class _PromoteCasts(TorchFunctionMode):
             args, kwargs, narrow = _torch_dtype_argument(func, args, kwargs)
         if narrow is not None:
             self.notes.promoted[(self.where(), _NARROW_TORCH[narrow])] += 1
+        elif func in _mixed_dtype_functions():
+            args, kwargs = _widened(args, kwargs)
         return func(*args, **kwargs)
+
+
+def _mixed_dtype_functions() -> set:
+    """torch functions that refuse float32 beside float64 (elementwise ones promote by themselves)."""
+    functional = torch.nn.functional
+    names = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+             "conv_transpose3d", "embedding", "layer_norm", "group_norm", "batch_norm", "rms_norm",
+             "scaled_dot_product_attention", "bilinear")  # fmt: skip
+    return {getattr(functional, name) for name in names if hasattr(functional, name)} | {
+        torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm, torch.bmm,
+        torch.Tensor.bmm, torch.addmm, torch.baddbmm, torch.einsum,
+    }  # fmt: skip
+
+
+def _widened(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Narrow floating tensors as float64 where a float64 tensor is among the arguments."""
+    leaves = [*args, *kwargs.values()]
+    leaves += [x for a in args if isinstance(a, (list, tuple)) for x in a]
+    if not any(isinstance(t, torch.Tensor) and t.dtype == torch.float64 for t in leaves):
+        return args, kwargs
+
+    def one(value):
+        if isinstance(value, torch.Tensor) and value.dtype in _NARROW_TORCH:
+            return value.double()
+        if isinstance(value, (list, tuple)):
+            return type(value)(one(v) for v in value)
+        return value
+
+    return tuple(one(a) for a in args), {k: one(v) for k, v in kwargs.items()}
 
 
 @contextlib.contextmanager
@@ -210,7 +245,7 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
                     params[name] = _FLOAT64
             dtypes = [_dtype(a) for a in args]
             higher_order = any(isinstance(v, (core.Jaxpr, core.ClosedJaxpr)) for v in params.values())
-            if not higher_order and _FLOAT64 in dtypes and any(d in _NARROW_JAX for d in dtypes):
+            if not higher_order and any(d in _NARROW_JAX for d in dtypes):
                 args = tuple(
                     original(convert, a, new_dtype=_FLOAT64, weak_type=False, sharding=None)
                     if d in _NARROW_JAX

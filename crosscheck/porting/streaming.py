@@ -1,0 +1,133 @@
+"""A torch model's float64 truth without a float64 copy of the model: its own tensors, in place.
+
+A ``copy.deepcopy(model).double()`` holds twice the model's float32 bytes for as long as the truth
+runs; at a billion parameters that is the memory a check does not have. Two in-place forms instead,
+each giving every tensor back exactly as it was (float32 -> float64 -> float32 is exact, as is
+bfloat16's or float16's round trip), the same ``Parameter`` objects throughout (ties hold):
+
+- :func:`float64_streamed` — no gradients: each submodule holds its own floating parameters and buffers
+  in float64 only while it is called, so at most the layers being called are float64 at once;
+- :func:`float64_whole` — with gradients: every floating tensor is float64 for the whole run (autograd
+  keeps what it saves), and the float32 originals are freed meanwhile, so the run costs the float64
+  weights alone rather than a copy beside the original.
+
+A module reading another's parameters outside that one's call (a tied head calling ``F.linear`` on the
+embedding's weight) meets float32 weights beside float64 activations: :func:`promoting_torch`'s mode
+widens those operands, as a float64 copy would have held them.
+
+>>> import torch
+>>> layer = torch.nn.Linear(2, 2)
+>>> with torch.no_grad(), float64_streamed(layer):
+...     y = layer(torch.ones(1, 2, dtype=torch.float64))
+>>> y.dtype, layer.weight.dtype
+(torch.float64, torch.float32)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from itertools import chain
+
+import torch
+
+_WIDE = torch.float64
+
+
+def own_floating(module: torch.nn.Module) -> list[torch.Tensor]:
+    """The floating parameters and buffers a module holds itself (not its children's)."""
+    held = chain(module._parameters.values(), module._buffers.values())
+    return [t for t in held if t is not None and t.is_floating_point()]
+
+
+def _unpromoted():
+    """No torch function mode while the tensors move: a truth run's mode would promote the way back."""
+    return torch._C.DisableTorchFunction()
+
+
+_CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
+
+
+def called_with(module: torch.nn.Module) -> list[torch.Tensor]:
+    """The floating tensors ``module``'s call computes with: its own; a torch layer's children's too
+    (``nn.MultiheadAttention`` reads ``out_proj.weight`` without calling ``out_proj``), a container's
+    never (its layers hold their own while called)."""
+    if type(module).__module__.startswith("torch.nn.") and not isinstance(module, _CONTAINERS):
+        return list({id(t): t for m in module.modules() for t in own_floating(m)}.values())
+    return own_floating(module)
+
+
+class _InPlace:
+    """Tensors moved to float64 in place and back, each counted by the calls holding it."""
+
+    def __init__(self):
+        self.dtypes: dict[int, tuple[torch.Tensor, torch.dtype]] = {}
+        self.holders: Counter = Counter()
+
+    def widen(self, tensors) -> None:
+        with _unpromoted():
+            self._widen(tensors)
+
+    def narrow(self, tensors) -> None:
+        with _unpromoted():
+            self._narrow(tensors)
+
+    def _widen(self, tensors) -> None:
+        for tensor in tensors:
+            key = id(tensor)
+            if self.holders[key] == 0 and tensor.dtype != _WIDE:
+                self.dtypes[key] = (tensor, tensor.dtype)
+                tensor.data = tensor.data.to(_WIDE)
+            self.holders[key] += 1
+
+    def _narrow(self, tensors) -> None:
+        for tensor in tensors:
+            key = id(tensor)
+            self.holders[key] -= 1
+            if self.holders[key] == 0 and key in self.dtypes:
+                tensor.data = tensor.data.to(self.dtypes.pop(key)[1])
+
+    def give_back(self) -> None:
+        """Every tensor still widened, back in its own dtype (an error left a call open)."""
+        with _unpromoted():
+            for tensor, dtype in self.dtypes.values():
+                tensor.data = tensor.data.to(dtype)
+        self.dtypes.clear()
+        self.holders.clear()
+
+
+@contextlib.contextmanager
+def float64_streamed(model: torch.nn.Module):
+    """While open, each submodule of ``model`` computes with its own floating parameters and buffers
+    (:func:`called_with`) in float64 during its calls only, and holds them in their own dtype otherwise.
+    For runs without gradients (autograd would keep the float64 tensors a layer saved)."""
+    held = _InPlace()
+    handles = []
+    for module in model.modules():
+        tensors = called_with(module)
+        if not tensors:
+            continue
+        handles.append(module.register_forward_pre_hook(lambda m, a, tensors=tensors: held.widen(tensors)))
+        handles.append(
+            module.register_forward_hook(
+                lambda m, a, out, tensors=tensors: held.narrow(tensors), always_call=True
+            )
+        )
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+        held.give_back()
+
+
+@contextlib.contextmanager
+def float64_whole(model: torch.nn.Module):
+    """While open, every floating parameter and buffer of ``model`` is float64 (in place: the original
+    dtype's storage is freed meanwhile); each is given back in its own dtype, exactly, on the way out."""
+    held = _InPlace()
+    try:
+        held.widen({id(t): t for m in model.modules() for t in own_floating(m)}.values())
+        yield model
+    finally:
+        held.give_back()

@@ -1,0 +1,64 @@
+"""locate on a model that barely fits: no whole-model float64 copy, and gradients judged only on rows
+whose float64 gradients fit beside both models (the others forward, saying so)."""
+
+import numpy as np
+import torch
+from flax import nnx
+
+from crosscheck import copy_torch_to_jax, locate
+from crosscheck.porting import locating
+
+
+class TorchWide(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.small = torch.nn.Linear(4, 4)
+        self.wide = torch.nn.Linear(4, 64)
+
+    def forward(self, x):
+        return self.wide(torch.tanh(self.small(x)))
+
+
+class JaxWide(nnx.Module):
+    def __init__(self):
+        self.small = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+        self.wide = nnx.Linear(4, 64, rngs=nnx.Rngs(1))
+
+    def __call__(self, x):
+        return self.wide(nnx.tanh(self.small(x)))
+
+
+def _pair():
+    torch.manual_seed(0)
+    ref, port = TorchWide(), JaxWide()
+    copy_torch_to_jax(ref, port)
+    return ref, port, np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+
+
+def test_rows_too_large_for_float64_gradients_are_judged_forward_and_say_so(monkeypatch):
+    monkeypatch.setattr(locating, "SMALL_MODEL", 0)
+    ref, port, x = _pair()
+    result = locate(port, ref, x, grads=True)
+    rows = {layer.path: layer for layer in result.layers}
+    assert result.passed and result.not_judged == [], str(result)
+    assert any("grad" in item.item for item in rows["small"].items)  # 20 of 340 parameters: with gradients
+    for path in ("", "wide"):
+        assert rows[path].items and not any("grad" in item.item for item in rows[path].items)
+        assert rows[path].notes and "gradients not judged" in rows[path].notes[0]
+        assert "gradients not judged" in str(result)
+
+
+def test_a_small_model_has_every_row_checked_with_gradients():
+    ref, port, x = _pair()
+    result = locate(port, ref, x, grads=True)
+    assert all(any("grad" in item.item for item in layer.items) for layer in result.layers), str(result)
+    assert all(not layer.notes for layer in result.layers)
+
+
+def test_locate_leaves_every_torch_tensor_in_its_own_dtype_and_value():
+    ref, port, x = _pair()
+    ref = ref.to(torch.bfloat16)
+    before = {k: v.detach().clone() for k, v in ref.state_dict().items()}
+    locate(port, ref, x, grads=True)
+    after = ref.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())

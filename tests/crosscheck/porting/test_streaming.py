@@ -1,0 +1,138 @@
+"""The float64 truth without whole-model float64 copies: torch layers widened in place while called
+(or for the whole run, with gradients), JAX parameters widened where used. Each gives the same numbers,
+bit for bit, as the float64 copy it replaces, and leaves the model exactly as it was."""
+
+import copy
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crosscheck.porting.magnitudes import float64_jax, float64_view
+from crosscheck.porting.streaming import float64_streamed, float64_whole
+from crosscheck.porting.truth import TruthNotes, promoted_call, promoting_torch
+
+
+class TiedHead(torch.nn.Module):
+    """An embedding, a norm, attention, and a head reading the embedding's weight outside its call."""
+
+    def __init__(self, vocab=11, width=8):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, width)
+        self.norm = torch.nn.LayerNorm(width)
+        self.attention = torch.nn.MultiheadAttention(width, 2, batch_first=True)
+        self.register_buffer("scale", torch.tensor(0.5))
+
+    def forward(self, ids):
+        x = self.norm(self.embed(ids)) * self.scale
+        x = x + self.attention(x, x, x, need_weights=False)[0]
+        return torch.nn.functional.linear(x, self.embed.weight)
+
+
+def _tensors(model):
+    return {name: t.detach().clone() for name, t in model.state_dict(keep_vars=True).items()}
+
+
+def _same_tensors(model, saved):
+    now = model.state_dict(keep_vars=True)
+    return all(now[k].dtype == v.dtype and torch.equal(now[k].detach(), v) for k, v in saved.items())
+
+
+def _truth_by_copy(model, *args):
+    double = copy.deepcopy(model).double()
+    with torch.no_grad(), promoting_torch(double, TruthNotes()):
+        return double(*args)
+
+
+def _truth_streamed(model, *args):
+    with torch.no_grad(), float64_streamed(model), promoting_torch(model, TruthNotes()):
+        return model(*args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_streamed_truth_equals_the_float64_copys_bit_for_bit_and_leaves_every_tensor_as_it_was(dtype):
+    torch.manual_seed(0)
+    model = TiedHead().to(dtype).eval()
+    saved = _tensors(model)
+    ids = torch.randint(0, 11, (2, 5))
+    assert torch.equal(_truth_streamed(model, ids), _truth_by_copy(model, ids))
+    assert _same_tensors(model, saved)
+    assert model.embed.weight is dict(model.named_parameters())["embed.weight"]
+
+
+def test_a_streamed_layer_holds_float64_weights_only_during_its_own_call():
+    seen = {}
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+
+    def record(index):
+        def hook(module, args, output):
+            seen[index] = (model[0].weight.dtype, model[2].weight.dtype)
+
+        return hook
+
+    for index in (0, 2):
+        model[index].register_forward_hook(record(index))
+    _truth_streamed(model, torch.ones(1, 3, dtype=torch.float64))
+    assert seen == {0: (torch.float64, torch.float32), 2: (torch.float32, torch.float64)}
+
+
+def test_a_forward_that_raises_gives_every_tensor_back():
+    class Fails(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            self.proj(x)
+            with torch.no_grad(), float64_streamed(self.proj):
+                raise RuntimeError("inside the call")
+
+    model = Fails()
+    saved = _tensors(model)
+    with pytest.raises(RuntimeError, match="inside the call"):
+        _truth_streamed(model, torch.ones(1, 3, dtype=torch.float64))
+    assert _same_tensors(model, saved)
+
+
+@settings(max_examples=10, deadline=None)
+@given(width=st.integers(1, 6), rows=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_whole_float64_gradients_equal_the_float64_copys_bit_for_bit(width, rows, seed):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(width, 3), torch.nn.GELU(), torch.nn.LayerNorm(3))
+    x = torch.randn(rows, width, dtype=torch.float64)
+    double = copy.deepcopy(model).double()
+    expected = torch.autograd.grad(double(x).square().sum(), list(double.parameters()))
+    saved = _tensors(model)
+    with float64_whole(model):
+        got = torch.autograd.grad(model(x).square().sum(), list(model.parameters()))
+    assert all(g.dtype == torch.float64 and torch.equal(g, e) for g, e in zip(got, expected, strict=True))
+    assert _same_tensors(model, saved)
+
+
+class JaxModel(nnx.Module):
+    def __init__(self, rngs):
+        self.embed = nnx.Embed(11, 8, rngs=rngs)
+        self.norm = nnx.LayerNorm(8, rngs=rngs)
+        self.attention = nnx.MultiHeadAttention(2, 8, decode=False, rngs=rngs)
+        self.out = nnx.Linear(8, 3, rngs=rngs)
+        self.scale = nnx.Param(jnp.asarray(0.5, jnp.float32))
+
+    def __call__(self, ids):
+        x = self.norm(self.embed(ids)) * self.scale[...]
+        return self.out(x + self.attention(x))
+
+
+def test_a_jax_float64_view_computes_what_the_float64_copy_does_bit_for_bit_without_copying():
+    model = JaxModel(nnx.Rngs(0))
+    ids = jnp.asarray(np.random.default_rng(0).integers(0, 11, (2, 5)), jnp.int32)
+    with jax.enable_x64(True):
+        copied, view = float64_jax(model), float64_view(model)
+        expected = promoted_call(copied, lambda: copied(ids), TruthNotes())
+        got = promoted_call(view, lambda: view(ids), TruthNotes())
+    assert got.dtype == jnp.float64 and np.array_equal(np.asarray(got), np.asarray(expected))
+    assert view.out.kernel[...] is model.out.kernel[...]  # the working model's own array, not a copy
