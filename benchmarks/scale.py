@@ -91,6 +91,23 @@ def _reason(code: int | None, stopped: str | None, log: Path) -> str:
     return f"exit {code}" + (f": {tail[0][:200]}" if tail else "")
 
 
+def _resident(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            line = next(line for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) * 1024
+
+
+def _wait_for_memory(wanted: float, patience: float) -> None:
+    """Wait (up to ``patience`` seconds) until the machine has ``wanted`` bytes available: other work may
+    be holding it for a while; a job started anyway would be stopped at once."""
+    deadline = time.monotonic() + patience
+    while (available_bytes() or wanted) < wanted and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def run_one(size: str, job: str, *, repeats: int, timeout: float, min_available: float, logs: Path) -> dict:
     """One job in its own process, watched: killed past ``timeout`` seconds or when the machine's
     available memory falls below ``min_available`` bytes. The worker's row, with ``status`` and, when
@@ -100,6 +117,7 @@ def run_one(size: str, job: str, *, repeats: int, timeout: float, min_available:
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     }
+    _wait_for_memory(2 * min_available + 1e9, timeout)
     start, stopped = time.monotonic(), None
     with open(log, "w") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=err, stderr=subprocess.STDOUT)
@@ -109,7 +127,10 @@ def run_one(size: str, job: str, *, repeats: int, timeout: float, min_available:
             if time.monotonic() - start > timeout:
                 stopped = f"stopped after the {timeout:.0f} s timeout"
             elif available is not None and available < min_available:
-                stopped = f"stopped: the machine's available memory fell to {available / 1e9:.2f} GB"
+                held = _resident(process.pid)
+                stopped = f"stopped: the machine's available memory fell to {available / 1e9:.2f} GB" + (
+                    f" while this job held {held / 1e9:.2f} GB" if held else ""
+                )
             if stopped:
                 process.kill()
                 process.wait()
