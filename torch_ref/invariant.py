@@ -7,15 +7,18 @@ import torch.nn.functional as F
 
 from layer_rules import DEFAULT_TILE_ROWS, messages
 from torch_ref.linear import Linear
+from torch_ref.tiles import each_on_one_thread, plain_cpu
 
 
 def tiled_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile_rows: int):
-    """``F.linear`` computed as a loop of matmuls of exactly ``(tile_rows, in) @ (in, out)``.
+    """``F.linear`` computed as matmuls of exactly ``(tile_rows, in) @ (in, out)``, one BLAS thread each.
 
-    Rows are flattened and zero-padded to whole tiles; each tile is one ``F.linear`` call of a
-    fixed shape, so the BLAS kernel, its blocking and its thread split never depend on the number
-    of rows. Autograd differentiates the loop tile by tile, so input-gradient rows are fixed-shape
-    matmuls too. Without autograd, each tile's ``addmm`` writes straight into the output.
+    Rows are flattened and cut into tiles; only the last tile, when short, is zero-padded. Every tile
+    is one ``addmm`` (what ``F.linear`` calls) of the same shape on one BLAS thread, so the kernel,
+    its blocking and its reduction order never depend on the number of rows or on which thread runs
+    it; on plain CPU tensors the tiles are spread over worker threads (``torch_ref.tiles``). Without
+    autograd each full tile writes straight into the output; with it, autograd differentiates each
+    tile's ``F.linear``, so input-gradient rows are fixed-shape matmuls too.
 
     Shape:
         x ``(..., in)``, weight ``(out, in)``, bias ``(out,)`` or None -> ``(..., out)``.
@@ -25,20 +28,31 @@ def tiled_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """
     *leading, in_features = x.shape
     flat = x.reshape(-1, in_features)
-    rows, pad = flat.shape[0], -flat.shape[0] % tile_rows
-    padded = F.pad(flat, (0, 0, 0, pad)) if pad else flat
+    rows, n_out = flat.shape[0], weight.shape[0]
+    tiles = list(flat.split(tile_rows))
+    if tiles and tiles[-1].shape[0] < tile_rows:
+        tiles[-1] = F.pad(tiles[-1], (0, 0, 0, tile_rows - tiles[-1].shape[0]))
+    parallel = plain_cpu(x, weight, bias)
     tracked = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
     if tracked:  # autograd differentiates each tile's F.linear: input-gradient tiles are fixed-shape too
-        tiles = [F.linear(tile, weight, bias) for tile in padded.split(tile_rows)]
-        y = torch.cat(tiles) if tiles else padded.new_empty(0, weight.shape[0])
-    else:  # the same addmm per tile (what F.linear calls), written in place: no concatenation
-        y = padded.new_empty(padded.shape[0], weight.shape[0])
-        for tile, into in zip(padded.split(tile_rows), y.split(tile_rows), strict=True):
-            if bias is None:
-                torch.mm(tile, weight.t(), out=into)
-            else:
-                torch.addmm(bias, tile, weight.t(), out=into)
-    return y[:rows].reshape(*leading, weight.shape[0])
+        products = each_on_one_thread(lambda i: F.linear(tiles[i], weight, bias), len(tiles), parallel)
+        y = torch.cat(products)[:rows] if products else flat.new_empty(0, n_out)
+    else:  # the same addmm per tile, written in place: no concatenation
+        y = flat.new_empty(rows, n_out)
+        outputs = y.split(tile_rows)
+        each_on_one_thread(lambda i: _product_into(outputs[i], tiles[i], weight, bias), len(tiles), parallel)
+    return y.reshape(*leading, n_out)
+
+
+def _product_into(into: torch.Tensor, tile: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """``into`` = the first ``len(into)`` rows of ``F.linear(tile, weight, bias)``, as one ``addmm``."""
+    full = into if into.shape[0] == tile.shape[0] else tile.new_empty(tile.shape[0], weight.shape[0])
+    if bias is None:
+        torch.mm(tile, weight.t(), out=full)
+    else:
+        torch.addmm(bias, tile, weight.t(), out=full)
+    if full is not into:
+        into.copy_(full[: into.shape[0]])
 
 
 class BatchInvariantLinear(Linear):
@@ -52,8 +66,10 @@ class BatchInvariantLinear(Linear):
     Guarantees: output rows and input-gradient rows are bitwise identical to the row computed
     alone, at any batch size and position (tested on CPU in float32 and bfloat16; unverified on
     GPU). The gradient of ``weight``/``bias`` sums over rows and is not batch invariant.
-    Cost: a single row does ``tile_rows`` rows' work; large batches pay a Python loop over tiles
-    (and, under autograd, a concatenation); see docs/batch-invariance.md for the measured ratios.
+    Cost: a single row does ``tile_rows`` rows' work. On CPU each tile is a one-thread ``addmm`` and
+    the tiles are spread over ``torch.get_num_threads()`` worker threads (``torch_ref.tiles``), so a
+    batch of one tile runs on one thread; under autograd the tiles are concatenated. Measured ratios
+    to ``Linear``: docs/batch-invariance.md.
 
     Same constructor, ``weight`` ``(out, in)``/``bias`` and ``state_dict`` as ``Linear``, plus the
     keyword ``tile_rows``.
