@@ -67,7 +67,8 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         axis.set_ylabel(ylabel)
         axis.grid(True, which="major", alpha=0.4)
         axis.grid(True, which="minor", alpha=0.1)
-        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     figure.suptitle(f"{title}\nsolid: BERT example · dotted: decoder example", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks.sizes import BERT, DECODER
 from benchmarks.worker import JOBS
 
 GB = 1e9
@@ -54,14 +55,19 @@ def filled(rows: list[dict]) -> list[dict]:
 
 
 def load(path: Path) -> list[dict]:
-    """The rows of a JSON-lines file, the last one of each ``(size, job)`` kept, in size then job order."""
+    """The rows of a JSON-lines file, the last one of each ``(size, job)`` kept, in the order of the sizes
+    (BERT, then the decoder, small to large) and of the jobs."""
     rows: dict[tuple, dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
                 rows[(row["size"], row["job"])] = row
-    order = lambda row: (row.get("family", ""), row.get("parameters") or 0, JOBS.index(row["job"]))  # noqa: E731
+    names = [*BERT, *DECODER]
+
+    def order(row: dict) -> tuple[int, int]:
+        return names.index(row["size"]) if row["size"] in names else len(names), JOBS.index(row["job"])
+
     return sorted(rows.values(), key=order)
 
 

@@ -135,6 +135,7 @@ def run_one(size: str, job: str, *, repeats: int, timeout: float, min_available:
                 process.kill()
                 process.wait()
     row = json.loads(result.read_text()) if result.exists() else {"size": size, "job": job}
+    row.setdefault("family", size.split("-")[0])
     if process.returncode == 0:
         return row | {"status": "ok"}
     finished_job = "wall_s" in row or (job == "unavoidable" and "build_s" in row)
