@@ -45,7 +45,13 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         (memory, "floor: 2× weights f32 + largest layer f64", lambda r: r["floor_bytes"] / GB, "black", "."),
         (memory, "goal: 3× one model's weights f32", lambda r: 3 * r["weight_bytes"] / GB, "green", "."),
         (memory, "RSS after building both models", lambda r: r.get("rss_built_bytes", 0) / GB, "grey", "x"),
-        (wall, "unavoidable work (cold)", lambda r: (r.get("unavoidable") or {}).get("cold_s"), "black", "."),
+        (
+            wall,
+            "unavoidable work (cold, forward+backward)",
+            lambda r: (r.get("unavoidable") or {}).get("cold_s"),
+            "black",
+            ".",
+        ),
     ]
     labelled: set = set()
     for family in FAMILIES:

@@ -21,15 +21,25 @@ GB = 1e9
 
 
 def derived(row: dict) -> dict:
-    """The row with its ratios: ``overhead`` (job wall / unavoidable work, cold), ``overhead_warm``,
+    """The row with its ratios: ``overhead`` (job wall / unavoidable work, cold: forward+backward, or the
+    forward alone for a job without gradients where it was measured), ``overhead_warm``,
     ``peak_per_weights`` (job peak / one model's float32 weights) and ``floor_bytes``."""
     unavoidable = row.get("unavoidable") or {}
-    wall, cold, warm = row.get("wall_s"), unavoidable.get("cold_s"), unavoidable.get("warm_s")
+    forward = not row.get("job", "").endswith("-grads") and unavoidable.get("forward_cold_s") is not None
+    prefix = "forward_" if forward else ""
+    wall, cold, warm = (
+        row.get("wall_s"),
+        unavoidable.get(prefix + "cold_s"),
+        unavoidable.get(prefix + "warm_s"),
+    )
     weights = row.get("weight_bytes")
     peak = row.get("job_peak_bytes") or (
         unavoidable.get("peak_bytes") if row.get("job") == "unavoidable" else None
     )
     extra = {
+        "unavoidable_cold_s": cold,
+        "unavoidable_warm_s": warm,
+        "unavoidable_forward": forward,
         "overhead": wall / cold if wall and cold else None,
         "overhead_warm": wall / warm if wall and warm else None,
         "peak_per_weights": peak / weights if peak and weights else None,
@@ -88,7 +98,6 @@ def _cells(row: dict) -> list[str]:
     if "passed" in row:
         verdict = "pass" if row["passed"] else "FAIL"
     items = _fmt(row.get("items"), "d") + (f" ({row['judged']})" if "judged" in row else "")
-    unavoidable = row.get("unavoidable") or {}
     return [
         row["size"],
         _fmt(row.get("parameters"), ".3g", 1e6),
@@ -97,7 +106,8 @@ def _cells(row: dict) -> list[str]:
         verdict,
         items,
         _fmt(row.get("wall_s"), ".1f"),
-        f"{_fmt(unavoidable.get('cold_s'), '.1f')} / {_fmt(unavoidable.get('warm_s'), '.2f')}"
+        f"{_fmt(row['unavoidable_cold_s'], '.1f')} / {_fmt(row['unavoidable_warm_s'], '.2f')}"
+        + (" fwd" if row["unavoidable_forward"] else "")
         + (" †" if row.get("unavoidable_elsewhere") else ""),
         f"{_fmt(row['overhead'], '.1f')} / {_fmt(row['overhead_warm'], '.3g')}",
         _fmt(row.get("rss_built_bytes"), ".3g", GB),

@@ -1,6 +1,7 @@
 """The work a check cannot avoid: one forward+backward of each model in the working dtype (float32) and
 in float64, each timed cold (the first call: JAX traces and compiles) and warm (the median of further
 calls). A loss ``sum(output · cotangent)`` with a fixed random cotangent; every parameter's gradient.
+The forward alone is timed too (``forward_*``): what a check without gradients cannot avoid.
 
 The float64 passes run with one model in memory at a time (the other freed, the torch model rebuilt
 from its seed afterwards), so that at 1 B parameters the float64 weights and gradients of one model
@@ -31,6 +32,10 @@ def _timed(step: Callable[[], None], repeats: int) -> dict[str, float | None]:
     return {"cold_s": cold, "warm_s": statistics.median(warm) if warm else None}
 
 
+def _forward(timing: dict) -> dict:
+    return {f"forward_{key}": value for key, value in timing.items()}
+
+
 def _cotangent(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(1).standard_normal(shape)
 
@@ -49,7 +54,11 @@ def torch_pass(model, torch_inputs: tuple, dtype, repeats: int) -> dict:
         output = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
         output.backward(torch.from_numpy(_cotangent(tuple(output.shape))).to(output.dtype))
 
-    timing = _timed(step, repeats)
+    def forward() -> None:
+        with torch.no_grad():
+            model(*args)
+
+    timing = _timed(step, repeats) | _forward(_timed(forward, repeats))
     for parameter in model.parameters():
         parameter.grad = None
     model.to(torch.float32)
@@ -70,7 +79,9 @@ def jax_pass(graphdef, params, rest, inputs: tuple, repeats: int) -> dict:
     def gradient(params, rest, inputs):
         return jax.grad(lambda p: jnp.vdot(nnx.merge(graphdef, p, rest)(*inputs), cotangent))(params)
 
-    return _timed(lambda: jax.block_until_ready(gradient(params, rest, inputs)), repeats)
+    forward = jax.jit(lambda params, rest, inputs: nnx.merge(graphdef, params, rest)(*inputs))
+    timing = _timed(lambda: jax.block_until_ready(gradient(params, rest, inputs)), repeats)
+    return timing | _forward(_timed(lambda: jax.block_until_ready(forward(params, rest, inputs)), repeats))
 
 
 def measure(pair: dict, rebuild_torch: Callable[[], object], repeats: int) -> dict:
@@ -96,11 +107,8 @@ def measure(pair: dict, rebuild_torch: Callable[[], object], repeats: int) -> di
     passes["torch_float64"] = torch_pass(reference, pair["torch_inputs"], torch.float64, repeats)
     del reference
     gc.collect()
-    cold = sum(p["cold_s"] for p in passes.values())
-    warm = [p["warm_s"] for p in passes.values()]
-    return {
-        "passes": passes,
-        "cold_s": cold,
-        "warm_s": sum(warm) if None not in warm else None,
-        "peak_bytes": peak_bytes(),
-    }
+    total = {}
+    for key in ("cold_s", "warm_s", "forward_cold_s", "forward_warm_s"):
+        times = [p[key] for p in passes.values()]
+        total[key] = sum(times) if None not in times else None
+    return {"passes": passes} | total | {"peak_bytes": peak_bytes()}

@@ -81,3 +81,10 @@ def test_a_row_stopped_in_the_unavoidable_work_borrows_it_from_the_unavoidable_j
     alone = {"size": "decoder-1b", "job": "unavoidable", "status": "ok", "unavoidable": {"cold_s": 15.0}}
     text = table([partial, alone])
     assert "| 15.0 / – † | 2.0 / – |" in text and "- †: the unavoidable work of" in text
+
+
+def test_a_job_without_gradients_is_set_against_the_forward_passes_alone():
+    unavoidable = {"cold_s": 10.0, "warm_s": 2.0, "forward_cold_s": 4.0, "forward_warm_s": 0.5}
+    row = derived(ROW | {"job": "locate", "unavoidable": unavoidable})
+    assert (row["overhead"], row["overhead_warm"], row["unavoidable_forward"]) == (7.5, 60.0, True)
+    assert "| 4.0 / 0.50 fwd | 7.5 / 60 |" in table([ROW | {"job": "locate", "unavoidable": unavoidable}])
