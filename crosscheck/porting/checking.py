@@ -46,6 +46,7 @@ from crosscheck.porting.outputs import (
 )
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
+from crosscheck.porting.streaming import release_freed_memory
 from crosscheck.porting.verdicts import (
     CaseResult,
     has_analytic_bound,
@@ -223,6 +224,9 @@ def check(
         prepared = prepare_check(
             jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
         )
-        result = finish_check(prepared, evaluate_all(prepared.requests))
+        evaluations = evaluate_all(prepared.requests)
+        prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
+        release_freed_memory()
+        result = finish_check(prepared, evaluations)
     result.switched = switched
     return result

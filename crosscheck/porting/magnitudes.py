@@ -17,6 +17,7 @@ from flax import nnx
 
 from crosscheck.numerics import is_floating
 from crosscheck.porting.evaluate import Evaluation, evaluate_jax
+from crosscheck.porting.outputs import flatten_output
 from crosscheck.weights.tree import Rename, submodules
 
 
@@ -61,11 +62,15 @@ def float64_jax(module: nnx.Module) -> nnx.Module:
     return _float64_attributes(double)
 
 
+def _absolute_in_place(values: np.ndarray) -> np.ndarray:
+    return np.abs(values, out=values)
+
+
 def absolute(module: nnx.Module, inputs, cotangent):
     """What :func:`magnitudes` evaluates: a float64 copy of ``module`` holding ``|W|``, ``|b|``, and
     ``|x|``, ``|g|`` (masks and integers kept as they are). Call under ``jax.enable_x64``."""
-    graphdef, params, rest = nnx.split(float64_jax(module), nnx.Param, ...)
-    params = jax.tree.map(lambda a: _on_host(a, np.float64, np.abs), params)
+    graphdef, params, rest = nnx.split(float64_view(module), nnx.Param, ...)
+    params = jax.tree.map(lambda a: _on_host(a, np.float64, _absolute_in_place), params)
     absolute_inputs = tuple(
         np.abs(np.asarray(a).astype(np.float64)) if is_floating(np.asarray(a).dtype) else a for a in inputs
     )
@@ -84,5 +89,27 @@ def magnitudes(
     bounds multiply; for gradients it is the same sum over the backward pass.
     """
     with jax.enable_x64(True):
+        if not grads:
+            return _forward_magnitudes(module, inputs)
         module, inputs, cotangent = absolute(module, inputs, cotangent)
         return evaluate_jax(module, inputs, cotangent, grads=grads, rename=rename)
+
+
+def _forward_magnitudes(module: nnx.Module, inputs) -> Evaluation:
+    """The outputs' ``M`` with ``|W|`` taken inside the program, where XLA may fuse it into each use (an
+    embedding gathers 16 rows of ``|W|``, never the whole table in float64)."""
+    graphdef, params, rest = nnx.split(float64_view(module), nnx.Param, ...)
+    arrays = tuple(
+        jnp.abs(jnp.asarray(a, jnp.float64)) if is_floating(np.asarray(a).dtype) else jnp.asarray(a)
+        for a in inputs
+    )
+
+    def absolute_weight(a):
+        return jnp.abs(a.astype(jnp.float64)) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+    def forward(params, rest, arrays):
+        merged = nnx.merge(graphdef, jax.tree.map(absolute_weight, params), rest)
+        return dict(flatten_output(merged(*arrays), type(module).__name__))
+
+    outputs = jax.jit(forward)(params, rest, arrays)
+    return Evaluation({path: np.asarray(y) for path, y in outputs.items()}, {})

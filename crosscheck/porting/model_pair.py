@@ -95,16 +95,31 @@ def require_same_weights(
     return WeightsMatch(notes, chosen.ignored, differing, chosen.missing, chosen.paired)
 
 
+_CHUNK = 1 << 22
+"""Elements compared at a time: a billion-parameter embedding is compared without a float64 copy."""
+
+
 def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
-    """``None`` when equal (NaN equal to NaN), else the largest ``|ours - theirs|`` (inf for NaN vs not)."""
+    """``None`` when equal (NaN equal to NaN), else the largest ``|ours - theirs|`` (inf for NaN vs not);
+    compared a chunk at a time, so the memory it takes does not grow with the weight."""
+    ours, theirs = ours.reshape(-1), theirs.reshape(-1)
+    largest = None
+    for start in range(0, ours.size, _CHUNK):
+        found = _chunk_difference(ours[start : start + _CHUNK], theirs[start : start + _CHUNK])
+        if found is not None:
+            largest = found if largest is None else max(largest, found)
+    return largest
+
+
+def _chunk_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
     theirs = theirs.astype(ours.dtype)
     if not is_floating(ours.dtype):
         return (
             None if np.array_equal(ours, theirs) else float(np.max(np.abs(ours.astype(np.float64) - theirs)))
         )
-    a, b = ours.astype(np.float64), theirs.astype(np.float64)
-    if np.array_equal(a, b, equal_nan=True):
+    if np.array_equal(ours, theirs, equal_nan=True):
         return None
+    a, b = ours.astype(np.float64), theirs.astype(np.float64)
     with np.errstate(invalid="ignore"):
         difference = np.abs(a - b)
     return float(np.max(np.where(np.isnan(difference), np.inf, difference)))

@@ -245,7 +245,7 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
                     params[name] = _FLOAT64
             dtypes = [_dtype(a) for a in args]
             higher_order = any(isinstance(v, (core.Jaxpr, core.ClosedJaxpr)) for v in params.values())
-            if not higher_order and any(d in _NARROW_JAX for d in dtypes):
+            if not higher_order and primitive is not convert and any(d in _NARROW_JAX for d in dtypes):
                 args = tuple(
                     original(convert, a, new_dtype=_FLOAT64, weak_type=False, sharding=None)
                     if d in _NARROW_JAX

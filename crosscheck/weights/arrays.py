@@ -40,11 +40,21 @@ def numpy_of_torch(tensor) -> np.ndarray:
     Shape:
         the tensor's shape.
     """
+    return numpy_view_of_torch(tensor).copy()
+
+
+def numpy_view_of_torch(tensor) -> np.ndarray:
+    """A NumPy array sharing a CPU torch tensor's memory (detached; bfloat16 as ``ml_dtypes``'), a copy
+    only for a tensor on another device: read it, never write it.
+
+    Shape:
+        the tensor's shape.
+    """
     torch = _torch()
     tensor = tensor.detach().cpu()
     if tensor.dtype == torch.bfloat16:
-        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16).copy()
-    return tensor.numpy().copy()
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
 
 
 def contiguous(array) -> np.ndarray:

@@ -50,6 +50,12 @@ def torch_arrays(module, source: str, purpose: str) -> dict[str, np.ndarray]:
     the meta device (a shape without data), so there are no values to save; ...
     """
     state = torch_state(module)
+    require_torch_data(module, state, source, purpose)
+    return {key: numpy_of_torch(tensor) for key, tensor in state.items()}
+
+
+def require_torch_data(module, state: Mapping[str, object], source: str, purpose: str) -> None:
+    """WeightsError if a tensor of ``state`` (``module``'s) has no data (the meta device)."""
     meta = [key for key, tensor in state.items() if tensor.is_meta]
     if meta:
         raise WeightsError(
@@ -57,7 +63,6 @@ def torch_arrays(module, source: str, purpose: str) -> dict[str, np.ndarray]:
             f"without data), so there are no values to {purpose}; give the module memory and weights first "
             "(module.to_empty(device='cpu'), then load_weights)"
         )
-    return {key: numpy_of_torch(tensor) for key, tensor in state.items()}
 
 
 def torch_spec(tensor) -> Spec:
@@ -205,13 +210,16 @@ def write_torch(module, arrays: Mapping[str, np.ndarray], source: str) -> None:
 def write_jax(entries: list[Entry], arrays: Mapping[str, np.ndarray], source: str, target: str) -> None:
     """Give each entry's variable its array (torch layout, keyed by the entry's key), converted to the
     variable's layout and dtype, all or nothing; a variable at two paths must get one value."""
-    layouts = {e.key: np.asarray(e.rule.from_torch(arrays[e.key]), e.variable[...].dtype) for e in entries}
+    values = {}
+    for e in entries:  # one array at a time: only the new values are held whole, never their NumPy steps
+        layout = np.asarray(e.rule.from_torch(arrays[e.key]), e.variable[...].dtype)
+        values[e.key] = jax_of_numpy(layout, layout.dtype)
+        del layout
     shared: dict[int, list[str]] = {}
     for entry in entries:
         shared.setdefault(id(entry.variable), []).append(entry.key)
-    require_ties_agree(
-        [keys for keys in shared.values() if len(keys) > 1], layouts, source, target, "variable"
-    )
-    values = {key: jax_of_numpy(value, value.dtype) for key, value in layouts.items()}
+    tied = [keys for keys in shared.values() if len(keys) > 1]
+    held = {key: np.asarray(values[key]) for keys in tied for key in keys}
+    require_ties_agree(tied, held, source, target, "variable")
     for entry in entries:  # everything converted above: these assignments cannot fail half way
         entry.variable[...] = values[entry.key]

@@ -14,15 +14,17 @@ module's new values are private copies (never views of a torch tensor).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
 from crosscheck.weights import files
-from crosscheck.weights.arrays import is_torch_module, numpy_of_torch, torch_dtype_name
+from crosscheck.weights.arrays import is_torch_module, numpy_of_torch, numpy_view_of_torch, torch_dtype_name
 from crosscheck.weights.files import Loaded
 from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of, whole_prefix
 from crosscheck.weights.selection import Copied, Ignore, select_keys, torch_part
 from crosscheck.weights.targets import (
+    require_torch_data,
     require_writable_torch,
     torch_arrays,
     torch_keys,
@@ -173,6 +175,24 @@ def _fitted(
     }
 
 
+class _Converted(Mapping):
+    """The torch tensors as NumPy arrays in the expected dtypes, each converted when it is read (a model
+    is never held whole in NumPy beside both frameworks' copies)."""
+
+    def __init__(self, source: str, state: dict, expected: dict[str, Spec], target: str, cast):
+        self.source, self.state, self.expected, self.target, self.cast = source, state, expected, target, cast
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        own = numpy_view_of_torch(self.state[key])
+        return converted(self.source, key, own, self.expected[key].dtype, self.target, cast=self.cast)
+
+    def __iter__(self):
+        return iter(self.expected)
+
+    def __len__(self) -> int:
+        return len(self.expected)
+
+
 def _copy_options(function, torch_module, jax_module, prefix, strict, ignore, rename, cast):
     """The torch part at ``prefix``, the messages' source and target, and the keys to copy."""
     part = torch_part(torch_module, prefix, function)
@@ -233,10 +253,12 @@ def copy_torch_to_jax(
     with torch_twin(_twin_keys(torch_module, prefix, "copy_torch_to_jax")):
         part, source, target, chosen = _copy_options("copy_torch_to_jax", torch_module, jax_module, *options)
         entries = [entry for entry in plan(jax_module, rename=rename) if entry.key in chosen.paired]
-        state = torch_arrays(part, source, "copy")
+        state = torch_state(part)
+        require_torch_data(part, state, source, "copy")
         expected = {entry.key: entry.torch_spec() for entry in entries}
         state = {key: a for key, a in state.items() if key in expected}
-        write_jax(entries, _fitted(source, state, expected, target, cast), source, target)
+        require_fit(source, {key: torch_spec(a) for key, a in state.items()}, expected, target, cast=cast)
+        write_jax(entries, _Converted(source, state, expected, target, cast), source, target)
     return Copied(chosen.ignored, chosen.missing)
 
 

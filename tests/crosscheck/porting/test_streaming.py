@@ -136,3 +136,33 @@ def test_a_jax_float64_view_computes_what_the_float64_copy_does_bit_for_bit_with
         got = promoted_call(view, lambda: view(ids), TruthNotes())
     assert got.dtype == jnp.float64 and np.array_equal(np.asarray(got), np.asarray(expected))
     assert view.out.kernel[...] is model.out.kernel[...]  # the working model's own array, not a copy
+
+
+def test_forward_magnitudes_taken_inside_the_program_equal_the_float64_copys_bit_for_bit():
+    from crosscheck.porting.evaluate import evaluate_jax
+    from crosscheck.porting.magnitudes import absolute, magnitudes
+
+    model = JaxModel(nnx.Rngs(1))
+    ids = np.random.default_rng(1).integers(0, 11, (2, 5)).astype(np.int32)
+    got = magnitudes(model, (ids,), None, grads=False).output
+    with jax.enable_x64(True):
+        expected = evaluate_jax(*absolute(model, (ids,), None), grads=False).output
+    assert got.dtype == np.float64 and np.array_equal(got, expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(size=st.integers(1, 40), chunk=st.integers(1, 7), where=st.integers(0, 39), nan=st.booleans())
+def test_weights_compared_a_chunk_at_a_time_find_the_largest_difference_anywhere(size, chunk, where, nan):
+    from crosscheck.porting import model_pair
+
+    ours = np.arange(size, dtype=np.float32)
+    theirs = ours.copy()
+    index = where % size
+    theirs[index] = np.nan if nan else theirs[index] + 0.5
+    original = model_pair._CHUNK
+    model_pair._CHUNK = chunk
+    try:
+        assert model_pair._largest_difference(ours, ours.copy()) is None
+        assert model_pair._largest_difference(ours, theirs) == (np.inf if nan else 0.5)
+    finally:
+        model_pair._CHUNK = original
