@@ -88,9 +88,13 @@ def _fmt(value, spec: str = ".3g", scale: float = 1.0) -> str:
 COLUMNS = (
     "size", "params (M)", "weights f32 (GB)", "job", "verdict", "items (judged)", "wall (s)",
     "unavoidable cold / warm (s)", "overhead cold / warm", "RSS built (GB)", "peak (GB)", "peak / weights",
-    "floor (GB)", "commit",
+    "floor (GB)", "code commit",
 )  # fmt: skip
 """The table's columns (docs/scale.md says what each means)."""
+
+
+def _commit(commit: str | None) -> str:
+    return "–" if not commit else commit[:8] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 def _cells(row: dict) -> list[str]:
@@ -114,7 +118,7 @@ def _cells(row: dict) -> list[str]:
         _fmt(row.get("job_peak_bytes"), ".3g", GB),
         _fmt(row["peak_per_weights"], ".3g"),
         _fmt(row["floor_bytes"], ".3g", GB),
-        (row.get("git_commit") or "–")[:8] + ("+dirty" if "dirty" in (row.get("git_commit") or "") else ""),
+        _commit(row.get("code_commit") or row.get("git_commit")),
     ]
 
 

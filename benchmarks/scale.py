@@ -68,13 +68,20 @@ def slug(info: dict) -> str:
     return "-".join([w for w in words if w] + [f"{info['cores']}cores"])
 
 
-def git_commit() -> str | None:
-    """The commit measured, with ``+dirty`` when the measured code has changes not committed."""
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    code = ["crosscheck", "jaxlin", "torch_ref", "layer_rules", "examples", "benchmarks"]
-    status = ["git", "status", "--porcelain", "--", *code]
-    changed = subprocess.run(status, cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return (done.stdout.strip() + ("+dirty" if changed else "")) or None
+MEASURED = ["crosscheck", "jaxlin", "torch_ref", "layer_rules", "examples"]
+"""The code a row measures (``benchmarks/`` itself is the ruler, not the thing measured)."""
+
+
+def git_commit() -> dict[str, str | None]:
+    """``git_commit``: the checkout's commit; ``code_commit``: the last commit that changed the measured
+    code, with ``+dirty`` when it has changes not committed."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    head, code = git("rev-parse", "HEAD"), git("log", "-1", "--format=%H", "--", *MEASURED)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *MEASURED)
+    return {"git_commit": head or None, "code_commit": (code + ("+dirty" if changed else "")) or None}
 
 
 def _reason(code: int | None, stopped: str | None, log: Path) -> str:
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows_path.unlink()
     command = "python -m benchmarks.scale " + shlex.join(argv if argv is not None else sys.argv[1:])
     title = f"{info['cpu']} · {info['cores']} cores · {info['memory_gib']} GiB RAM · {rows_path.stem}"
-    common = {"machine": info, "git_commit": git_commit(), "command": command.strip()}
+    common = {"machine": info, "command": command.strip()} | git_commit()
     if args.report_only:
         return write(rows_path, [], title)
     rows = []
