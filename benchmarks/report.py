@@ -65,14 +65,20 @@ def filled(rows: list[dict]) -> list[dict]:
 
 
 def load(path: Path) -> list[dict]:
-    """The rows of a JSON-lines file, the last one of each ``(size, job)`` kept, in the order of the sizes
+    """The rows of a JSON-lines file, the last one of each ``(size, job)`` kept (except a failed one after
+    one that finished: that is kept, the failure noted as ``later_failure``), in the order of the sizes
     (BERT, then the decoder, small to large) and of the jobs."""
     rows: dict[tuple, dict] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                rows[(row["size"], row["job"])] = row
+                key = (row["size"], row["job"])
+                earlier = rows.get(key)
+                if earlier and earlier.get("status") == "ok" and row.get("status") == "failed":
+                    rows[key] = earlier | {"later_failure": row.get("reason")}  # stopped: other work's memory
+                else:
+                    rows[key] = row
     names = [*BERT, *DECODER]
 
     def order(row: dict) -> tuple[int, int]:
@@ -127,6 +133,11 @@ def table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_cells(derived(row))) + " |" for row in filled(rows)]
     failures = [f"- {row['size']} {row['job']}: {row['reason']}" for row in rows if row.get("reason")]
+    failures += [
+        f"- {row['size']} {row['job']}, a later run: {row['later_failure']}"
+        for row in rows
+        if row.get("later_failure")
+    ]
     if any(row.get("unavoidable_elsewhere") for row in filled(rows)):
         failures.append("- †: the unavoidable work of the same size's `unavoidable` job (its own process)")
     return "\n".join(lines + ([""] + failures if failures else [])) + "\n"

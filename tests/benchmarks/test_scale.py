@@ -27,9 +27,15 @@ def test_the_ratios_and_the_table_of_a_row_and_of_a_failed_one(tmp_path):
     assert row["floor_bytes"] == 2 * 124_000_000 + 131_000_000
     killed = {"size": "decoder-1b", "job": "check", "status": "failed", "reason": "killed by SIGKILL"}
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in (ROW, killed, ROW | {"wall_s": 20.0})))
+    stopped = {"size": "decoder-small", "job": "check", "status": "failed", "reason": "stopped: memory"}
+    later = (ROW, killed, ROW | {"wall_s": 20.0}, ROW | {"job": "check"}, stopped)
+    path.write_text("".join(json.dumps(r) + "\n" for r in later))
     rows = load(path)
-    assert [r["wall_s"] for r in rows if r["size"] == "decoder-small"] == [20.0]  # the later row kept
+    assert [r["wall_s"] for r in rows if r["size"] == "decoder-small"] == [
+        30.0,
+        20.0,
+    ]  # check, then locate-grads: its later row kept
+    assert "- decoder-small check, a later run: stopped: memory" in table(rows)  # but not over a finished one
     text = table(rows)
     assert (
         "| decoder-small | 31 | 0.124 | locate-grads | pass | 45 (45) | 20.0 | 10.0 / 2.00 | 2.0 / 10 |"
