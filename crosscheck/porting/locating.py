@@ -189,10 +189,24 @@ def _gradients_fit(layer, torch_layers, total: int) -> bool:
     return False
 
 
+def _gradients_alone(layer, torch_layers) -> bool:
+    """Whether the layer's gradients mean the same alone: torch's ``Embedding(padding_idx=i)`` gives row
+    ``i`` no gradient, a rule ``nnx.Embed`` does not have (a port stops that gradient elsewhere, if at
+    all: ``check`` judges the whole model's)."""
+    padding = getattr(torch_layers[layer.path], "padding_idx", None)
+    if isinstance(torch_layers[layer.path], torch.nn.Embedding) and padding is not None:
+        layer.notes.append(
+            f"gradients not judged alone: torch's padding_idx={padding} row gets none, nnx.Embed has no "
+            "padding index (check judges the whole model's gradients)"
+        )
+        return False
+    return True
+
+
 def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned) -> None:
     """One row: checked with gradients where it can be, else judged forward; not judged on an error."""
     total = sum(p.numel() for p in calls[1][""].parameters())
-    grads = grads and _gradients_fit(layer, calls[1], total)
+    grads = grads and _gradients_fit(layer, calls[1], total) and _gradients_alone(layer, calls[1])
     try:
         checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, learned)
     except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported

@@ -84,11 +84,15 @@ class _InPlace:
             self.holders[key] += 1
 
     def _narrow(self, tensors) -> None:
+        moved = 0
         for tensor in tensors:
             key = id(tensor)
             self.holders[key] -= 1
             if self.holders[key] == 0 and key in self.dtypes:
                 tensor.data = tensor.data.to(self.dtypes.pop(key)[1])
+                moved += tensor.numel() * 8
+        if moved >= _LARGE:  # the freed float64 pages back now, not after every layer has left its own
+            release_freed_memory(collect=False)
 
     def give_back(self) -> None:
         """Every tensor still widened, back in its own dtype (an error left a call open)."""
@@ -136,10 +140,17 @@ def float64_whole(model: torch.nn.Module):
         held.give_back()
 
 
-def release_freed_memory() -> None:
-    """Collect garbage and hand the C heap's free pages back to the system (glibc's ``malloc_trim``):
-    between the phases of a check, a float64 layer just freed is not still counted against the next."""
-    gc.collect()
+_LARGE = 1 << 24
+"""Bytes of float64 weights whose freeing is worth handing back to the system at once."""
+
+
+def release_freed_memory(collect: bool = True) -> None:
+    """Collect garbage (``collect``) and hand the C heap's free pages back to the system (glibc's
+    ``malloc_trim``): between the phases of a check, a float64 layer just freed is not still counted
+    against the next (the heap keeps freed blocks of a few megabytes for reuse, and a model's layers
+    freed one after another add up to the model's size)."""
+    if collect:
+        gc.collect()
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)

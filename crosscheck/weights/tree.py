@@ -251,6 +251,7 @@ def torch_twin(keys):
     twin holds a packed key, and the children map one by one where it holds theirs instead (a ViT's
     ``query``/``key``/``value`` Linears)."""
     _TWIN_KEYS.append(frozenset(keys))
+    del keys  # a state_dict's keys view holds the state_dict, and it the weights' storages, all along
     try:
         yield
     finally:

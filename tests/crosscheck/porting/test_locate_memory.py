@@ -62,3 +62,40 @@ def test_locate_leaves_every_torch_tensor_in_its_own_dtype_and_value():
     locate(port, ref, x, grads=True)
     after = ref.state_dict()
     assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+
+
+class TorchTokens(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4, padding_idx=0)
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, ids):
+        return self.proj(self.embed(ids))
+
+
+class JaxTokens(nnx.Module):
+    """Zeroes the padding row's gradient where the embedding is used, as a port of padding_idx does."""
+
+    def __init__(self):
+        self.embed = nnx.Embed(10, 4, rngs=nnx.Rngs(0))
+        self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(1))
+
+    def __call__(self, ids):
+        import jax
+
+        x = self.embed(ids)
+        x = jax.numpy.where((ids == 0)[..., None], jax.lax.stop_gradient(x), x)
+        return self.proj(x)
+
+
+def test_an_embedding_with_a_padding_index_is_judged_forward_alone_and_the_honest_port_passes():
+    torch.manual_seed(0)
+    ref, port = TorchTokens(), JaxTokens()
+    copy_torch_to_jax(ref, port)
+    ids = np.array([[0, 3, 5, 0], [2, 0, 9, 1]], np.int32)
+    result = locate(port, ref, ids, grads=True)
+    rows = {layer.path: layer for layer in result.layers}
+    assert result.passed and result.first_failure is None, str(result)
+    assert "padding_idx=0" in rows["embed"].notes[0]
+    assert any("grad" in item.item for item in rows["proj"].items)
