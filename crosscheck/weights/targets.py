@@ -209,17 +209,28 @@ def write_torch(module, arrays: Mapping[str, np.ndarray], source: str) -> None:
 
 def write_jax(entries: list[Entry], arrays: Mapping[str, np.ndarray], source: str, target: str) -> None:
     """Give each entry's variable its array (torch layout, keyed by the entry's key), converted to the
-    variable's layout and dtype, all or nothing; a variable at two paths must get one value."""
-    values = {}
-    for e in entries:  # one array at a time: only the new values are held whole, never their NumPy steps
-        layout = np.asarray(e.rule.from_torch(arrays[e.key]), e.variable[...].dtype)
-        values[e.key] = jax_of_numpy(layout, layout.dtype)
-        del layout
+    variable's layout and dtype, all or nothing; a variable at two paths must get one value.
+
+    Two passes, one array at a time: the first converts every array and checks it (a value the dtype
+    would change, tied keys that disagree) and keeps none; only then does the second convert and write
+    each. A model is never held twice beside itself, and a failed copy still changes nothing."""
+
+    def converted_for(entry: Entry) -> np.ndarray:
+        return np.asarray(entry.rule.from_torch(arrays[entry.key]), entry.variable[...].dtype)
+
     shared: dict[int, list[str]] = {}
     for entry in entries:
         shared.setdefault(id(entry.variable), []).append(entry.key)
-    tied = [keys for keys in shared.values() if len(keys) > 1]
-    held = {key: np.asarray(values[key]) for keys in tied for key in keys}
-    require_ties_agree(tied, held, source, target, "variable")
-    for entry in entries:  # everything converted above: these assignments cannot fail half way
-        entry.variable[...] = values[entry.key]
+    tied = {key for keys in shared.values() if len(keys) > 1 for key in keys}
+    held = {}
+    for entry in entries:
+        value = converted_for(entry)
+        if entry.key in tied:
+            held[entry.key] = value
+        del value
+    require_ties_agree([keys for keys in shared.values() if len(keys) > 1], held, source, target, "variable")
+    del held
+    for entry in entries:  # everything converted and checked above: these writes cannot fail half way
+        value = converted_for(entry)
+        entry.variable[...] = jax_of_numpy(value, value.dtype)
+        del value
