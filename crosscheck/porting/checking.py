@@ -44,6 +44,7 @@ from crosscheck.porting.outputs import (
     is_floating_array,
     pair_paths,
 )
+from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
 from crosscheck.porting.streaming import release_freed_memory
@@ -166,6 +167,7 @@ def check(
     strict: bool = True,
     prefix: str = "",
     ignore: Ignore = None,
+    progress: Report = False,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
 
@@ -198,6 +200,9 @@ def check(
     ``place(inputs)`` puts the JAX side's inputs on devices (:func:`crosscheck.runtime.meshes.input_placer`
     shards them on a mesh); the torch module runs where it is. The JAX evaluations (working dtype,
     float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.porting.fused`).
+    ``progress``: its three phases (weights and inputs, the JAX runs, torch's runs and the verdicts) as
+    a bar on standard error (``True``; ``None``: when it is a terminal), or ``progress(done, 3)``; none by
+    default (a check inside a larger job says nothing of its own).
 
     Shape:
         inputs as the JAX module takes them.
@@ -221,12 +226,16 @@ def check(
                "strict": strict, "prefix": prefix, "ignore": ignore}  # fmt: skip
     sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
     with torch_twin(torch_module.state_dict().keys()), inference_mode(jax_module, torch_module) as switched:
-        prepared = prepare_check(
-            jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
-        )
-        evaluations = evaluate_all(prepared.requests)
-        prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
-        release_freed_memory()
-        result = finish_check(prepared, evaluations)
+        with layer_progress(3, "check", progress) as advance:
+            prepared = prepare_check(
+                jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
+            )
+            advance()
+            evaluations = evaluate_all(prepared.requests)
+            prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
+            release_freed_memory()
+            advance()
+            result = finish_check(prepared, evaluations)
+            advance()
     result.switched = switched
     return result

@@ -99,3 +99,14 @@ def test_an_embedding_with_a_padding_index_is_judged_forward_alone_and_the_hones
     assert result.passed and result.first_failure is None, str(result)
     assert "padding_idx=0" in rows["embed"].notes[0]
     assert any("grad" in item.item for item in rows["proj"].items)
+
+
+def test_check_reports_its_three_phases_when_asked_and_nothing_by_default(capsys):
+    from crosscheck import check
+
+    ref, port, x = _pair()
+    seen = []
+    assert check(port, ref, x, progress=lambda done, total: seen.append((done, total))).passed
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    check(port, ref, x)
+    assert capsys.readouterr().err == ""
