@@ -60,7 +60,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
             of_job = [row for row in mine if row["job"] == job]
             _draw(memory, of_job, peak, job, color, marker, family, labelled)
             _draw(wall, of_job, lambda r: r.get("wall_s"), job, color, marker, family, labelled)
-        one = list({row["size"]: row for row in mine if row.get("unavoidable")}.values())
+        # one row per size, one with the unavoidable work where there is one (a 1 B row may lack it)
+        ranked = sorted(mine, key=lambda row: bool(row.get("unavoidable")))
+        one = list({row["size"]: row for row in ranked}.values())
         for axis, label, value, color, marker in shared:
             _draw(axis, one, value, label, color, marker, family, labelled)
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
