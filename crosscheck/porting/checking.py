@@ -47,7 +47,7 @@ from crosscheck.porting.outputs import (
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
-from crosscheck.porting.streaming import release_freed_memory
+from crosscheck.porting.streaming import is_large, release_freed_memory
 from crosscheck.porting.verdicts import (
     CaseResult,
     has_analytic_bound,
@@ -233,7 +233,8 @@ def check(
             advance()
             evaluations = evaluate_all(prepared.requests)
             prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
-            release_freed_memory()
+            if is_large(torch_module):
+                release_freed_memory()
             advance()
             result = finish_check(prepared, evaluations)
             advance()

@@ -34,7 +34,7 @@ from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
-from crosscheck.porting.streaming import float64_streamed, release_freed_memory
+from crosscheck.porting.streaming import float64_streamed, is_large, release_freed_memory
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -249,7 +249,9 @@ def _locate(
             )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
-    release_freed_memory()
+    large = is_large(torch_module)
+    if large:
+        release_freed_memory()
     with jax.enable_x64(True):
         jax64 = float64_view(jax_module)
         try:
@@ -258,7 +260,8 @@ def _locate(
             jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
         except Exception as error:
             raise model_call_error("JAX", jax_module, error) from error
-    release_freed_memory()
+    if large:
+        release_freed_memory()
     jax_layers = dict(submodules(jax_module))
     by_torch_path = {(renamed(path + ".", rename)[:-1] if path else ""): path for path in jax_layers}
     jax_called = {call.path: call for call in jax_calls}
@@ -292,7 +295,8 @@ def _locate(
             with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
                 _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned)
             result.layers.append(layer)
-            release_freed_memory()
+            if large:
+                release_freed_memory()
             advance()
     matched = {layer.jax_path for layer in result.layers}
     result.jax_only = [call.path for call in jax_calls if call.path not in matched]

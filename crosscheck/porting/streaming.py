@@ -144,6 +144,17 @@ _LARGE = 1 << 24
 """Bytes of float64 weights whose freeing is worth handing back to the system at once."""
 
 
+LARGE_MODEL = 1 << 28
+"""Parameter bytes from which a check hands freed memory back between its phases (below, the garbage
+collection it takes — a fifth of a second in a process holding jax, torch and transformers — costs
+more than the memory is worth)."""
+
+
+def is_large(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s parameters take :data:`LARGE_MODEL` bytes or more."""
+    return sum(p.numel() * p.element_size() for p in model.parameters()) >= LARGE_MODEL
+
+
 def release_freed_memory(collect: bool = True) -> None:
     """Collect garbage (``collect``) and hand the C heap's free pages back to the system (glibc's
     ``malloc_trim``): between the phases of a check, a float64 layer just freed is not still counted
