@@ -89,8 +89,13 @@ def test_a_signal_whose_handler_returns_makes_the_write_an_oserror_and_leaves_no
 def test_ctrl_c_while_writing_is_a_keyboard_interrupt_after_the_clean_up(tmp_path, monkeypatch):
     fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (fsync(fd), os.kill(os.getpid(), signal.SIGINT)))
-    with pytest.raises(KeyboardInterrupt):
-        atomic.atomic_write(tmp_path / "w.safetensors", b"weights")
+    # Python's own Ctrl-C handler, as in a terminal (a shell's background job starts with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic.atomic_write(tmp_path / "w.safetensors", b"weights")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert os.listdir(tmp_path) == []
 
 
