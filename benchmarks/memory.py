@@ -13,13 +13,18 @@ import resource
 import sys
 
 
-def _status(field: str) -> int | None:
+def _kib_field(path: str, field: str) -> int | None:
+    """Bytes of a ``field:  N kB`` line of a /proc file, or ``None`` where there is none."""
     try:
-        with open("/proc/self/status") as status:
-            found = re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)
+        with open(path) as text:
+            found = re.search(rf"^{field}:\s+(\d+) kB", text.read(), re.MULTILINE)
     except OSError:
         return None
     return int(found.group(1)) * 1024 if found else None
+
+
+def _status(field: str) -> int | None:
+    return _kib_field("/proc/self/status", field)
 
 
 def lifetime_peak_bytes() -> int:
@@ -52,9 +57,4 @@ def reset_peak() -> bool:
 
 def available_bytes() -> int | None:
     """The machine's ``MemAvailable`` (what can still be allocated without swapping), or ``None``."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(found.group(1)) * 1024 if found else None
+    return _kib_field("/proc/meminfo", "MemAvailable")
