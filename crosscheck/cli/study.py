@@ -53,7 +53,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     # JAX and PyTorch load here, when the command runs, not for --help.
     from crosscheck.runtime import meshes
     from crosscheck.runtime.devices import torch_device
-    from crosscheck.study import outputs, plan, summary, targets
+    from crosscheck.study import outputs, parity, plan, summary, targets
 
     common.jax_device_or_exit(parser, args.device)
     mesh_devices = 0
@@ -73,6 +73,8 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     env = session.environment(argv, mesh=dict(args.mesh) if args.mesh else None)
     goals = targets.evaluate(targets.TARGETS, records)
     print("\n".join(summary.terminal_lines(goals, quick=args.quick)))
+    if args.quick:  # a handful of rows: every row's kernel parity here (the full run's are in study.md)
+        print("\n".join(["", *parity.terminal_lines(records)]))
     disagree = [r for r in records if r.get("equal") is False]
     for record in disagree:
         print(f"DISAGREES: {record['study']} {record['config']} {record['impl']}")

@@ -3,11 +3,14 @@
 ``x (batch, windows, size) -> Linear(size, heads·size) -> split into heads -> heads independent
 size→size linears with bias``: the question "how to calculate multiple linear layers in one pass"
 asks about the second step, but a model runs both, and fusing them is what ``jax.jit`` offers over
-eager PyTorch. Both frameworks hold one set of weights (torch_ref's init under seed 0, copied).
+eager PyTorch. Both frameworks hold one set of weights (torch_ref's init under seed 0, copied). Each
+framework's two plain GEMMs of the block's shapes are timed beside it: the row's kernel parity.
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import torch
 from flax import nnx
@@ -83,6 +86,29 @@ def _magnitude(block: JaxBlock, rows: int, heads: int, size: int):
     return magnitude
 
 
+def kernel_parity(block: JaxBlock, rows: int, device: str) -> list[Impl]:
+    """Each framework's two plain GEMMs of the block's shapes on its kernels: ``(rows, size) @ (size,
+    heads·size)``, then that output read heads-major as it lies (a free reshape, not the block's split)
+    ``@ (heads, size, size)``. No bias, no copy: the backend's matmul cost of the block. A different
+    function from the block (the second GEMM mixes rows across heads), so timed, not compared."""
+    heads, size = block.heads.num_heads, block.heads.in_features
+    w1, w2 = block.project.kernel[...], block.heads.kernel[...]
+    to_rows = lambda x: x.reshape(rows, size)  # noqa: E731
+    jax_gemms = jax.jit(lambda x, a, b: jnp.matmul(jnp.matmul(x, a).reshape(heads, rows, size), b))
+    t1, t2 = (torch.from_numpy(np.array(w, np.float32)).to(device) for w in (w1, w2))
+
+    def torch_gemms(x):
+        with torch.no_grad():
+            return torch.bmm(torch.mm(x, t1).view(heads, rows, size), t2)
+
+    note = {"checked": False, "to_layout": to_rows}
+    hlo = lambda: jax_gemms.lower(jnp.zeros((rows, size), jnp.float32), w1, w2).compile().as_text()  # noqa: E731
+    return [
+        Impl(names.JAX_BLOCK_GEMMS, "jax", lambda x: jax_gemms(x, w1, w2), hlo, **note),
+        Impl(names.TORCH_BLOCK_GEMMS, "torch", torch_gemms, **note),
+    ]
+
+
 def block(heads: int, size: int, leading: tuple[int, int], device: str, *, compiled: bool) -> Config:
     """The block at ``heads`` × ``size`` on ``leading`` = (batch, windows) rows: jaxlin's default and
     its explicit impls through :func:`jaxlin.jitted`, torch_ref eager and, where asked, compiled."""
@@ -97,6 +123,7 @@ def block(heads: int, size: int, leading: tuple[int, int], device: str, *, compi
     impls.append(Impl(names.TORCH_BLOCK, "torch", no_grad(theirs)))
     if compiled:
         impls.append(Impl(names.TORCH_COMPILE_BLOCK, "torch", no_grad(torch.compile(theirs))))
+    impls += kernel_parity(reference, rows, device)
     flops = 2.0 * rows * size * heads * size * 2  # two matmuls of the same size
     weights = size * heads * size + heads * size + heads * size * (size + 1)
     return Config(

@@ -6,7 +6,9 @@ implementation's (within twice the float32 rounding allowance, on the first rows
 formulations the compiled HLO is searched for its dot instructions (``one_batched_dot``: exactly
 one dot, with a batch dimension). Then all of them are timed by the harness's one engine
 (:func:`crosscheck.runtime.timing.measure`: interleaved rounds, one framework at a time).
-Each record carries its FLOPs and the bytes it must move at least; :mod:`crosscheck.study.roofline`
+Each record carries its FLOPs, the bytes it must move at least and (in memory, not in ``study.json``)
+every round's time, ``samples_s``, in round order: the records of one configuration ran side by side,
+so :mod:`crosscheck.study.parity` pairs them into ratio intervals. :mod:`crosscheck.study.roofline`
 turns them into GFLOP/s, GB/s and the fraction of the roofline measured in the same run.
 """
 
@@ -186,6 +188,7 @@ def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None
     rounds = repeats if repeats is not None else config.rounds
     for index, timing in measure(prepared, repeats=rounds).items() if prepared else ():
         records[index] |= {key: value for key, value in timing.as_dict().items() if key != "compile_s"}
+        records[index]["samples_s"] = list(timing.samples_s)  # round by round: paired ratios need them
     return records
 
 

@@ -29,6 +29,9 @@ NNX_VMAP_STACK = "nnx.vmap stack (nnx.jit)"
 TORCH_REF_BMM, TORCH_REF_VMAP, TORCH_REF_LOOP = "torch_ref bmm", "torch_ref vmap", "torch_ref loop"
 TORCH_REF_BMM_HEADS_FIRST = "torch_ref bmm, heads-first input (head_axis=0)"
 TORCH_COMPILE_BMM = "torch.compile(torch_ref bmm)"
+# kernel parity: each framework's plain batched GEMM of the per-head row's shape, no bias, heads-major
+JAX_BMM = "jax batched GEMM jnp.matmul (heads, rows, in) @ (heads, in, out), kernel parity"
+TORCH_BMM = "torch.bmm (heads, rows, in) @ (heads, in, out), kernel parity"
 
 # block: Linear(size, heads·size) -> split heads -> PerHeadLinear(heads, size, size)
 JAXLIN_BLOCK = "jaxlin block (jaxlin.jitted, the defaults)"
@@ -36,6 +39,16 @@ JAXLIN_BLOCK_IMPL = {
     impl: f"jaxlin block, PerHeadLinear impl={impl}" for impl in ("einsum", "loop", "heads_major")
 }
 TORCH_BLOCK, TORCH_COMPILE_BLOCK = "torch_ref block (eager)", "torch.compile(torch_ref block)"
+# kernel parity: the block's two GEMMs alone (projection, then a batched GEMM on its output read
+# heads-major as it lies: no copy, no bias)
+JAX_BLOCK_GEMMS = "jax GEMM then batched GEMM, no copy, kernel parity"
+TORCH_BLOCK_GEMMS = "torch.mm then torch.bmm, no copy, kernel parity"
+KERNEL_PARITY = {
+    PER_HEAD: {"jax": JAX_BMM, "torch": TORCH_BMM},
+    BLOCK: {"jax": JAX_BLOCK_GEMMS, "torch": TORCH_BLOCK_GEMMS},
+}
+"""Per study, each framework's plain GEMM of the row's shape: their ratio is the row's kernel parity."""
+PARITY_IMPLS = frozenset(name for both in KERNEL_PARITY.values() for name in both.values())
 
 # pointwise
 JAXLIN_LINEAR = "jaxlin Linear"

@@ -14,7 +14,7 @@ from crosscheck.atomic import atomic_write
 from crosscheck.reporting.documents import write_documents
 from crosscheck.reporting.environment import machine_line
 from crosscheck.reporting.tables import markdown_table
-from crosscheck.study import names, roofline, summary
+from crosscheck.study import names, parity, roofline, summary
 from crosscheck.study.plots import draw
 
 FIELDS = (
@@ -128,13 +128,23 @@ def _rate(value, unit: str) -> str:
 
 
 def markdown(
-    env: dict, records: list[dict], goals: list[dict], plots: list[str], *, quick: bool = False
+    env: dict,
+    records: list[dict],
+    goals: list[dict],
+    plots: list[str],
+    *,
+    quick: bool = False,
+    parity_rows: list | None = None,
 ) -> str:
     """``study.md``: the command and machine, the targets (measured ones first, see
-    :mod:`crosscheck.study.summary`), then one table per study, then the plots."""
+    :mod:`crosscheck.study.summary`), every row's kernel parity (:mod:`crosscheck.study.parity`), then
+    one table per study, then the plots."""
     lines = ["# crosscheck study", "", f"`{env.get('command')}` · {env.get('timestamp')}", ""]
     lines += [f"{machine_line(env)} · versions {env.get('versions')}", ""]
     lines += summary.markdown_lines(goals, quick=quick)
+    rows = parity.parity_rows(records) if parity_rows is None else parity_rows
+    if section := parity.markdown_section(rows):
+        lines += ["", *section]
     roof = roofline.limits(records)
     lines += ["", "## Roofline of this run", ""]
     lines += [f"- {label}: {_rate(roof[key], unit)}" for key, label, unit in LIMIT_LINES]
@@ -150,11 +160,16 @@ def markdown(
 def write_outputs(
     out_dir: str, env: dict, records: list[dict], goals: list[dict], *, quick: bool = False
 ) -> list[str]:
-    """``study.csv``, ``study.json``, ``study.md`` and the plots, in ``out_dir``; their paths."""
+    """``study.csv``, ``study.json``, ``study.md`` and the plots, in ``out_dir``; their paths. The
+    per-round times (``samples_s``) are left out of ``study.json`` (over 100,000 numbers in a full run);
+    the targets and the kernel-parity rows (``kernel_parity``) computed from them keep their intervals."""
     os.makedirs(out_dir, exist_ok=True)
-    plots = draw(out_dir, records, roofline.limits(records))
-    document = {"environment": env, "quick": quick, "targets": goals, "measurements": records}
-    text = markdown(env, records, goals, plots, quick=quick)
+    rows = parity.parity_rows(records)
+    plots = draw(out_dir, records, roofline.limits(records), rows)
+    measurements = [{k: v for k, v in r.items() if k != "samples_s"} for r in records]  # rounds: in memory
+    document = {"environment": env, "quick": quick, "targets": goals, "measurements": measurements}
+    document["kernel_parity"] = [row.as_dict() for row in rows]
+    text = markdown(env, records, goals, plots, quick=quick, parity_rows=rows)
     paths = list(write_documents(out_dir, "study", document, text))
     atomic_write(os.path.join(out_dir, "study.csv"), csv_text(records))
     return paths + [os.path.join(out_dir, "study.csv")] + [os.path.join(out_dir, p) for p in plots]

@@ -3,7 +3,8 @@
 Input ``(batch, windows, heads, size)`` -> ``(batch, windows, heads, size)``: jaxlin's three impls
 (through :func:`jaxlin.jitted`), jaxlin on heads-first input, plain ``jax.vmap``, three einsum
 operand orders, the ``nnx.split_rngs`` + ``nnx.vmap`` stack under ``nnx.jit``, torch_ref's three
-impls, torch_ref on heads-first input and, where asked, ``torch.compile``.
+impls, torch_ref on heads-first input and, where asked, ``torch.compile``; and the row's kernel parity,
+each framework's plain batched GEMM of the same shape (:mod:`crosscheck.study.parity`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,35 @@ def _torch_impls(heads: int, size: int, device: str, *, compiled: bool) -> list[
     return impls
 
 
+def _kernel_parity(heads: int, size: int, leading, kernel, bias, device: str) -> list[Impl]:
+    """Each framework's plain batched GEMM ``(heads, rows, in) @ (heads, in, out)`` on the row's kernel,
+    heads-major input, no bias: what the backend's matmul costs at this shape. Checked against the
+    others with the bias added back in NumPy (so it is the same product on the same weights)."""
+    rows = int(np.prod(leading))
+    to_major = lambda x: heads_first(x).reshape(heads, rows, size)  # noqa: E731
+    bias_np = np.asarray(bias, np.float32)
+    back = lambda y: heads_last(y.reshape(heads, *leading, size)) + bias_np  # noqa: E731
+    jax_bmm = jax.jit(jnp.matmul)
+    torch_kernel = torch.from_numpy(np.array(kernel, np.float32)).to(device)
+
+    def torch_bmm(x):
+        with torch.no_grad():
+            return torch.bmm(x, torch_kernel)
+
+    x0 = jnp.zeros((heads, rows, size), jnp.float32)
+    return [
+        Impl(
+            names.JAX_BMM,
+            "jax",
+            lambda x: jax_bmm(x, kernel),
+            compiled_hlo(jnp.matmul, x0, kernel),
+            to_major,
+            back,
+        ),
+        Impl(names.TORCH_BMM, "torch", torch_bmm, to_layout=to_major, from_layout=back),
+    ]
+
+
 def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, compiled: bool) -> Config:
     """The per-head linear at ``heads`` × ``size``→``size`` on ``leading`` = (batch, windows) rows."""
     shape = (*leading, heads, size)
@@ -131,6 +161,7 @@ def per_head(heads: int, size: int, leading: tuple[int, int], device: str, *, co
     impls = jaxlin_impls + _jax_formulations(heads, size, shape, kernel, bias)
     impls.append(Impl(names.NNX_VMAP_STACK, "jax", _nnx_stack(heads, size, kernel, bias)))
     impls += _torch_impls(heads, size, device, compiled=compiled)
+    impls += _kernel_parity(heads, size, leading, kernel, bias, device)
     return Config(
         names.PER_HEAD,
         f"h{heads} {size}→{size} rows {rows}",

@@ -1,5 +1,6 @@
-"""The study's pictures: a heatmap for the per-head question (here), a roofline for the memory-bound
-studies (:mod:`.plot_roofline`), and one chart per remaining study (:mod:`.plot_chart`).
+"""The study's pictures: a heatmap for the per-head question (here: the kernel parity and the two
+targets of :mod:`.parity`), a roofline for the memory-bound studies (:mod:`.plot_roofline`), and one
+chart per remaining study (:mod:`.plot_chart`).
 
 matplotlib is the ``plot`` extra: :func:`draw` imports it when it runs.
 
@@ -13,7 +14,7 @@ import os
 
 import numpy as np
 
-from crosscheck.study import names
+from crosscheck.study import names, parity
 from crosscheck.study.plot_chart import study_chart
 from crosscheck.study.plot_roofline import roofline_plot
 from crosscheck.study.plot_style import FONT_SIZE, timed
@@ -53,30 +54,6 @@ def _pyplot():
     return plt
 
 
-def default_over_best_torch(rows: list[dict]) -> dict[tuple[int, int], float]:
-    """``{(heads, size): jaxlin default / fastest correct torch}`` at one row count.
-
-    >>> rows = [
-    ...     {"heads": 4, "size": 32, "impl": names.JAXLIN_AUTO, "framework": "jax", "median_s": 2.0},
-    ...     {"heads": 4, "size": 32, "impl": names.TORCH_REF_BMM, "framework": "torch", "median_s": 4.0},
-    ... ]
-    >>> default_over_best_torch(rows)
-    {(4, 32): 0.5}
-    """
-    ratios = {}
-    for key in sorted({(r["heads"], r["size"]) for r in rows}):
-        at = [r for r in rows if (r["heads"], r["size"]) == key]
-        ours = [r["median_s"] for r in at if r["impl"] == names.JAXLIN_AUTO]
-        torch = [
-            r["median_s"]
-            for r in at
-            if r["framework"] == "torch" and "heads-first" not in r["impl"] and r.get("equal", True)
-        ]
-        if ours and torch:
-            ratios[key] = ours[0] / min(torch)
-    return ratios
-
-
 def ratio_ticks(low: float, high: float, most: int = 9) -> list[float]:
     """Colour-bar ticks from the lowest ratio to the highest: both (to two decimals), and the round
     ratios between them (1 among them) that keep a readable distance from every other tick."""
@@ -105,52 +82,98 @@ def _colour_bar(figure, image, axes, values: list[float]) -> None:
     """The colour bar over the measured range only, ticked from its lowest to its highest ratio."""
     ticks = ratio_ticks(min(values), max(values))
     low, high = np.log2(ticks[0]) - 0.02, np.log2(ticks[-1]) + 0.02
-    bar = figure.colorbar(image, ax=axes, shrink=0.85, boundaries=np.linspace(low, high, 256))
+    bar = figure.colorbar(image, ax=axes, shrink=0.6, boundaries=np.linspace(low, high, 256))
     labels = [f"{t:.2f}×" if t in (ticks[0], ticks[-1]) else f"{t:g}×" for t in ticks]
     bar.set_ticks(np.log2(ticks), labels=labels, fontsize=FONT_SIZE)
-    bar.set_label("jaxlin default / fastest torch (blue: jaxlin faster)", fontsize=FONT_SIZE)
+    bar.set_label("ratio (blue: below 1, red: above)", fontsize=FONT_SIZE)
 
 
-def per_head_heatmap(path: str, records: list[dict], plt) -> bool:
-    """One heatmap per row count: jaxlin's default over the fastest torch, heads × size."""
-    rows = timed(records, names.PER_HEAD)
-    counts = sorted({r["rows"] for r in rows}, reverse=True)
-    maps = [(count, default_over_best_torch([r for r in rows if r["rows"] == count])) for count in counts]
-    maps = [(count, ratios) for count, ratios in maps if ratios]
-    if not maps:
-        return False
-    values = [v for _, ratios in maps for v in ratios.values()]
-    span = max(float(np.abs(np.log2(values)).max()), 0.1)  # symmetric in log2: 1.0 sits at the white centre
-    figure, axes = plt.subplots(1, len(maps), figsize=(6.5 * len(maps), 4.6), squeeze=False)
-    for axis, (count, ratios) in zip(axes[0], maps, strict=True):
-        heads, sizes, grid = _grid(ratios)
-        image = axis.imshow(
-            np.log2(grid), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto", origin="lower"
+PANELS = (
+    ("parity", "kernel parity: the backends' GEMM gap\njax batched GEMM / torch.bmm", False),
+    ("own", "target: ≤ 1.05 (what jaxlin controls)\njaxlin default / jax's fastest program", True),
+    (
+        "beyond_parity",
+        "target: ≤ 1.05 (nothing beyond the gap)\n(jaxlin default / fastest torch) / parity",
+        True,
+    ),
+)
+"""The heatmap's columns of panels: the ``ParityRow`` field drawn, its title, whether it is a target."""
+
+
+def _panel(axis, rows: list, field: str, target: bool, span: float, plt):
+    """One heads × size panel of ``field``'s ratios; a target's NOT MET cells outlined in black, bold."""
+    heads, sizes, grid = _grid({(r.sizes["heads"], r.sizes["size"]): getattr(r, field).ratio for r in rows})
+    missed = {
+        (r.sizes["heads"], r.sizes["size"]) for r in rows if target and not parity.met(getattr(r, field))
+    }
+    image = axis.imshow(np.log2(grid), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto", origin="lower")
+    for i, j in np.ndindex(grid.shape):
+        if np.isnan(grid[i, j]):
+            continue
+        dark = abs(np.log2(grid[i, j])) > 0.6 * span  # white type on the deep colours
+        bold = (heads[i], sizes[j]) in missed
+        axis.text(
+            j,
+            i,
+            f"{grid[i, j]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=FONT_SIZE,
+            color="white" if dark else "black",
+            fontweight="bold" if bold else "normal",
         )
-        for i, j in np.ndindex(grid.shape):
-            if not np.isnan(grid[i, j]):
-                dark = abs(np.log2(grid[i, j])) > 0.6 * span  # white type on the deep colours
-                colour = "white" if dark else "black"
-                axis.text(
-                    j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=FONT_SIZE, color=colour
-                )
-        axis.set_xticks(range(len(sizes)), [str(s) for s in sizes])
-        axis.set_yticks(range(len(heads)), heads)
-        axis.set_xlabel("per-head in = out features", fontsize=FONT_SIZE)
-        axis.set_ylabel("heads", fontsize=FONT_SIZE)
-        axis.set_title(f"{count} rows")
-    _colour_bar(figure, image, axes[0].tolist(), values)
-    figure.suptitle("PerHeadLinear: jaxlin's default against the fastest PyTorch formulation")
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+        if bold:
+            box = plt.Rectangle(
+                (j - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor="black", linewidth=1.6
+            )
+            axis.add_patch(box)
+    axis.set_xticks(range(len(sizes)), [str(s) for s in sizes])
+    axis.set_yticks(range(len(heads)), heads)
+    axis.set_xlabel("per-head in = out features", fontsize=FONT_SIZE)
+    axis.set_ylabel("heads", fontsize=FONT_SIZE)
+    return image
+
+
+def per_head_heatmap(path: str, records: list[dict], plt, rows: list | None = None) -> bool:
+    """Heads × size, one row of panels per row count: the kernel parity and the two targets, for jaxlin's
+    default on heads-last input; NOT MET cells bold and outlined. ``rows``: the run's
+    :class:`~crosscheck.study.parity.ParityRow` list (with intervals), else computed from ``records``."""
+    if rows is None:
+        rows = parity.parity_rows(timed(records, names.PER_HEAD))
+    found = [r for r in rows if r.study == names.PER_HEAD and r.layout == parity.HEADS_LAST]
+    counts = sorted({r.sizes["rows"] for r in found}, reverse=True)
+    if not counts:
+        return False
+    values = [getattr(r, field).ratio for r in found for field, _, _ in PANELS]
+    span = max(float(np.abs(np.log2(values)).max()), 0.1)  # symmetric in log2: 1.0 sits at the white centre
+    figure, axes = plt.subplots(
+        len(counts),
+        len(PANELS),
+        figsize=(5.2 * len(PANELS) + 1.6, 4.2 * len(counts) + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
+    for line, count in enumerate(counts):
+        rows = [r for r in found if r.sizes["rows"] == count]
+        for (field, title, target), axis in zip(PANELS, axes[line], strict=True):
+            image = _panel(axis, rows, field, target, span, plt)
+            axis.set_title(f"{title}\n{count} rows", fontsize=FONT_SIZE)
+    _colour_bar(figure, image, axes.ravel().tolist(), values)
+    figure.suptitle(
+        "PerHeadLinear, heads-last input: the backends' GEMM gap (left) and what jaxlin adds (middle, right)"
+        "\nbold and outlined: NOT MET (the whole 95% interval above 1.05)",
+        fontsize=FONT_SIZE + 2,
+    )
+    figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
 
 
-def draw(out_dir: str, records: list[dict], limits: dict) -> list[str]:
+def draw(out_dir: str, records: list[dict], limits: dict, parity_rows: list | None = None) -> list[str]:
     """Every plot of the run into ``out_dir``; their file names."""
     plt = _pyplot()
     drawn = []
-    if per_head_heatmap(os.path.join(out_dir, "study-per-head.png"), records, plt):
+    if per_head_heatmap(os.path.join(out_dir, "study-per-head.png"), records, plt, parity_rows):
         drawn.append("study-per-head.png")
     if roofline_plot(os.path.join(out_dir, "study-roofline.png"), records, limits, plt):
         drawn.append("study-roofline.png")

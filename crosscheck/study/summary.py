@@ -15,7 +15,7 @@ is 0).
 from __future__ import annotations
 
 from crosscheck.reporting.tables import markdown_table
-from crosscheck.study import configs
+from crosscheck.study import configs, parity
 
 NOT_MEASURED_SUFFIX = " at (not measured)"
 TERMINAL_WORDS = {True: "met", False: "NOT MET"}
@@ -71,7 +71,16 @@ def limit_text(goal: dict) -> str:
 
 
 def _value(goal: dict) -> str:
+    """The measured value, with its 95% interval where the target has one: ``1.23 [1.1–1.31]``."""
+    if "interval" in goal:
+        low, high = goal["interval"]
+        return f"{goal['value']:.3g} [{low:.3g}–{high:.3g}]"
     return f"{goal['value']:.3g}"
+
+
+def parity_meaning(goals: list[dict]) -> str:
+    """What kernel parity means, where the targets include the kernel-parity ones (else empty)."""
+    return parity.MEANING if any(_name(g) in (parity.OWN_TEXT, parity.BEYOND_TEXT) for g in goals) else ""
 
 
 def meaning_of_not_met(goals: list[dict]) -> str:
@@ -108,6 +117,8 @@ def terminal_lines(goals: list[dict], *, quick: bool) -> list[str]:
     missing = unmeasured_names(goals)
     if missing:
         lines.append(f"not measured ({sum(g['met'] is None for g in goals)}): " + "; ".join(missing))
+    if meaning := parity_meaning(goals):
+        lines += ["", meaning]
     if meaning := meaning_of_not_met(goals):
         lines += ["", meaning]
     return lines
@@ -135,6 +146,8 @@ def markdown_lines(goals: list[dict], *, quick: bool) -> list[str]:
     if missing:
         count = sum(goal["met"] is None for goal in goals)
         lines += ["", f"Not measured in this run ({count}): " + "; ".join(missing) + "."]
+    if meaning := parity_meaning(goals):
+        lines += ["", meaning]
     if meaning := meaning_of_not_met(goals):
         lines += ["", meaning]
     return lines

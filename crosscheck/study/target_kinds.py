@@ -199,10 +199,14 @@ def _highest_goal(target: Highest, records: list[dict]) -> dict:
 def evaluate(targets: list, records: list[dict]) -> list[dict]:
     """Each target measured: ``{"target", "name", "value", "limit", "at_least", "met", "detail"}``
     (``met`` is ``None`` when the run did not measure it; ``name`` is the target without its
-    configuration)."""
+    configuration; a ratio with a 95% interval from paired rounds adds ``"interval": [low, high]``). A
+    target with a ``goals(records)`` method (:class:`crosscheck.study.parity.ParityTarget`) measures
+    itself."""
     goals = []
     for target in targets:
-        if isinstance(target, Ratio):
+        if hasattr(target, "goals"):  # a target that measures itself (the kernel-parity targets)
+            goals += target.goals(records)
+        elif isinstance(target, Ratio):
             goals += _ratio_goals(target, records)
         elif isinstance(target, Fraction):
             goals += _fraction_goals(target, records)

@@ -11,11 +11,12 @@ True
 
 from __future__ import annotations
 
-from crosscheck.study import names
+from crosscheck.study import names, parity
+from crosscheck.study.configs import TARGET_SHAPES
+from crosscheck.study.parity import ParityTarget
 from crosscheck.study.target_kinds import (
     FASTEST_JAX,
     FASTEST_TORCH,
-    Base,
     Fraction,
     Highest,
     Ratio,
@@ -29,10 +30,15 @@ JAXLIN_BLOCKS = tuple(names.JAXLIN_BLOCK_IMPL[impl] for impl in ("einsum", "loop
 JAXLIN_POINTWISE = (names.JAXLIN_POINTWISE["matmul"], names.JAXLIN_POINTWISE["conv"])
 
 
-def _at_target_shapes(text: str, study: str, ours: str, base: Base) -> list[Ratio]:
+def _kernel_parity_targets() -> list[ParityTarget]:
+    """The two kernel-parity targets (:mod:`crosscheck.study.parity`) at the three target shapes, for the
+    per-head layer (heads last and heads first) and the block; they replace "≤ 1.0× torch"."""
+    kinds = [(names.PER_HEAD, parity.HEADS_LAST), (names.PER_HEAD, parity.HEADS_FIRST), (names.BLOCK, "")]
     return [
-        Ratio(text, study, ours, base, 1.0, {"heads": heads, "size": size} | ROWS_2048)
-        for heads, size in ((8, 64), (16, 128), (4, 512))
+        ParityTarget(which, study, layout, {"heads": heads, "size": size} | ROWS_2048)
+        for study, layout in kinds
+        for which in (parity.OWN, parity.BEYOND)
+        for heads, size in TARGET_SHAPES
     ]
 
 
@@ -42,21 +48,7 @@ TARGETS = [
         "roofline_fraction",
         1.05,
     ),
-    *_at_target_shapes(
-        "jaxlin block / torch_ref block eager", names.BLOCK, names.JAXLIN_BLOCK, names.TORCH_BLOCK
-    ),
-    *_at_target_shapes(
-        "jaxlin block / torch.compile block", names.BLOCK, names.JAXLIN_BLOCK, names.TORCH_COMPILE_BLOCK
-    ),
-    *_at_target_shapes(
-        "PerHeadLinear default / fastest torch", names.PER_HEAD, names.JAXLIN_AUTO, FASTEST_TORCH
-    ),
-    *_at_target_shapes(
-        "PerHeadLinear default on heads-first input / torch_ref bmm on the same",
-        names.PER_HEAD,
-        names.JAXLIN_HEADS_FIRST,
-        names.TORCH_REF_BMM_HEADS_FIRST,
-    ),
+    *_kernel_parity_targets(),
     WorstRatio(
         "worst PerHeadLinear auto / fastest jaxlin formulation (all per-head configs)",
         names.PER_HEAD,

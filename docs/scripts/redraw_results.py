@@ -17,7 +17,7 @@ import json
 import os
 
 from crosscheck.atomic import atomic_write
-from crosscheck.study import outputs, roofline, targets
+from crosscheck.study import outputs, parity, roofline, targets
 from crosscheck.study.plots import draw
 from crosscheck.training import plots as training_plots
 
@@ -41,9 +41,11 @@ def redraw_study(directory: str) -> list[str]:
         document = json.load(file)
     records = document["measurements"]
     goals = _goals(records, document["targets"])
-    drawn = draw(directory, records, roofline.limits(records))
+    rows = document.get("kernel_parity")  # the run's rows, with their intervals (none before issue 23)
+    rows = None if rows is None else [parity.ParityRow.from_dict(row) for row in rows]
+    drawn = draw(directory, records, roofline.limits(records), rows)
     quick = bool(document.get("quick"))
-    text = outputs.markdown(document["environment"], records, goals, drawn, quick=quick)
+    text = outputs.markdown(document["environment"], records, goals, drawn, quick=quick, parity_rows=rows)
     atomic_write(os.path.join(directory, "study.md"), text)
     return [os.path.join(directory, name) for name in drawn] + [os.path.join(directory, "study.md")]
 

@@ -47,6 +47,8 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
         "jnp.mean over the sequence (the bare mean, for scale)",
         "jax x + 1 (read and write)",
         "torch x + 1 (read and write)",
+        "jax GEMM then batched GEMM, no copy, kernel parity",  # the block's two plain GEMMs: its kernel parity
+        "torch.mm then torch.bmm, no copy, kernel parity",
     }
     per_head = [r for r in records if r["study"] == "per-head"]
     impls = {r["impl"] for r in per_head}
@@ -91,6 +93,8 @@ def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
         "study-linear-rows.png",
     }
     assert "## Roofline of this run" in markdown and "### Compiled programs of the block" in markdown
+    assert "## Kernel parity" in markdown  # every per-head row in both layouts, and the block
+    assert len(json.loads((out / "study.json").read_text())["kernel_parity"]) == 9
     goals = json.loads((out / "study.json").read_text())["targets"]
     assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)
 

@@ -6,7 +6,9 @@ import numpy as np
 from flax import nnx
 
 import jaxlin
+from crosscheck.study import names
 from crosscheck.study.engine import Config, Impl, dot_summary, run_config
+from crosscheck.study.parity import HEADS_FIRST, HEADS_LAST, parity_rows
 from crosscheck.study.per_head import per_head
 
 
@@ -40,3 +42,6 @@ def test_the_per_head_studys_timed_calls_trace_once_each(monkeypatch):
     records = run_config(per_head(4, 32, (2, 4), "cpu", compiled=False), repeats=3)
     assert [r["impl"] for r in records if "error" in r] == []
     assert all(r["equal"] and r["repeats"] == 3 for r in records)
+    # kernel parity: both frameworks' plain batched GEMM, checked equal (bias added back), for both layouts
+    assert {names.JAX_BMM, names.TORCH_BMM} <= {r["impl"] for r in records}
+    assert [row.layout for row in parity_rows(records)] == [HEADS_LAST, HEADS_FIRST]

@@ -9,7 +9,7 @@ from crosscheck.study import names
 from crosscheck.study.plot_chart import study_chart
 from crosscheck.study.plot_roofline import roofline_plot
 from crosscheck.study.plot_style import FONT_SIZE, dodge
-from crosscheck.study.plots import per_head_heatmap, ratio_ticks
+from crosscheck.study.plots import PANELS, per_head_heatmap, ratio_ticks
 
 pytest.importorskip("matplotlib")
 
@@ -44,15 +44,30 @@ def test_colour_bar_ticks_run_from_the_lowest_ratio_to_the_highest():
     assert ratio_ticks(1.2, 1.2) == [1.2]
 
 
-def test_the_heatmap_colour_bar_is_labelled_at_both_ends_of_the_data(tmp_path):
+def test_the_heatmap_shows_kernel_parity_and_both_targets_its_colour_bar_labelled_at_both_ends(tmp_path):
     rows = []
     for (heads, size), ours in {(4, 32): 0.51, (4, 64): 1.14, (8, 32): 0.9, (8, 64): 1.0}.items():
-        common = {"study": names.PER_HEAD, "heads": heads, "size": size, "rows": 64, "config": f"h{heads}"}
-        rows.append(common | {"impl": names.JAXLIN_AUTO, "framework": "jax", "median_s": ours})
-        rows.append(common | {"impl": names.TORCH_REF_BMM, "framework": "torch", "median_s": 1.0})
+        common = {
+            "study": names.PER_HEAD,
+            "heads": heads,
+            "size": size,
+            "rows": 64,
+            "config": f"h{heads} {size}",
+        }
+        for impl, framework, median in (
+            (names.JAXLIN_AUTO, "jax", ours),
+            (names.JAX_BMM, "jax", ours),
+            (names.TORCH_REF_BMM, "torch", 1.0),
+            (names.TORCH_BMM, "torch", 1.0),
+        ):
+            rows.append(common | {"impl": impl, "framework": framework, "median_s": median})
     plt = KeptFigures()
     assert per_head_heatmap(str(tmp_path / "h.png"), rows, plt)
-    bar = plt.figures[0].axes[-1]
+    *panels, bar = plt.figures[0].axes
+    titles = [axis.get_title() for axis in panels]
+    assert [t.split("\n")[0] for t in titles] == [title.split("\n")[0] for _, title, _ in PANELS]
+    assert "kernel parity" in titles[0]
+    assert "jax's fastest program" in titles[1] and "/ parity" in titles[2]
     labels = [t.get_text() for t in bar.get_yticklabels()]
     assert labels[0] == "0.51×" and labels[-1] == "1.14×" and "1×" in labels and len(labels) >= 5
 
