@@ -287,12 +287,15 @@ def markdown_section(rows: list[ParityRow]) -> list[str]:
 
 
 def terminal_lines(records: list[dict]) -> list[str]:
-    """The kernel-parity rows for the terminal, one line each (for ``--quick``: a handful of rows)."""
+    """The kernel-parity rows for the terminal, one line each (for ``--quick``: a handful of rows; what
+    parity means is said with the targets, :func:`crosscheck.study.summary.parity_meaning`)."""
     rows = parity_rows(records)
     if not rows:
         return []
     word = lambda interval: "met" if met(interval) else "NOT MET"  # noqa: E731
-    lines = [MEANING]
+    lines = [
+        "kernel parity of every row (jax GEMM / torch GEMM) and both targets, each with its 95% interval:"
+    ]
     for row in rows:
         lines.append(
             f"  {row.label}: kernel parity {interval_text(row.parity)} · jaxlin / torch "
