@@ -28,6 +28,17 @@ def _on_host(array, dtype, transform=None):
     return jax.device_put(values if transform is None else transform(values), array.sharding)
 
 
+def _own_float64_state(state):
+    """The variables that are not parameters as the float64 module's own (a cache it advances is not the
+    original's), floating ones in float64: a float64 value written into a float32 cache would be rounded
+    there, and the truth downstream of it would be float32's."""
+
+    def own(array):
+        return _on_host(array, np.float64) if jnp.issubdtype(array.dtype, jnp.floating) else array
+
+    return jax.tree.map(own, state)
+
+
 def _float64_attributes(module: nnx.Module) -> nnx.Module:
     for _, layer in submodules(module):
         for attribute in ("dtype", "param_dtype"):
@@ -44,8 +55,7 @@ def float64_view(module: nnx.Module) -> nnx.Module:
     float64 copy would. The variables that are not parameters are the view's own (a cache it advances is
     not the original's); every floating ``dtype``/``param_dtype`` is float64, as in the copy."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    rest = jax.tree.map(lambda a: a, rest)
-    return _float64_attributes(nnx.merge(graphdef, params, rest))
+    return _float64_attributes(nnx.merge(graphdef, params, _own_float64_state(rest)))
 
 
 def float64_jax(module: nnx.Module) -> nnx.Module:
@@ -57,8 +67,9 @@ def float64_jax(module: nnx.Module) -> nnx.Module:
     float64 program (``jax.jit`` keys its cache on the structure).
     """
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    rest = jax.tree.map(lambda a: a, rest)  # own variables: a cache the copy advances is not the original
-    double = nnx.merge(graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), rest)
+    double = nnx.merge(
+        graphdef, jax.tree.map(lambda a: _on_host(a, np.float64), params), _own_float64_state(rest)
+    )
     return _float64_attributes(double)
 
 

@@ -138,6 +138,32 @@ def test_a_jax_float64_view_computes_what_the_float64_copy_does_bit_for_bit_with
     assert view.out.kernel[...] is model.out.kernel[...]  # the working model's own array, not a copy
 
 
+class CachedSum(nnx.Module):
+    """Writes its input into a float32 cache and reads it back: the truth must not round there."""
+
+    def __init__(self):
+        self.cache = nnx.Cache(jnp.zeros((2, 3), jnp.float32))
+        self.index = nnx.Cache(jnp.zeros((), jnp.int32))
+
+    def __call__(self, x):
+        self.cache[...] = self.cache[...] + x
+        self.index[...] = self.index[...] + 1
+        return self.cache[...] * 3
+
+
+@pytest.mark.parametrize("make", [float64_jax, float64_view])
+def test_the_float64_modules_own_floating_state_is_float64_and_the_working_modules_is_untouched(make):
+    model = CachedSum()
+    x = np.full((2, 3), 1 / 3)  # not a float32 number
+    with jax.enable_x64(True):
+        double = make(model)
+        out = promoted_call(double, lambda: double(jnp.asarray(x)), TruthNotes())
+    assert double.cache[...].dtype == jnp.float64 and double.index[...].dtype == jnp.int32
+    assert np.array_equal(np.asarray(out), x * 3)  # 1/3 kept in float64 through the cache
+    assert model.cache[...].dtype == jnp.float32 and float(model.cache[...].sum()) == 0.0
+    assert int(model.index[...]) == 0
+
+
 def test_forward_magnitudes_taken_inside_the_program_equal_the_float64_copys_bit_for_bit():
     from crosscheck.porting.evaluate import evaluate_jax
     from crosscheck.porting.magnitudes import absolute, magnitudes
