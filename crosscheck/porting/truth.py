@@ -144,7 +144,7 @@ class _PromoteCasts(TorchFunctionMode):
             args, kwargs, narrow = _torch_dtype_argument(func, args, kwargs)
         if narrow is not None:
             self.notes.promoted[(self.where(), _NARROW_TORCH[narrow])] += 1
-        elif func in _mixed_dtype_functions():
+        elif func in _MIXED_DTYPE_FUNCTIONS:
             args, kwargs = _widened(args, kwargs)
         return func(*args, **kwargs)
 
@@ -159,6 +159,9 @@ def _mixed_dtype_functions() -> set:
         torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm, torch.bmm,
         torch.Tensor.bmm, torch.addmm, torch.baddbmm, torch.einsum,
     }  # fmt: skip
+
+
+_MIXED_DTYPE_FUNCTIONS = _mixed_dtype_functions()
 
 
 def _widened(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
