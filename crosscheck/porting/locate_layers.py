@@ -7,12 +7,15 @@ position: as it is when the shapes agree, else moved into the JAX layout
 the layout found from the values. Outputs are compared in the JAX layout the same way. A layout the
 values cannot decide (this layer's numbers differ: a bug) is taken from another row of the same kinds
 and shapes that decided it, else the plain split/merge or channels move is assumed, and the row says
-which. A pair no layout fits is **not judged**, with the reason, and never counts as a failure.
+which. A pair no layout fits is **not judged**, with the reason, and never counts as a failure
+— except one output each, from the truth's input, of different sizes: no layout can make those one,
+and the row fails (a stride moved from one conv to the next fails at the first).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +26,7 @@ from crosscheck.numerics import is_floating
 from crosscheck.porting.activation_layouts import assumed_layout, find_layout
 from crosscheck.porting.capture import Call
 from crosscheck.porting.checking import check, reduction_lengths
+from crosscheck.porting.layout_adapter import PREFIX, InJaxLayout, each_floating, replayable
 from crosscheck.porting.magnitudes import magnitudes
 from crosscheck.porting.streaming import float64_streamed
 from crosscheck.porting.truth import TruthNotes, inherited, promoted_call, promoting_torch, truth_dtype
@@ -48,16 +52,17 @@ class LayerResult:
     inputs: str  # "truth" when every JAX floating input took the truth's value, else "own"
     items: list[ItemResult] = field(default_factory=list)
     error: str | None = None  # why the row is not judged
+    failure: str | None = None  # why the row fails without numbers to compare (a different output shape)
     layouts: list[str] = field(default_factory=list)  # the layout changes the row was judged through
     notes: list[str] = field(default_factory=list)  # how the row was judged where it is not the usual
 
     @property
     def judged(self) -> bool:
-        return self.error is None and bool(self.items)
+        return self.error is None and (bool(self.items) or self.failure is not None)
 
     @property
     def passed(self) -> bool:
-        return self.judged and all(item.passed for item in self.items)
+        return self.judged and self.failure is None and all(item.passed for item in self.items)
 
     @property
     def rule(self) -> str:
@@ -99,9 +104,10 @@ def _layout(layer: LayerResult, which: str, ours: np.ndarray, theirs: np.ndarray
     return found
 
 
-def substituted(layer: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
+def substituted(layer: LayerResult, jax_call: Call, torch_call: Call, learned: Learned, found=None):
     """The JAX call's arguments with each floating array replaced by the truth's at the same position,
-    in the JAX layout; ``(args, kwargs, "truth" | "own")``: ``"truth"`` when every one was replaced."""
+    in the JAX layout; ``(args, kwargs, "truth" | "own")``: ``"truth"`` when every one was replaced.
+    ``found``, a list, gets each replaced array's layout, in order."""
     truth = [numpy_of_torch(t) for t in floating_leaves((torch_call.args, torch_call.kwargs))]
     position, replaced, total = iter(range(len(truth))), [0], [0]
 
@@ -118,6 +124,8 @@ def substituted(layer: LayerResult, jax_call: Call, torch_call: Call, learned: L
             return leaf
         value = layout.to_jax(value)
         replaced[0] += 1
+        if found is not None:
+            found.append(layout)
         return jnp.asarray(value)
 
     args, kwargs = jax.tree.map(swap, (jax_call.args, jax_call.kwargs))
@@ -148,9 +156,27 @@ def _int32(tree):
     return jax.tree.map(one, tree)
 
 
+def torch_calls(torch_call: Call, dtype: str, matched: int):
+    """``(working, truth)``: the torch call's ``(args, kwargs)`` in the working dtype, and in float64 for
+    the truth. The first ``matched`` floating arrays (those the JAX call takes too) are rounded to the
+    working dtype first, so both frameworks' runs see the same values; the others (a mask, rotary tables
+    the parent made, which the JAX layer makes itself) stay as the float64 run made them."""
+    working, index = getattr(torch, dtype), itertools.count()
+    call = (torch_call.args, torch_call.kwargs)
+
+    def truth(tensor: torch.Tensor) -> torch.Tensor:
+        return (tensor.to(working) if next(index) < matched else tensor).to(torch.float64)
+
+    return each_floating(call, lambda tensor: tensor.to(working)), each_floating(call, truth)
+
+
 def _in_jax_layout(layer: LayerResult, truths, works, learned: Learned) -> list[Evidence] | None:
-    """Each output's evidence in the JAX layout; ``None`` (and the row's reason) when a pair fits none."""
+    """Each output's evidence in the JAX layout; ``None`` (and the row's reason) when a pair fits none.
+
+    One output each, from the truth's input, holding different numbers of values: no layout makes them
+    one, the two compute different functions (a stride moved to another layer), and the row fails."""
     evidence = []
+    single = len(floating_leaves(truths[0])) == 1 == len(floating_leaves(truths[1]))
     pairs = zip(floating_leaves(truths[0]), floating_leaves(truths[1]), strict=False)
     for index, ((jax_truth, torch_truth), (jax_work, torch_work)) in enumerate(
         zip(pairs, zip(floating_leaves(works[0]), floating_leaves(works[1]), strict=False), strict=False)
@@ -158,6 +184,12 @@ def _in_jax_layout(layer: LayerResult, truths, works, learned: Learned) -> list[
         ours, theirs = np.asarray(jax_truth), numpy_of_torch(torch_truth)
         work = numpy_of_torch(torch_work)
         which = "output" if index == 0 else f"output {index}"
+        if single and layer.inputs == "truth" and ours.size != theirs.size:
+            layer.failure = (
+                f"{which} has shape {ours.shape} in JAX, {theirs.shape} in torch from the same input "
+                f"({ours.size} values against {theirs.size}): a different function, not a layout"
+            )
+            return None
         layout = _layout(layer, which, ours, theirs, learned) if ours.size == theirs.size else None
         if layout is None:
             layer.error = (
@@ -182,8 +214,8 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     torch64, torch_work = torch_call.module, torch_layers[layer.path]
     notes = TruthNotes()  # the whole model's runs list the promotions; here they set the truth's precision
     with torch.no_grad():
-        torch_args, torch_kwargs = cast((torch_call.args, torch_call.kwargs), dtype)
-        truth_args, truth_kwargs = cast((torch_args, torch_kwargs), "float64")
+        matched = len(floating_leaves((jax_call.args, jax_call.kwargs)))
+        (torch_args, torch_kwargs), (truth_args, truth_kwargs) = torch_calls(torch_call, dtype, matched)
         torch_call.restore()  # a stateful layer (a cache) replays from the state it had before its call
         with float64_streamed(torch64), promoting_torch(torch64, notes):
             torch_truth_out = torch64(*truth_args, **truth_kwargs)
@@ -229,20 +261,55 @@ def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
     return mapped
 
 
+def _has_floating(kwargs: dict) -> bool:
+    """Whether a keyword argument holds a floating array (flags, sizes, ``None`` replay as they are)."""
+    leaves = jax.tree.leaves(kwargs, is_leaf=lambda x: isinstance(x, torch.Tensor))
+    return bool(floating_leaves(leaves))
+
+
+def _output_layouts(probe: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
+    """The layout of each floating output pair, from both whole-model float64 runs' outputs of the layer;
+    ``None`` when the outputs do not pair one to one in some layout."""
+    ours, theirs = floating_leaves(jax_call.output), floating_leaves(torch_call.output)
+    if not ours or len(ours) > len(theirs):  # torch's further outputs (attention weights) are not compared
+        return None
+    layouts = []
+    for index, (jax_output, torch_output) in enumerate(zip(ours, theirs, strict=False)):
+        jax_output, torch_output = np.asarray(jax_output), numpy_of_torch(torch_output)
+        if jax_output.size != torch_output.size:
+            return None
+        which = "output" if index == 0 else f"output {index}"
+        layouts.append(_layout(probe, which, jax_output, torch_output, learned))
+    return None if None in layouts else layouts
+
+
 def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan,
-                strict: bool, learned: Learned) -> bool:  # fmt: skip
-    """With gradients: :func:`check` the pair on the truth's inputs, when they are positional arrays
-    that pair one to one in one layout (else the forward-only judgment runs); whether it ran."""
+                strict: bool, dtype: str, learned: Learned) -> bool:  # fmt: skip
+    """With gradients: :func:`check` the pair on the truth's inputs (else the forward-only judgment
+    runs); whether it ran. Where the two calls differ — activations in another layout, a torch call with
+    keyword arrays or more arrays than the JAX one — torch's is replayed as captured around the JAX
+    call's arguments (:class:`InJaxLayout`), so the row is judged in the JAX layout, input gradient too."""
     probe = LayerResult(layer.path, layer.jax_path, layer.torch_type, layer.jax_type, "")
+    found: list = []
     with jax.enable_x64(True):
-        args, kwargs, given = substituted(probe, jax_call, torch_call, learned)
-    torch_args = [a for a in torch_call.args if a is not None]
-    torch_kwargs = {k: v for k, v in torch_call.kwargs.items() if v is not None}
-    if given != "truth" or kwargs or torch_kwargs or len(args) != len(torch_args) or probe.layouts:
+        args, kwargs, given = substituted(probe, jax_call, torch_call, learned, found)
+    outputs = _output_layouts(probe, jax_call, torch_call, learned)
+    call = (torch_call.args, torch_call.kwargs)
+    if given != "truth" or _has_floating(kwargs) or outputs is None or not replayable(call):
         return False
+    layer_rename = _layer_rename(layer.jax_path, layer.path, rename)
+    torch_layer = torch_layers[layer.path]
+    keyword = {"rename": layer_rename, "jax_kwargs": kwargs}
+    plain = not torch_call.kwargs and len(args) == len(torch_call.args) and None not in torch_call.args
+    if probe.layouts or not plain:
+        call = torch_calls(torch_call, dtype, len(found))[1]
+        torch_layer = InJaxLayout(torch_layer, call, found, outputs)
+        keyword.update(rename=lambda key: PREFIX + layer_rename(key), channels_first=False)
     inputs = [np.asarray(a) for a in args]
-    result = check(jax_layers[layer.jax_path], torch_layers[layer.path], *inputs, grads=True,
-                   rename=_layer_rename(layer.jax_path, layer.path, rename), equal_nan=equal_nan,
-                   strict=strict)  # fmt: skip
-    layer.inputs, layer.items = given, result.items
+    result = check(jax_layers[layer.jax_path], torch_layer, *inputs, grads=True, equal_nan=equal_nan,
+                   strict=strict, **keyword)  # fmt: skip
+    items = result.items
+    if isinstance(torch_layer, InJaxLayout):  # the adapter's "layer." is not the layer's weights' name
+        items = [replace(i, item=i.item.replace("grads." + PREFIX, "grads.", 1)) for i in items]
+    layer.inputs, layer.items, layer.layouts = given, items, probe.layouts
     return True

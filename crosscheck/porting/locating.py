@@ -91,7 +91,8 @@ class LocateResult:
         for layer in self.layers:
             same = max((_ratio(item.same_function) for item in layer.items), default=0.0)
             rounding = max((_ratio(item.rounding) for item in layer.items), default=0.0)
-            verdict = layer.error if layer.error else ("pass" if layer.passed else "FAIL")
+            verdict = layer.error or (f"FAIL: {layer.failure}" if layer.failure else "")
+            verdict = verdict or ("pass" if layer.passed else "FAIL")
             if layer.layouts or layer.notes:
                 verdict += " [" + "; ".join(layer.layouts + layer.notes) + "]"
             rows.append((layer.path or "(model)", layer.torch_type, layer.jax_type, layer.inputs, layer.rule,
@@ -203,12 +204,12 @@ def _gradients_alone(layer, torch_layers) -> bool:
     return True
 
 
-def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned) -> None:
-    """One row: checked with gradients where it can be, else judged forward; not judged on an error."""
-    total = sum(p.numel() for p in calls[1][""].parameters())
+def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int) -> None:
+    """One row: checked with gradients where it can be, else judged forward; not judged on an error.
+    ``total``: the whole torch model's parameter count."""
     grads = grads and _gradients_fit(layer, calls[1], total) and _gradients_alone(layer, calls[1])
     try:
-        checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, learned)
+        checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, dtype, learned)
     except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
         checked, layer.items = False, []
     try:
@@ -249,6 +250,7 @@ def _locate(
             )
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
+    total = sum(p.numel() for p in torch_module.parameters())
     large = is_large(torch_module)
     if large:
         release_freed_memory()
@@ -293,7 +295,7 @@ def _locate(
             restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
             restore(torch_module, initial[1])
             with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
-                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned)
+                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total)
             result.layers.append(layer)
             if large:
                 release_freed_memory()

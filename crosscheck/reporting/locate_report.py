@@ -28,8 +28,8 @@ def locate_record(result) -> dict:
                  for item in layer.items]  # fmt: skip
         layers.append({"path": layer.path, "jax_path": layer.jax_path, "torch_type": layer.torch_type,
                        "jax_type": layer.jax_type, "inputs": layer.inputs, "passed": layer.passed,
-                       "judged": layer.error is None, "error": layer.error, "layouts": layer.layouts,
-                       "notes": layer.notes, "items": items})  # fmt: skip
+                       "judged": layer.error is None, "error": layer.error, "failure": layer.failure,
+                       "layouts": layer.layouts, "notes": layer.notes, "items": items})  # fmt: skip
     return {"name": result.name, "dtype": result.dtype, "passed": result.passed,
             "first_failure": result.first_failure, "layers": layers, "torch_only": result.torch_only,
             "jax_only": result.jax_only, "mode": result.mode, "switched": result.switched,

@@ -21,23 +21,10 @@ SMALL = {"resnet": {"batch": 1, "size": 48}, "vit": {"batch": 1}, "decoder": {"b
 
 BOTH, SAME_FUNCTION = "both tiers", "same function only"
 
-STRIDE_REASON = (
-    "the stride moved from conv1 to conv2 changes conv1's output shape ((1, 12, 12, 16) in JAX, (1, 16, 6, 6) "
-    "in torch): locate cannot judge that row (not judged: no permutation, split or merge gives JAX's shape), "
-    "first_failure looks at judged rows only, and names conv2 (encoder.stages.1.layers.0.layer.1.convolution), "
-    "the second misconfigured conv, judged on its own (not the truth's) input"
-)
-
 # (example, bug, the tier check fails, the torch path of the module where the bug is planted)
 CASES = [
     ("resnet", "bn-epsilon", BOTH, "embedder.embedder.normalization"),  # every BatchNorm: the stem's first
-    pytest.param(
-        "resnet",
-        "stride-on-wrong-conv",
-        BOTH,
-        "encoder.stages.1.layers.0.layer.0.convolution",
-        marks=pytest.mark.xfail(strict=True, reason=STRIDE_REASON),
-    ),
+    ("resnet", "stride-on-wrong-conv", BOTH, "encoder.stages.1.layers.0.layer.0.convolution"),  # conv1's
     ("resnet", "same-padding", BOTH, "encoder.stages.1.layers.0.layer.0.convolution"),  # the stride-2 conv1
     ("resnet", "kernel-hw-swap", BOTH, "encoder.stages.0.layers.0.layer.1.convolution"),  # every conv2
     ("vit", "tanh-gelu", SAME_FUNCTION, "layers.0.mlp"),  # the activation: a function in the MLP's code
@@ -50,8 +37,7 @@ CASES = [
 
 
 def _id(case) -> str:
-    values = case.values if hasattr(case, "values") else case
-    return f"{values[0]}-{values[1]}"
+    return f"{case[0]}-{case[1]}"
 
 
 @functools.cache
@@ -100,14 +86,19 @@ def test_check_fails_and_locate_names_the_planted_module(references, example, bu
     assert located.first_failure == planted, str(located)
 
 
-def test_the_moved_stride_shows_at_conv1_as_a_row_not_judged(references):
-    """What locate does say for "stride-on-wrong-conv" (the xfail above): conv1's row is not judged, for its
-    shape, and conv2, the first judged failure, ran on its own input, not the truth's."""
+def test_the_moved_stride_fails_at_conv1_for_its_shape_and_the_next_rows_say_why(references):
+    """The moved stride: conv1, given the truth's input, returns 4x the values torch's returns (stride 1
+    for 2): no layout makes those one, so the row fails and names both shapes; the BatchNorm after it cannot
+    take the truth's input and is not judged; conv2 is judged on its own input and fails too."""
     port, ref, x, x_torch, rename = _planted(references, "resnet", "stride-on-wrong-conv")
     located = locate(port, ref, x, torch_inputs=(x_torch,), rename=rename)
     rows = {layer.path: layer for layer in located.layers}
     conv1 = rows["encoder.stages.1.layers.0.layer.0.convolution"]
-    assert conv1.error is not None and "(1, 12, 12, 16) in JAX, (1, 16, 6, 6) in torch" in conv1.error
+    assert conv1.judged and not conv1.passed and conv1.inputs == "truth" and conv1.error is None
+    assert "(1, 12, 12, 16) in JAX, (1, 16, 6, 6) in torch from the same input" in conv1.failure
+    assert "FAIL: output has shape" in str(located)
+    norm = rows["encoder.stages.1.layers.0.layer.0.normalization"]
+    assert norm.error is not None and norm.inputs == "own" and not norm.judged
     conv2 = rows["encoder.stages.1.layers.0.layer.1.convolution"]
     assert conv2.error is None and not conv2.passed and conv2.inputs == "own"
-    assert located.first_failure == "encoder.stages.1.layers.0.layer.1.convolution"
+    assert located.first_failure == "encoder.stages.1.layers.0.layer.0.convolution"

@@ -2,6 +2,7 @@
 (NHWC vs NCHW, heads split from features) is judged in the JAX layout and names the change; a pair
 no layout fits is not judged and never counts as a failure."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -98,6 +99,39 @@ def test_split_heads_are_judged_through_the_split():
     assert rows["q_proj"].layouts == ["output: torch (2, 5, 8) -> JAX (2, 5, 2, 4): split"]
     assert rows["out"].layouts == ["input 0: torch (2, 5, 8) -> JAX (2, 5, 2, 4): split"]
     assert all(layer.inputs == "truth" for layer in result.layers)
+    gradients = ["output", "grads.weight", "grads.bias", "grads.input"]  # in the JAX layout, named as torch's
+    assert [item.item for item in rows["q_proj"].items] == gradients
+    assert [item.item for item in rows["out"].items] == gradients
+
+
+class InputGradientLost(nnx.LinearGeneral):
+    """The same forward, no gradient to its input: a bug only gradients show."""
+
+    def __call__(self, x, **kwargs):
+        return super().__call__(jax.lax.stop_gradient(x), **kwargs)
+
+
+def test_a_gradient_bug_inside_a_layer_of_another_layout_is_found_there():
+    ref, port, x = _heads()
+    port.q_proj = InputGradientLost(8, (2, 4), rngs=nnx.Rngs(0))
+    copy_torch_to_jax(ref, port)
+    assert locate(port, ref, x).passed  # forward only: nothing to see
+    result = locate(port, ref, x, grads=True)
+    assert result.first_failure == "q_proj", str(result)
+    q_proj = next(layer for layer in result.layers if layer.path == "q_proj")
+    assert [item.item for item in q_proj.items if not item.passed] == ["grads.input"]
+    assert q_proj.layouts == ["output: torch (2, 5, 8) -> JAX (2, 5, 2, 4): split"]
+
+
+def test_an_nhwc_conv_is_checked_with_gradients_in_the_jax_layout():
+    ref, port = TorchConvNet(), JaxConvNet()
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(0).standard_normal((2, 5, 6, 3)).astype(np.float32)
+    result = locate(port, ref, x, channels_first=True, grads=True)
+    assert result.passed and result.not_judged == [], str(result)
+    for layer in result.layers:
+        assert [item.item for item in layer.items][-1] == "grads.input", layer.path
+        assert "axes (0, 2, 3, 1)" in layer.layouts[0]
 
 
 def test_a_planted_bug_after_a_split_is_found_where_it_is():
@@ -125,33 +159,38 @@ class JaxNarrow(nnx.Module):
         return self.proj(x)[..., :4]
 
 
-class OtherShape(nnx.Module):
-    """A row whose output has other sizes: no layout can match it."""
-
-    def __init__(self):
-        self.proj = nnx.Linear(8, 6, rngs=nnx.Rngs(0))
-
-    def __call__(self, x):
-        y = self.proj(x)
-        return y[..., :4]
-
-
-def test_a_pair_no_layout_fits_is_not_judged_and_never_a_failure(monkeypatch):
+def _patched_proj(monkeypatch, change):
     ref, port = TorchWide(), JaxNarrow()
     copy_torch_to_jax(ref, port)
     real = port.proj.__class__.__call__
+    monkeypatch.setattr(nnx.Linear, "__call__", lambda self, x: change(real(self, x)))
+    return ref, port, np.random.default_rng(2).standard_normal((3, 8)).astype(np.float32)
 
-    def truncated(self, x):
-        return real(self, x)[..., :5]  # a layer whose output the torch twin's cannot become
 
-    monkeypatch.setattr(nnx.Linear, "__call__", truncated)
-    x = np.random.default_rng(2).standard_normal((3, 8)).astype(np.float32)
+def test_a_pair_no_layout_fits_is_not_judged_and_never_a_failure(monkeypatch):
+    # as many values as torch's (3, 6), in a shape no split, merge or permutation of those values gives
+    ref, port, x = _patched_proj(monkeypatch, lambda y: jnp.roll(y, 1, axis=-1).reshape(2, 9))
     result = locate(port, ref, x)
     assert result.not_judged == [
-        "proj: not judged: output has shape (3, 5) in JAX, (3, 6) in torch, and no axis permutation, split "
+        "proj: not judged: output has shape (2, 9) in JAX, (3, 6) in torch, and no axis permutation, split "
         "or merge of torch's values gives JAX's"
     ]
-    assert result.first_failure is None and "not judged" in result.rows()[1][-1]
+    assert "not judged" in result.rows()[1][-1]
+    model = result.layers[0]  # which does give other values: (2, 9)[..., :4] against torch's (3, 6)[..., :4]
+    assert model.failure.startswith("output has shape (2, 4) in JAX, (3, 4) in torch from the same input")
+    assert result.first_failure == "", str(result)  # the unmatched proj is never the failure
+
+
+def test_a_layer_giving_another_number_of_values_from_the_truths_input_fails_for_its_shape(monkeypatch):
+    ref, port, x = _patched_proj(monkeypatch, lambda y: y[..., :5])  # torch's proj gives 6 per row
+    result = locate(port, ref, x)
+    proj = next(layer for layer in result.layers if layer.path == "proj")
+    assert proj.judged and not proj.passed and proj.inputs == "truth" and result.not_judged == []
+    assert proj.failure == (
+        "output has shape (3, 5) in JAX, (3, 6) in torch from the same input (15 values against 18): a "
+        "different function, not a layout"
+    )
+    assert result.first_failure == "proj" and "FAIL: output has shape (3, 5)" in str(result)
 
 
 @settings(max_examples=25, deadline=None)
@@ -241,3 +280,60 @@ def test_locate_reports_its_progress_layer_by_layer_and_is_quiet_off_a_terminal(
     assert seen == [(done, total) for done in range(total + 1)]
     locate(port, ref, x)  # standard error is not a terminal under pytest: no bar
     assert capsys.readouterr().err == ""
+
+
+class TorchBlock(torch.nn.Module):
+    """Called with its input as a keyword, a table its parent made, a flag; returns a tuple."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, hidden_states, table=None, use_cache=False):
+        return self.proj(hidden_states) * table, None
+
+
+class TorchOuter(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = TorchBlock()
+
+    def forward(self, x):
+        table = torch.linspace(0.5, 1.5, 4, dtype=x.dtype)
+        return self.block(hidden_states=x, table=table, use_cache=False)[0]
+
+
+class JaxBlock(nnx.Module):
+    """Makes its own table; ``lost`` drops its input's gradient (the forward is the same)."""
+
+    def __init__(self, lost=False):
+        self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+        self.lost = lost
+
+    def __call__(self, x):
+        x = jax.lax.stop_gradient(x) if self.lost else x
+        return self.proj(x) * jnp.linspace(0.5, 1.5, 4, dtype=x.dtype)[None, :]
+
+
+class JaxOuter(nnx.Module):
+    def __init__(self, lost=False):
+        self.block = JaxBlock(lost)
+
+    def __call__(self, x):
+        return self.block(x)
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_a_layer_whose_torch_call_carries_more_arrays_is_checked_with_gradients(lost):
+    """torch's block takes its input as a keyword beside a table its parent made; the JAX block makes its
+    own. The torch call is replayed as captured around the JAX argument: gradients are judged."""
+    ref, port = TorchOuter(), JaxOuter(lost)
+    copy_torch_to_jax(ref, port)
+    x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    result = locate(port, ref, x, grads=True)
+    block = next(layer for layer in result.layers if layer.path == "block")
+    assert [item.item for item in block.items] == [
+        "output", "grads.proj.weight", "grads.proj.bias", "grads.input"
+    ]  # fmt: skip
+    assert [item.item for item in block.items if not item.passed] == (["grads.input"] if lost else [])
+    assert result.first_failure == ("block" if lost else None), str(result)
