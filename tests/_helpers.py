@@ -15,25 +15,51 @@ def loss_weights(shape, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape)
 
 
+def _call(module: nnx.Module, *inputs):
+    return module(*inputs)
+
+
+def _grads(module: nnx.Module, x, cotangent, *rest):
+    graphdef, params = nnx.split(module, nnx.Param)
+
+    def loss(p, x):
+        return jnp.sum(nnx.merge(graphdef, p)(x, *rest) * cotangent)
+
+    return jax.grad(loss, argnums=(0, 1))(params, x)
+
+
+# One transformed function per transform within a test: ``nnx.jit`` then compiles each module
+# structure and input shape once, not once per call (a fresh lambda is a fresh cache), so hypothesis
+# examples that draw a shape again reuse its program. tests/conftest.py empties it before each test:
+# a program traced under one test's monkeypatch (a formulation rule, say) must not serve another.
+_TRANSFORMED: dict = {}
+
+
+def forget_transformed() -> None:
+    _TRANSFORMED.clear()
+
+
+def _transformed(fn, transform):
+    if transform is None:
+        return fn
+    key = (fn, transform)
+    if key not in _TRANSFORMED:
+        _TRANSFORMED[key] = transform(fn)
+    return _TRANSFORMED[key]
+
+
 def apply(module: nnx.Module, *inputs, transform=None):
     """``module(*inputs)``, through ``transform`` (``nnx.jit``, or None for eager) when given."""
-    call = (transform or (lambda fn: fn))(lambda m, *args: m(*args))
-    return call(module, *inputs)
+    return _transformed(_call, transform)(module, *inputs)
 
 
 def jax_grads(module: nnx.Module, *inputs, cotangent=None, transform=None):
     """Output, parameter gradients (a flat ``{path: array}``) and the first input's gradient of
     ``sum(module(*inputs) * cotangent)``; forward and gradient go through ``transform`` when given.
     """
-    graphdef, params = nnx.split(module, nnx.Param)
     y = apply(module, *inputs, transform=transform)
     ct = jnp.asarray(loss_weights(y.shape) if cotangent is None else cotangent, y.dtype)
-
-    def loss(p, x):
-        return jnp.sum(nnx.merge(graphdef, p)(x, *inputs[1:]) * ct)
-
-    gradient = jax.grad(loss, argnums=(0, 1))
-    param_grads, input_grad = (transform(gradient) if transform else gradient)(params, inputs[0])
+    param_grads, input_grad = _transformed(_grads, transform)(module, inputs[0], ct, *inputs[1:])
     flat = {".".join(map(str, path)): np.asarray(leaf[...]) for path, leaf in nnx.to_flat_state(param_grads)}
     return np.asarray(y), flat, np.asarray(input_grad)
 

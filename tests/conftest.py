@@ -26,6 +26,14 @@ SEED = 20261122
 collect_ignore = [] if "device_count=8" in os.environ.get("XLA_FLAGS", "") else ["sharded"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_transforms():
+    """Each test traces its own programs in tests._helpers (cached only within the test)."""
+    from tests._helpers import forget_transformed  # here: jaxlin loads after the JAX settings above
+
+    forget_transformed()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A NumPy generator with the suite's fixed seed."""
