@@ -37,6 +37,7 @@ def _environment() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # each block in a fresh interpreter importing jax and torch: ~45 s in all
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
 def test_readme_python_blocks_run_as_written_from_another_directory(index, tmp_path):
     block = _blocks("python")[index]

@@ -7,6 +7,8 @@ from flax import nnx
 
 pytest.importorskip("transformers", reason="the hf extra (pip install -e '.[hf]') is not installed")
 
+pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
+
 import jaxlin  # noqa: E402
 from crosscheck import load_weights  # noqa: E402
 from examples.speech_head import hf_head_run, jaxlin_head, judge, tiny_classifier  # noqa: E402

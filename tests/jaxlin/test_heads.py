@@ -84,6 +84,7 @@ def reference_bounds(layer: PerHeadLinear, x, cotangent=None):
     return per_head_bounds(np.asarray(x, np.float64), kernel, bias, cotangent, name)
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @settings(deadline=None)
 @given(
     dtype=st.sampled_from((jnp.float32, jnp.float64)),
@@ -111,6 +112,7 @@ def test_impls_agree_with_each_other_and_with_linear_head_by_head(
 
 
 # Gradients cost a compile per shape and impl: a few fixed configurations, the shapes above.
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize(
     "dtype, lead, use_bias",
     [(jnp.float64, (2, 2, 3), True), (jnp.float32, (2, 2, 3), True), (jnp.float32, (), False)],

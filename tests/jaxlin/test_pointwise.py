@@ -63,6 +63,7 @@ def assert_within(actual, expected, bound, what):
     assert np.all(excess <= 0), f"{what}: exceeds the bound by up to {excess.max():.3e}"
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @settings(deadline=None)
 @given(
     dtype=st.sampled_from((jnp.float32, jnp.float64)),

@@ -118,6 +118,7 @@ def assert_same_function(got, want, head, x, mask, what):
 # ---------------------------------------------------------------- pool_at without an activation
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @settings(deadline=None)
 @given(
     dtype=st.sampled_from((jnp.float32, jnp.float64)),
@@ -141,6 +142,7 @@ def test_without_activation_every_stage_is_the_same_function(variant, dtype, lea
 
 
 # Gradients cost a compile per shape and stage: fixed configurations that the other tests reuse.
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "padded"])
 def test_without_activation_every_stage_has_the_same_parameter_gradients(variant, dtype, masked):
@@ -178,6 +180,7 @@ def test_with_relu_pooling_before_the_activation_is_another_function():
 # ---------------------------------------------------------------- reorder
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("pool_at", STAGES)
 @pytest.mark.parametrize("activation", [None, jax.nn.relu], ids=["linear", "relu"])
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "padded-with-empty-row"])

@@ -204,6 +204,7 @@ def test_renames_seen_takes_the_differing_path_pieces():
     assert locate_cli.renames_seen("missing key 'a.w'") == []
 
 
+@pytest.mark.slow  # a ported example model (tests/examples): ~4 s
 def test_the_bert_port_from_the_command_line(tmp_path, capsys):
     pytest.importorskip("transformers", reason="the hf extra is not installed")
     argv = ["locate", "--jax", "tests.examples.factories:bert_port", "--torch", "tests.examples.factories:bert_reference",
@@ -212,6 +213,7 @@ def test_the_bert_port_from_the_command_line(tmp_path, capsys):
     assert "35 layers: 0 failed" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a ported example model (tests/examples): ~9 s
 def test_align_finds_the_resnet_ports_names_from_the_command_line(tmp_path, capsys):
     """No table to write: --align pairs the port's own names (stem.conv, stages.0.blocks.0.conv1, ...)
     with transformers' from both models' calls, prints the mapping, and locate runs on it."""

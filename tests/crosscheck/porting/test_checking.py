@@ -38,6 +38,7 @@ def _padding_mask(batch, seq):
 # ---- no false alarm -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
 @pytest.mark.parametrize("k", [8, 64, 512, 4096, 65536])
 def test_honest_linear_passes_at_every_reduction_length(k, dtype):
@@ -48,6 +49,7 @@ def test_honest_linear_passes_at_every_reduction_length(k, dtype):
     assert result.passed, "\n".join(result.failures())
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
 @pytest.mark.parametrize("seq", [16, 512, 4096])
 @pytest.mark.parametrize("masked", [False, True])
@@ -62,6 +64,7 @@ def test_honest_mean_passes_at_every_sequence_length(seq, masked, dtype):
     assert result.passed, "\n".join(result.failures())
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_honest_per_head_and_pointwise_pass(dtype):
     torch.manual_seed(1)

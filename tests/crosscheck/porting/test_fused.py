@@ -31,6 +31,7 @@ def _prepared(name: str, dtype: str):
     )
 
 
+@pytest.mark.slow  # every mixed case in two dtypes, fused and alone: ~10 s
 def test_evaluations_in_one_program_are_the_bits_of_each_alone():
     requests = [
         r for name in MIXED for dtype in ("float32", "bfloat16") for r in _prepared(name, dtype).requests
@@ -64,6 +65,7 @@ def test_equal_requests_get_equal_results_and_a_placed_request_is_evaluated_alon
     assert _bits(placed[0].output) == _bits(first.output)
 
 
+@pytest.mark.slow  # every mixed case in two dtypes, grouped and alone: ~6 s
 def test_a_group_gives_the_verdicts_and_ratios_of_check_one_by_one():
     entries = [(name, dtype) for name in MIXED for dtype in ("float32", "bfloat16")]
     grouped = check_groups.check_group(entries)

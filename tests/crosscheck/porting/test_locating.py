@@ -67,6 +67,7 @@ def test_weights_that_do_not_map_raise_before_anything_runs():
         locate(jax_model, theirs, X)
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 def test_with_gradients_every_layer_with_positional_inputs_is_checked_with_its_gradients():
     result = locate(*_pair(build_jax()), X, grads=True)
     assert result.passed
@@ -74,3 +75,30 @@ def test_with_gradients_every_layer_with_positional_inputs_is_checked_with_its_g
     assert [item.item for item in up.items] == ["output", "grads.weight", "grads.bias", "grads.input"]
     block = next(layer for layer in result.layers if layer.path == "block")
     assert "grads.norm.weight" in [item.item for item in block.items]
+
+
+def _failing(path: str, inputs: str):
+    from crosscheck.porting.locate_layers import LayerResult
+
+    return LayerResult(path, path, "Torch", "Jax", inputs, failure="differs")
+
+
+@pytest.mark.parametrize(
+    ("rows", "blamed"),
+    [
+        # a bug in the attention's own code, before an o_proj that could not take the truth's input
+        ([("", "truth"), ("attn", "truth"), ("attn.o_proj", "own")], "attn"),
+        # a moved stride: conv1 fails on the truth's input, conv2 after it on its own
+        (
+            [("", "truth"), ("block", "truth"), ("block.conv1", "truth"), ("block.conv2", "own")],
+            "block.conv1",
+        ),
+        # only rows judged on their own inputs fail: the earliest, deepest of them
+        ([("block", "own"), ("block.conv2", "own")], "block.conv2"),
+    ],
+)
+def test_a_row_judged_on_its_own_inputs_is_blamed_only_when_no_row_on_the_truths_fails(rows, blamed):
+    from crosscheck.porting.locating import LocateResult
+
+    result = LocateResult("demo", "float32", [_failing(path, inputs) for path, inputs in rows], [], [])
+    assert result.first_failure == blamed

@@ -109,6 +109,7 @@ def _same_jax(before, after):
 # ---- B: both models are left exactly as they were ------------------------------------------
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("train", [True, False], ids=["training-mode", "inference-mode"])
 @pytest.mark.parametrize("call", ["check", "check-no-grads", "locate", "locate-grads"])
 def test_check_and_locate_leave_both_models_bitwise_as_they_were(call, train):

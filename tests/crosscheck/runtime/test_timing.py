@@ -64,6 +64,7 @@ TRACED_CASES = [
 ]
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("name", TRACED_CASES)
 def test_crosscheck_runs_timed_jax_calls_trace_once_each(monkeypatch, name):
     # The forward through jaxlin.jitted and the jitted gradient: two traces of the module, then none.

@@ -32,6 +32,7 @@ def test_a_module_that_promises_invariance_fails_when_it_varies():
     assert verdict(probe_cases()["linear"], result) == (True, "varies within rounding")
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_batch_invariant_linear_shows_no_variation_in_any_mode(dtype):
     records = probe_case(
@@ -48,6 +49,7 @@ def test_batch_invariant_linear_shows_no_variation_in_any_mode(dtype):
         assert record["deterministic"] and record["max_ulp"] == 0
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 def test_every_subject_is_probed_in_every_mode_without_errors():
     for name, subject in probe_cases().items():
         for record in probe_case(subject, "float32", ("jax.jit", "torch"), [1, 2]):

@@ -194,6 +194,7 @@ def test_paddings_equal_for_every_size_are_not_noted(flax, torch_layer):
     assert require_same_weights(flax, torch_layer).notes == []
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize(
     ("kernel", "stride", "pad"), [(16, 16, 0), (3, 2, 1), (4, 2, 1), (5, 3, 2), (2, 2, 0)]
 )

@@ -29,6 +29,7 @@ TRANSPOSED_1D = [  # (kernel, stride, torch padding, output_padding, dilation, t
 ]
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize(("k", "s", "p", "q", "d", "padding"), TRANSPOSED_1D)
 @pytest.mark.parametrize("transpose_kernel", [False, True])
 def test_nnx_conv_transpose_is_nn_conv_transpose1d(k, s, p, q, d, padding, transpose_kernel, tmp_path):
@@ -45,6 +46,7 @@ def test_nnx_conv_transpose_is_nn_conv_transpose1d(k, s, p, q, d, padding, trans
     assert check(ours, theirs, sample(2, 7, 4), channels_first=True).passed  # Flax (batch, length, channels)
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 @pytest.mark.parametrize("transpose_kernel", [False, True])
 def test_nnx_conv_transpose_2d_and_3d_are_nn_conv_transpose_in_float64(transpose_kernel, tmp_path):
     for torch_type, spatial in ((torch.nn.ConvTranspose2d, 2), (torch.nn.ConvTranspose3d, 3)):
@@ -93,6 +95,7 @@ def _same_function(ours, theirs) -> bool:
     return y_jax.shape == y_torch.shape and np.allclose(y_jax, y_torch, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # deselect with -m "not slow" (README)
 def test_conv_transpose_padding_is_noted_exactly_when_the_functions_differ():
     """Over kernels, strides, dilations, both Flax padding words and every torch padding: no note
     means the same outputs in float64, a padding note means different ones."""
