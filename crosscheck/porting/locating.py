@@ -80,8 +80,14 @@ class LocateResult:
     def first_failure(self) -> str | None:
         """The earliest failing layer none of whose matched descendants fails (a failing container whose
         children all pass: the difference is in the container's own code); ``""`` is the whole model
-        (test with ``is None``); ``None`` when every judged layer passes. Rows not judged are left out."""
+        (test with ``is None``); ``None`` when every judged layer passes. Rows not judged are left out.
+
+        A row judged on its own inputs (``inputs == "own"``: the truth's could not be given to it) may
+        fail for what came before it, so it is blamed only when no row judged on the truth's inputs
+        fails: a bug in a container's own code, before a child that could not take the truth's input,
+        is the container's."""
         failing = [layer for layer in self.layers if layer.error is None and not layer.passed]
+        failing = [layer for layer in failing if layer.inputs == "truth"] or failing
         deepest = [layer for layer in failing if not any(_below(other.path, layer.path) for other in failing)]
         return deepest[0].path if deepest else None
 
