@@ -107,8 +107,10 @@ def _panel(axis, rows: list, field: str, target: bool, span: float, plt):
         (r.sizes["heads"], r.sizes["size"]) for r in rows if target and not parity.met(getattr(r, field))
     }
     image = axis.imshow(np.log2(grid), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto", origin="lower")
+    axis.set_facecolor("0.82")  # a cell not measured is grey and says so, never the white of 1.0
     for i, j in np.ndindex(grid.shape):
         if np.isnan(grid[i, j]):
+            axis.text(j, i, "not measured", ha="center", va="center", fontsize=FONT_SIZE - 2, color="0.35")
             continue
         dark = abs(np.log2(grid[i, j])) > 0.6 * span  # white type on the deep colours
         bold = (heads[i], sizes[j]) in missed
