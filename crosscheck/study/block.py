@@ -79,7 +79,7 @@ def _magnitude(block: JaxBlock, rows: int, heads: int, size: int):
     w2, b2 = (np.abs(np.asarray(a, np.float64)) for a in (block.heads.kernel[...], block.heads.bias[...]))
 
     def magnitude(inputs):
-        x = np.abs(np.asarray(inputs[0], np.float64).reshape(rows, size)[:8])
+        x = np.abs(np.asarray(np.asarray(inputs[0]).reshape(rows, size)[:8], np.float64))
         hidden = (x @ w1 + b1).reshape(-1, heads, size)
         return np.einsum("rhi,hio->rho", hidden, w2) + b2
 

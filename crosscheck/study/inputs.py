@@ -30,7 +30,11 @@ def heads_last(a: np.ndarray) -> np.ndarray:
 
 
 def random_inputs(shape, device: str) -> Callable[[int, Impl], tuple]:
-    """``make(seed, impl)``: one random float32 array, NumPy-made, in the impl's framework and layout."""
+    """``make(seed, impl)``: one random float32 array, NumPy-made, in the impl's framework and layout.
+
+    It depends on nothing of ``impl`` but its framework and ``to_layout``: ``make.share_key`` says so,
+    and :func:`crosscheck.study.engine.run_config` gives every implementation with the same key the
+    same arrays (:func:`~crosscheck.study.engine.shared_inputs`)."""
 
     def make(seed: int, impl: Impl):
         x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
@@ -39,6 +43,7 @@ def random_inputs(shape, device: str) -> Callable[[int, Impl], tuple]:
             return (jnp.asarray(x),)
         return (torch.from_numpy(x).to(device),)
 
+    make.share_key = lambda seed, impl: (seed, impl.framework, impl.to_layout)
     return make
 
 
@@ -62,8 +67,15 @@ def no_grad(module) -> Callable:
 
 
 def compiled_hlo(fn, *args) -> Callable[[], str]:
-    """``hlo()`` of ``jax.jit(fn)`` on ``args``."""
-    return lambda: jax.jit(fn).lower(*args).compile().as_text()
+    """``hlo()`` of ``jax.jit(fn)`` on ``args``; a :class:`jax.ShapeDtypeStruct` among them is zeros of
+    that shape, made when ``hlo()`` runs (not held while the configuration's other calls are prepared
+    and timed)."""
+
+    def hlo():
+        concrete = [jnp.zeros(a.shape, a.dtype) if isinstance(a, jax.ShapeDtypeStruct) else a for a in args]
+        return jax.jit(fn).lower(*concrete).compile().as_text()
+
+    return hlo
 
 
 def module_hlo(call, shape) -> Callable[[], str]:
@@ -72,17 +84,19 @@ def module_hlo(call, shape) -> Callable[[], str]:
 
 
 def linear_magnitude(kernel, bias, rows: int = 8) -> Callable[[tuple], np.ndarray]:
-    """``|x| @ |W| + |b|`` of the first ``rows`` rows, float64."""
+    """``|x| @ |W| + |b|`` of the first ``rows`` rows, float64 (those rows alone converted)."""
     w, b = np.abs(np.asarray(kernel, np.float64)), np.abs(np.asarray(bias, np.float64))
-    return lambda inputs: np.abs(np.asarray(inputs[0], np.float64).reshape(-1, w.shape[0])[:rows]) @ w + b
+    return lambda inputs: (
+        np.abs(np.asarray(np.asarray(inputs[0]).reshape(-1, w.shape[0])[:rows], np.float64)) @ w + b
+    )
 
 
 def per_head_magnitude(kernel, bias, rows: int, heads: int, size: int) -> Callable[[tuple], np.ndarray]:
-    """``Σ|x||w| + |b|`` per head of the first 8 rows, float64."""
+    """``Σ|x||w| + |b|`` per head of the first 8 rows, float64 (those rows alone converted)."""
     w, b = np.abs(np.asarray(kernel, np.float64)), np.abs(np.asarray(bias, np.float64))
 
     def magnitude(inputs):
-        x = np.abs(np.asarray(inputs[0], np.float64).reshape(rows, heads, size)[:8])
+        x = np.abs(np.asarray(np.asarray(inputs[0]).reshape(rows, heads, size)[:8], np.float64))
         return np.einsum("rhi,hio->rho", x, w) + b
 
     return magnitude

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,7 +94,8 @@ def _bandwidth_steps(quick: bool, device: str) -> list[Step]:
 
 
 def run_plan(steps: list[Step], *, torch_device: str, advance=None, repeats: int | None = None) -> list[dict]:
-    """Build and run every step; a configuration that cannot be built is one error record. Each
+    """Build and run every step, one configuration's arrays freed before the next is built; a
+    configuration that cannot be built is one error record. Each
     timed record gets its GFLOP/s, GB/s and fraction of this run's roofline
     (:func:`crosscheck.study.roofline.annotate`)."""
     records = []
@@ -109,6 +111,7 @@ def run_plan(steps: list[Step], *, torch_device: str, advance=None, repeats: int
                     "error": f"{type(error).__name__}: {error}",
                 }
             )
+        gc.collect()  # this configuration's arrays, some held by reference cycles, before the next is built
         if advance is not None:
             advance()
     cache = roofline.last_level_cache_bytes() if torch_device == "cpu" else None
