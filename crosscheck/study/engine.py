@@ -143,8 +143,9 @@ def _checked_output(config: Config, impl: Impl, prepared: Prepared) -> np.ndarra
 def shared_inputs(make_inputs: Callable[[int, Impl], tuple]) -> Callable[[int, Impl], tuple]:
     """``make_inputs`` made once per input set where it says which sets are the same: a maker with a
     ``share_key(seed, impl)`` attribute (:func:`crosscheck.study.inputs.random_inputs`: seed, framework
-    and layout) returns the very same arrays to every implementation whose key is equal, instead of a
-    copy each (at per-head h32 1024→1024 on 2048 rows, 16 implementations × 3 sets of 268 MB). Only for
+    and layout; ``None`` for a set not to share) returns the very same arrays to every implementation
+    whose key is equal, instead of a copy each (at per-head h32 1024→1024 on 2048 rows, 16
+    implementations × 3 sets of 268 MB). Only for
     inputs that no implementation changes (jax arrays; the study's torch calls are forwards without
     autograd, which do not write to their input). The cache lives as long as the returned function:
     one :func:`run_config`. Other makers are returned as they are.
@@ -166,6 +167,8 @@ def shared_inputs(make_inputs: Callable[[int, Impl], tuple]) -> Callable[[int, I
 
     def make(seed: int, impl: Impl) -> tuple:
         key = key_of(seed, impl)
+        if key is None:
+            return make_inputs(seed, impl)
         if key not in made:
             made[key] = tuple(make_inputs(seed, impl))
         return made[key]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from crosscheck.runtime import timing
-from crosscheck.study import engine
+from crosscheck.study import engine, inputs
 from crosscheck.study.engine import Config, Impl, run_config
 from crosscheck.study.inputs import heads_first, heads_last, random_inputs
 from crosscheck.study.per_head import per_head
@@ -37,6 +37,7 @@ def _prepared_argsets(monkeypatch, config: Config) -> dict[str, list[tuple]]:
 
 
 def test_per_head_inputs_are_shared_per_seed_framework_and_layout_with_the_values_of_their_own(monkeypatch):
+    monkeypatch.setattr(inputs, "SHARE_FROM_BYTES", 0)  # the study shares from 64 MiB a set
     config = per_head(4, 32, (2, 4), "cpu", compiled=False)
     argsets = _prepared_argsets(monkeypatch, config)
     groups: dict[tuple, list[Impl]] = {}
@@ -88,7 +89,16 @@ def _stub(make) -> Config:
     return config, calls
 
 
-def test_records_and_each_calls_inputs_are_the_same_shared_or_not():
+def test_small_input_sets_are_not_shared():
+    small, large = random_inputs((4, 3, 5), "cpu"), random_inputs((16, 2**20), "cpu")
+    impl = Impl("a", "jax", None)
+    assert small.share_key(0, impl) is None and large.share_key(0, impl) == (0, "jax", None)
+    shared = engine.shared_inputs(small)
+    assert shared(0, impl)[0] is not shared(0, impl)[0]
+
+
+def test_records_and_each_calls_inputs_are_the_same_shared_or_not(monkeypatch):
+    monkeypatch.setattr(inputs, "SHARE_FROM_BYTES", 0)
     make = random_inputs((4, 3, 5), "cpu")
     shared, shared_calls = _stub(make)
     alone, alone_calls = _stub(lambda seed, impl: make(seed, impl))  # no share_key: one copy each
