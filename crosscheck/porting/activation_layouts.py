@@ -50,12 +50,13 @@ class Layout:
             and (self.after == tuple(range(len(self.after))))
         )
 
-    def to_jax(self, array) -> np.ndarray:
-        return np.transpose(np.reshape(np.transpose(np.asarray(array), self.before), self.shape), self.after)
+    def to_jax(self, array):
+        """Torch's array in the JAX layout (a torch tensor moved by torch, so gradients flow; else NumPy)."""
+        return _moved(array, self.before, self.shape, self.after)
 
-    def to_torch(self, array) -> np.ndarray:
-        middle = np.reshape(np.transpose(np.asarray(array), np.argsort(self.after)), self._between)
-        return np.transpose(middle, np.argsort(self.before))
+    def to_torch(self, array):
+        """The JAX layout's array in torch's (a torch tensor moved by torch; else NumPy)."""
+        return _moved(array, tuple(np.argsort(self.after)), self._between, tuple(np.argsort(self.before)))
 
     @property
     def _between(self) -> tuple[int, ...]:
@@ -73,6 +74,14 @@ class Layout:
         if self.after != tuple(range(len(self.after))):
             words.append(f"axes {self.after}")
         return f"torch {self.torch_shape} -> JAX {self.jax_shape}: {', then '.join(words) or 'same'}"
+
+
+def _moved(array, first: tuple[int, ...], shape: tuple[int, ...], then: tuple[int, ...]):
+    """Transpose by ``first``, reshape to ``shape``, transpose by ``then``: a torch tensor with its own
+    ``permute``/``reshape`` (differentiable), anything else with NumPy."""
+    if hasattr(array, "permute"):
+        return array.permute(first).reshape(shape).permute(then)
+    return np.transpose(np.reshape(np.transpose(np.asarray(array), first), shape), then)
 
 
 def _candidates(torch_shape: tuple[int, ...], jax_shape: tuple[int, ...]):

@@ -5,10 +5,10 @@ features), or a torch call with more arrays than the JAX one (a decoder layer gi
 rotary tables, which the JAX layer makes itself).
 
 The torch call is replayed as it was captured: its first floating arrays (in order) are the JAX
-call's floating arguments, moved from the JAX layout into torch's with torch's own ``permute`` and
-``reshape`` (so gradients flow through the move), and the rest are the captured values, as constants in
-the run's dtype; outputs are moved into the JAX layout the same way. ``check`` then sees equal shapes on
-both sides, and the input gradient comes back in the JAX layout.
+call's floating arguments, moved from the JAX layout into torch's by :class:`Layout` (torch's own
+``permute`` and ``reshape`` on a tensor, so gradients flow through the move), and the rest are the
+captured values, as constants in the run's dtype; outputs are moved into the JAX layout the same way.
+``check`` then sees equal shapes on both sides, and the input gradient comes back in the JAX layout.
 
 >>> from crosscheck.porting.activation_layouts import assumed_layout
 >>> conv = torch.nn.Conv2d(3, 4, 1)
@@ -21,25 +21,12 @@ both sides, and the input gradient comes back in the JAX layout.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from crosscheck.porting.activation_layouts import Layout
 
 PREFIX = "layer."
 """Where the wrapped layer's weights sit in the adapter's ``state_dict``."""
-
-
-def torch_to_jax(layout: Layout, tensor: torch.Tensor) -> torch.Tensor:
-    """``layout.to_jax`` on a tensor, differentiable. Shape: ``layout.torch_shape -> layout.jax_shape``."""
-    return tensor.permute(layout.before).reshape(layout.shape).permute(layout.after)
-
-
-def jax_to_torch(layout: Layout, tensor: torch.Tensor) -> torch.Tensor:
-    """``layout.to_torch`` on a tensor, differentiable. Shape: ``layout.jax_shape -> layout.torch_shape``."""
-    between = tuple(layout.torch_shape[i] for i in layout.before)
-    middle = tensor.permute(tuple(np.argsort(layout.after))).reshape(between)
-    return middle.permute(tuple(np.argsort(layout.before)))
 
 
 class InJaxLayout(torch.nn.Module):
@@ -61,7 +48,8 @@ class InJaxLayout(torch.nn.Module):
     def forward(self, *args):
         given = [a for a in args if _is_floating(a)]
         dtype = given[0].dtype if given else torch.float64
-        moved = iter([_moved(a, layout, jax_to_torch) for a, layout in zip(given, self.inputs, strict=True)])
+        pairs = zip(given, self.inputs, strict=True)
+        moved = iter([_moved(tensor, layout, Layout.to_torch) for tensor, layout in pairs])
 
         def fill(leaf: torch.Tensor) -> torch.Tensor:
             value = next(moved, None)
@@ -71,7 +59,7 @@ class InJaxLayout(torch.nn.Module):
         outputs: list[torch.Tensor] = []
         each_floating(self.layer(*call_args, **call_kwargs), outputs.append)  # collects them, in order
         pairs = zip(outputs[: len(self.outputs)], self.outputs, strict=True)
-        moved = [_moved(tensor, layout, torch_to_jax) for tensor, layout in pairs]
+        moved = [_moved(tensor, layout, Layout.to_jax) for tensor, layout in pairs]
         return moved[0] if len(moved) == 1 else tuple(moved)
 
 
@@ -92,6 +80,7 @@ def _is_floating(value) -> bool:
 
 
 def _moved(tensor: torch.Tensor, layout: Layout | None, move) -> torch.Tensor:
+    """``tensor`` moved by ``move`` (``Layout.to_jax`` or ``Layout.to_torch``), as it is without a layout."""
     return tensor if layout is None else move(layout, tensor)
 
 

@@ -261,12 +261,6 @@ def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
     return mapped
 
 
-def _has_floating(kwargs: dict) -> bool:
-    """Whether a keyword argument holds a floating array (flags, sizes, ``None`` replay as they are)."""
-    leaves = jax.tree.leaves(kwargs, is_leaf=lambda x: isinstance(x, torch.Tensor))
-    return bool(floating_leaves(leaves))
-
-
 def _output_layouts(probe: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
     """The layout of each floating output pair, from both whole-model float64 runs' outputs of the layer;
     ``None`` when the outputs do not pair one to one in some layout."""
@@ -293,9 +287,11 @@ def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     found: list = []
     with jax.enable_x64(True):
         args, kwargs, given = substituted(probe, jax_call, torch_call, learned, found)
+    # a floating keyword argument of the JAX call, or a cache object in torch's: judged forward only
+    if given != "truth" or floating_leaves(kwargs) or not replayable((torch_call.args, torch_call.kwargs)):
+        return False
     outputs = _output_layouts(probe, jax_call, torch_call, learned)
-    call = (torch_call.args, torch_call.kwargs)
-    if given != "truth" or _has_floating(kwargs) or outputs is None or not replayable(call):
+    if outputs is None:
         return False
     layer_rename = _layer_rename(layer.jax_path, layer.path, rename)
     torch_layer = torch_layers[layer.path]
