@@ -2,7 +2,8 @@
 
 Every configuration holds implementations of one function on one set of weights. Each is called
 once (trace, compile, one run, timed apart) and its output checked against the first
-implementation's (within twice the float32 rounding allowance, on the first rows); for JAX
+implementation's (within twice the float32 rounding allowance, on the first rows; the bfloat16 rows'
+:attr:`Config.rounding_dtype` is bfloat16); for JAX
 formulations the compiled HLO is searched for its dot instructions (``one_batched_dot``: exactly
 one dot, with a batch dimension). Then all of them are timed by the harness's one engine
 (:func:`crosscheck.runtime.timing.measure`: interleaved rounds, one framework at a time).
@@ -112,7 +113,7 @@ class Config:
     study: str
     label: str
     sizes: dict
-    flops: float
+    flops: float | None  # None: no roofline for these rows (bfloat16 ones: the run's peak is float32's)
     make_inputs: Callable[[int, Impl], tuple]  # (seed, impl) -> inputs in that impl's framework and layout
     impls: list[Impl]
     magnitude: Callable[[tuple], np.ndarray] | None = None  # |x|·|W| on the checked rows (float64)
@@ -121,6 +122,7 @@ class Config:
     extra: dict = field(default_factory=dict)
     traffic: Traffic | None = None
     rounds: int | None = None  # fixed rounds where one slow call would leave the fast ones few samples
+    rounding_dtype: str = "float32"  # the dtype whose rounding allowance the check applies
 
 
 def _to_numpy(y) -> np.ndarray:
@@ -183,7 +185,8 @@ class _Reference:
         self.output = output
         self.allowed = None
         if config.magnitude is not None:
-            self.allowed = 2 * Bound(config.magnitude(inputs), config.k, "float32").allowed()
+            magnitude = config.magnitude(inputs)
+            self.allowed = 2 * Bound(magnitude, config.k, config.rounding_dtype).allowed()
 
     def agrees(self, out: np.ndarray) -> bool:
         if out.shape != self.output.shape:

@@ -3,6 +3,7 @@ configurations that measure them and by the targets that read them, so a rename 
 target into "not measured" (a test checks that every target names implementations the plan builds).
 """
 
+BF16_PER_HEAD, BF16_LINEAR = "bf16-per-head", "bf16-linear"
 PEAK, BANDWIDTH, PER_HEAD, BLOCK, POINTWISE, POOLED, INVARIANT, CALL_PATH, BIAS, SHARDED, LINEAR_ROWS = (
     "peak",
     "bandwidth",
@@ -43,9 +44,26 @@ TORCH_BLOCK, TORCH_COMPILE_BLOCK = "torch_ref block (eager)", "torch.compile(tor
 # heads-major as it lies: no copy, no bias)
 JAX_BLOCK_GEMMS = "jax GEMM then batched GEMM, no copy, kernel parity"
 TORCH_BLOCK_GEMMS = "torch.mm then torch.bmm, no copy, kernel parity"
+
+# bfloat16 (crosscheck.study.bfloat16): jaxlin's default against torch_ref's, a float32 reference first
+JAXLIN_PER_HEAD_F32_REF = "jaxlin PerHeadLinear float32 (the check’s reference)"
+JAXLIN_PER_HEAD_BF16 = "jaxlin PerHeadLinear auto (the default), bfloat16"
+TORCH_REF_PER_HEAD_BF16 = {impl: f"torch_ref PerHeadLinear {impl}, bfloat16" for impl in ("bmm", "vmap")}
+JAX_BMM_BF16 = "jax batched GEMM jnp.matmul, bfloat16, kernel parity"
+TORCH_BMM_BF16 = "torch.bmm, bfloat16, kernel parity"
+JAXLIN_LINEAR_F32_REF = "jaxlin Linear float32 (the check’s reference)"
+JAXLIN_LINEAR_BF16 = "jaxlin Linear auto (the default), bfloat16"
+TORCH_REF_LINEAR_BF16 = "torch_ref Linear, bfloat16"
+JAX_MM_BF16 = "jax GEMM jnp.matmul, bfloat16, kernel parity"
+TORCH_MM_BF16 = "torch.mm, bfloat16, kernel parity"
+FLOAT32_REFERENCE = frozenset({JAXLIN_PER_HEAD_F32_REF, JAXLIN_LINEAR_F32_REF})
+"""The float32 layers the bfloat16 rows are checked against (their inputs stay float32)."""
+
 KERNEL_PARITY = {
     PER_HEAD: {"jax": JAX_BMM, "torch": TORCH_BMM},
     BLOCK: {"jax": JAX_BLOCK_GEMMS, "torch": TORCH_BLOCK_GEMMS},
+    BF16_PER_HEAD: {"jax": JAX_BMM_BF16, "torch": TORCH_BMM_BF16},
+    BF16_LINEAR: {"jax": JAX_MM_BF16, "torch": TORCH_MM_BF16},
 }
 """Per study, each framework's plain GEMM of the row's shape: their ratio is the row's kernel parity."""
 PARITY_IMPLS = frozenset(name for both in KERNEL_PARITY.values() for name in both.values())

@@ -77,6 +77,20 @@ LAYOUTS = (
         (names.JAXLIN_HEADS_FIRST, names.JAX_BMM),
     ),
     Layout(names.BLOCK, "", names.JAXLIN_BLOCK),
+    Layout(
+        names.BF16_PER_HEAD,
+        "",
+        names.JAXLIN_PER_HEAD_BF16,
+        None,
+        (names.JAXLIN_PER_HEAD_BF16, names.JAX_BMM_BF16),
+    ),
+    Layout(
+        names.BF16_LINEAR,
+        "",
+        names.JAXLIN_LINEAR_BF16,
+        names.TORCH_REF_LINEAR_BF16,
+        (names.JAXLIN_LINEAR_BF16, names.JAX_MM_BF16),
+    ),
 )
 
 

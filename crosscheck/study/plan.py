@@ -12,7 +12,7 @@ import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crosscheck.study import configs, names, roofline, sharded
+from crosscheck.study import bfloat16, configs, names, roofline, sharded
 from crosscheck.study.block import block
 from crosscheck.study.engine import Config, run_config
 from crosscheck.study.per_head import per_head
@@ -51,6 +51,7 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
             block, heads, size, (32, 64) if not quick else (4, 16), device, compiled=compiled
         )
         steps.append(Step(f"block h{heads} {size}", names.BLOCK, build))
+    steps += _bfloat16_steps(quick, device)
     seed_shape = (128, 8, 256, 32)  # the 1x1-convolution question's shape
     for shape in [seed_shape] if quick else [seed_shape, (64, 1024, 256, 256)]:
         steps.append(
@@ -77,6 +78,20 @@ def plan(quick: bool, device: str, *, compiled: bool, mesh_devices: int = 0) -> 
         for heads, size, leading in shapes:
             build = functools.partial(sharded.sharded_per_head, heads, size, leading, mesh_devices)
             steps.append(Step(f"sharded h{heads} {size}", names.SHARDED, build))
+    return steps
+
+
+def _bfloat16_steps(quick: bool, device: str) -> list[Step]:
+    """The bfloat16 rows (:mod:`crosscheck.study.bfloat16`): PerHeadLinear at each target shape, and the
+    block's projection ``Linear(size, heads·size)`` on the same rows; ``quick``: one small shape."""
+    leading = (4, 16) if quick else (32, 64)
+    rows = leading[0] * leading[1]
+    steps = []
+    for heads, size in ((4, 32),) if quick else configs.TARGET_SHAPES:
+        build = functools.partial(bfloat16.per_head_bfloat16, heads, size, leading, device)
+        steps.append(Step(f"bfloat16 per-head h{heads} {size}", names.BF16_PER_HEAD, build))
+        build = functools.partial(bfloat16.linear_bfloat16, rows, size, heads * size, device)
+        steps.append(Step(f"bfloat16 Linear {size}→{heads * size}", names.BF16_LINEAR, build))
     return steps
 
 

@@ -39,6 +39,8 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
         "call-path",
         "bias",
         "linear-rows",
+        "bf16-per-head",
+        "bf16-linear",
     }
     errors = [r for r in records if "error" in r]
     assert errors == []
@@ -72,6 +74,12 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
             and 0 < r["roofline_fraction"]
             and r["bound"] in ("compute", "memory")
         )
+    bf16 = [r for r in records if r["study"] in ("bf16-per-head", "bf16-linear")]
+    assert [r["impl"] for r in bf16 if r["framework"] == "jax"][:2] == [
+        "jaxlin PerHeadLinear float32 (the check’s reference)",  # every bfloat16 output checked against it
+        "jaxlin PerHeadLinear auto (the default), bfloat16",
+    ]
+    assert all(r["equal"] and "roofline_fraction" not in r for r in bf16)  # the roofline is float32's
     einsum = [r for r in per_head if r["impl"] in ("jaxlin einsum", "jaxlin vmap")]
     assert all(r["one_batched_dot"] for r in einsum)  # the compiled HLO holds one batched dot
     assert all(r["dots"] > 1 for r in per_head if r["impl"] == "jaxlin loop")
@@ -94,7 +102,13 @@ def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
     }
     assert "## Roofline of this run" in markdown and "### Compiled programs of the block" in markdown
     assert "## Kernel parity" in markdown  # every per-head row in both layouts, and the block
-    assert len(json.loads((out / "study.json").read_text())["kernel_parity"]) == 9
+    parity_rows = json.loads((out / "study.json").read_text())["kernel_parity"]
+    assert len(parity_rows) == 11  # and the two bfloat16 rows, each with its bfloat16 GEMMs
+    assert [row["study"] for row in parity_rows if "bfloat16" in row["config"]] == [
+        "bf16-per-head",
+        "bf16-linear",
+    ]
+    assert "study-bf16-per-head.png" in {p.name for p in out.glob("*.png")}
     goals = json.loads((out / "study.json").read_text())["targets"]
     assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)
 
