@@ -411,6 +411,7 @@ def markdown(report: dict) -> str:
             f"| {programs.get('float32', '–')} | {programs.get('bfloat16', '–')} | {diffs} |"
         )
     accepted = [slug for slug, entry in results.items() if entry["status"] == "ok"]
+    lines += ["", *against_default(results, accepted)]
     for dtype in DTYPES:
         lines += ["", f"## {dtype}", "", "| case | ratio | " + " | ".join(accepted) + " |"]
         lines.append("|---|---|" + "---|" * len(accepted))
@@ -431,6 +432,55 @@ def markdown(report: dict) -> str:
                 note = f" ({record['note']})" if "note" in record else ""
                 lines.append(f"- {record['case']}: {times}{note}")
     return "\n".join(lines) + "\n"
+
+
+def against_default(results: dict, accepted: list[str]) -> list[str]:
+    """Per dtype and group of cases, each setting's jax/torch ratios over the default's (geometric mean
+    over the group's ratios with jax on top; below 1: the setting made jax faster against torch)."""
+    base = {
+        (r["dtype"], r["case"], label): ratio["ratio"]
+        for r in results.get("default", {}).get("records", [])
+        for label, ratio in r["ratios"].items()
+    }
+    base_ms = {
+        (r["dtype"], r["case"], name): ms
+        for r in results.get("default", {}).get("records", [])
+        for name, ms in r["median_ms"].items()
+    }
+    groups = list(dict.fromkeys(r["group"] for e in results.values() for r in e.get("records", [])))
+    if not base or not groups:
+        return []
+    lines = [
+        "Each setting against the default: geometric mean over a group's cases of (the setting's ratio / "
+        "the default's), ratios with jax on top only; below 1 the setting made jax faster against torch. "
+        "In brackets: the same for jax's own medians (setting / default, measured minutes apart in "
+        "different processes, so without torch's yardstick).",
+        "",
+        "| dtype | group | " + " | ".join(accepted) + " |",
+        "|---|---|" + "---|" * len(accepted),
+    ]
+    for dtype in DTYPES:
+        for group in groups:
+            cells = []
+            for slug in accepted:
+                logs = [
+                    np.log(ratio["ratio"] / base[(dtype, r["case"], label)])
+                    for r in results[slug]["records"]
+                    if r["dtype"] == dtype and r["group"] == group
+                    for label, ratio in r["ratios"].items()
+                    if not label.startswith("torch") and (dtype, r["case"], label) in base
+                ]
+                own = [
+                    np.log(ms / base_ms[(dtype, r["case"], name)])
+                    for r in results[slug]["records"]
+                    if r["dtype"] == dtype and r["group"] == group
+                    for name, ms in r["median_ms"].items()
+                    if name.startswith(("jnp", "jaxlin")) and (dtype, r["case"], name) in base_ms
+                ]
+                cell = f"{np.exp(np.mean(logs)):.2f}" if logs else "–"
+                cells.append(f"{cell} ({np.exp(np.mean(own)):.2f})" if own else cell)
+            lines.append(f"| {dtype} | {group} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:

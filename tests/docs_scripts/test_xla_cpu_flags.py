@@ -82,6 +82,7 @@ def test_the_report_names_the_machine_and_each_settings_difference_from_the_defa
     assert "| GEMM 8×4×4 | jax / torch | 1.20 [1.10–1.30] | 1.20 [1.10–1.30] |" in text
     assert "| bad | `--xla_cpu_nope=1` | not accepted |" in text
     assert "0.5 (1)" in text  # the difference beside the output's scale
+    assert "| float32 | gemm | 1.00 (1.00) | 1.00 (1.00) |" in text  # each setting over the default
 
 
 @pytest.mark.parametrize(
