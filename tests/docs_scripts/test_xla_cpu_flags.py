@@ -27,6 +27,10 @@ TINY = {
 }
 
 
+def test_the_fingerprint_of_the_compiled_programs_is_the_same_twice():
+    assert flags.programs_fingerprint(TINY, ("float32",)) == flags.programs_fingerprint(TINY, ("float32",))
+
+
 def test_every_case_runs_in_both_dtypes_with_an_interval_per_ratio():
     records, kept = flags.run_setting(TINY, repeats=2)
     cases = {(r["dtype"], r["case"]) for r in records}
@@ -59,6 +63,7 @@ def test_the_report_names_the_machine_and_each_settings_difference_from_the_defa
         "default": _stub("default", "", 0.0),
         "ynn-dot": _stub("ynn-dot", "--xla_cpu_experimental_ynn_fusion_type=dot", 0.5),
         "bad": {"flags": "--xla_cpu_nope=1", "status": "not accepted"},
+        "same": {"flags": "--xla_cpu_use_onednn=true", "status": flags.SAME, "records": [], "programs": {}},
     }
     flags.differences(results)
     assert results["ynn-dot"]["max_abs_diff_vs_default"] == {"float32": 0.5, "bfloat16": 0.5}
@@ -81,6 +86,7 @@ def test_the_report_names_the_machine_and_each_settings_difference_from_the_defa
     assert "AMD EPYC 7B13, 2 cores" in text and "load average at start [1.0, 1.0, 1.0]" in text
     assert "| GEMM 8×4×4 | jax / torch | 1.20 [1.10–1.30] | 1.20 [1.10–1.30] |" in text
     assert "| bad | `--xla_cpu_nope=1` | not accepted |" in text
+    assert f"| same | `--xla_cpu_use_onednn=true` | {flags.SAME} |" in text  # no column of its own
     assert "0.5 (1)" in text  # the difference beside the output's scale
     assert "| float32 | gemm | 1.00 (1.00) | 1.00 (1.00) |" in text  # each setting over the default
 
