@@ -39,6 +39,8 @@ class Judged(NamedTuple):
 def nonfinite_mismatch(values: np.ndarray, target: np.ndarray, equal_nan: bool) -> np.ndarray:
     """Where a non-finite value fails by itself: one side non-finite and the other not, infinities of
     different signs, an infinity against NaN, or NaN against NaN unless ``equal_nan``."""
+    if _finite_sum(values) and _finite_sum(target):  # no non-finite value: nothing fails by itself
+        return np.zeros(np.broadcast_shapes(np.shape(values), np.shape(target)), bool)
     finite = np.isfinite(values) & np.isfinite(target)
     same_infinity = np.isinf(values) & (values == target)
     both_nan = np.isnan(values) & np.isnan(target)
@@ -49,8 +51,21 @@ def ratio_to(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> n
     """``error / allowed`` with 0/0 = 0, x/0 = inf, inf wherever ``nonfinite`` and 0 for matched
     non-finite values (whose error is NaN)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(error == 0, 0.0, error / allowed)
-    return np.where(nonfinite, np.inf, np.where(np.isnan(ratio), 0.0, ratio))
+        ratio = np.asarray(np.divide(error, allowed), np.float64)  # x/0 = inf; 0/0 and NaN errors: below
+    if not ratio.flags.writeable or ratio.base is not None:
+        ratio = ratio.copy()
+    unmatched = np.isnan(ratio)
+    if unmatched.any():
+        ratio[unmatched] = 0.0
+    if nonfinite.any():
+        ratio[np.broadcast_to(nonfinite, ratio.shape)] = np.inf
+    return ratio
+
+
+def _finite_sum(values: np.ndarray) -> bool:
+    """Whether ``values`` sum to a finite number: then none of them is NaN or inf (one pass, no mask)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(values)))
 
 
 def judge(label: str, values: np.ndarray, target: str, truth: np.ndarray, allowed, equal_nan: bool) -> Judged:

@@ -22,6 +22,9 @@ False
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
 from crosscheck.numerics.bounds import unit_roundoff
@@ -38,9 +41,70 @@ SAME_FUNCTION_FACTOR = 64.0
 """``C``: the float64 disagreement allowed, in units of the working-dtype error scaled by ``u64/u``."""
 
 
+CHUNK = 1 << 18
+"""Elements per step of the whole-tensor sums: 2 MB of float64, so that the differences of a model's
+gradients (hundreds of MB) are never held whole and the scratch stays in cache."""
+
+
+class Difference(NamedTuple):
+    """``|a − b|`` of two same-shaped arrays, summarised in float64: ``Σ(a − b)²``, the largest
+    ``|a − b|`` and its flat index."""
+
+    sum_of_squares: float
+    largest: float
+    index: int
+
+
+def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
+    """:class:`Difference` of ``a`` and ``b`` (``b=None``: of ``a`` and zero), a :data:`CHUNK` at a time
+    in one float64 scratch buffer (NaN propagates into every field).
+
+    >>> difference(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
+    Difference(sum_of_squares=9.0, largest=3.0, index=1)
+    """
+    flat_a = np.asarray(a).reshape(-1)
+    flat_b = None if b is None else np.asarray(b).reshape(-1)
+    scratch = np.empty(min(CHUNK, flat_a.size), np.float64)
+    total, largest, index = 0.0, 0.0, 0
+    for start in range(0, flat_a.size, CHUNK):
+        step = scratch[: min(CHUNK, flat_a.size - start)]
+        if flat_b is None:
+            np.abs(flat_a[start : start + step.size], out=step, casting="same_kind")
+        else:
+            np.subtract(flat_a[start : start + step.size], flat_b[start : start + step.size], out=step)
+            np.abs(step, out=step)
+        total += float(np.einsum("i,i->", step, step))
+        where = int(np.argmax(step))
+        if not step[where] <= largest:  # a larger value, or NaN: the first one is kept
+            largest, index = float(step[where]), start + where
+            if np.isnan(largest):
+                return Difference(float("nan"), largest, index)
+    return Difference(total, largest, index)
+
+
+def sum_of_squares(a: np.ndarray) -> float:
+    """``Σ a²`` in float64, without a float64 or squared copy of ``a``."""
+    return difference(a).sum_of_squares
+
+
 def rms(a: np.ndarray) -> float:
     """The root mean square of ``a`` (0 for an empty array)."""
-    return float(np.sqrt(np.mean(np.square(a)))) if np.size(a) else 0.0
+    return float(np.sqrt(sum_of_squares(a) / np.size(a))) if np.size(a) else 0.0
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether every element of every array is finite: one sum each (a non-finite element makes it
+    non-finite; a sum that overflows on finite values is checked element by element)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, an overflowing sum: both answered
+        for array in arrays:
+            if array.size and not np.isfinite(np.sum(array)) and not np.isfinite(array).all():
+                return False
+    return True
+
+
+def _abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    difference = np.subtract(a, b)
+    return np.abs(difference, out=difference)
 
 
 def _nonfinite(
@@ -53,11 +117,14 @@ def _nonfinite(
     return bad, (f"{int(bad.sum())} NaN or inf values where the other side differs, first at index {first}",)
 
 
-def _worst(difference: np.ndarray) -> tuple[tuple[int, ...], float]:
-    if difference.size == 0:
+def _worst_of(off: Difference | np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[int, ...], float]:
+    """The index and value of the largest absolute difference (the first non-kept element, inf)."""
+    if not math.prod(shape):
         return (), 0.0
-    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(difference)), difference.shape))
-    return index, float(difference[index])
+    if isinstance(off, Difference):
+        return tuple(int(i) for i in np.unravel_index(off.index, shape)), off.largest
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(off)), shape))
+    return index, float(off[index])
 
 
 def compare_relative(
@@ -81,11 +148,27 @@ def compare_relative(
     Shape:
         all three share one shape.
     """
-    a, e, t = (np.asarray(v).astype(np.float64) for v in (actual, expected, reference))
-    bad, notes = _nonfinite([a, e], t, equal_nan)
-    keep = ~bad & np.isfinite(t)
-    err_a, err_e = rms((a - t)[keep]), rms((e - t)[keep])
-    floor = floor_ulps * unit_roundoff(dtype) * max(rms(t[keep]), scale)
+    a, e, t = (np.asarray(v) for v in (actual, expected, reference))
+    if all_finite(a, e, t):  # the common case: no mask, no float64 copies, sums a chunk at a time
+        bad, notes = np.zeros((), bool), ()
+        off_a, off_e = difference(a, t), difference(e, t)
+        err_a, err_e = (
+            float(np.sqrt(off.sum_of_squares / a.size)) if a.size else 0.0 for off in (off_a, off_e)
+        )
+        max_a, max_e, scale_t = off_a.largest, off_e.largest, rms(t)
+        worst_at = {"actual": off_a, "expected": off_e}
+    else:  # inf where an element is not kept, so that the worst index names it
+        a, e, t = (v.astype(np.float64) for v in (a, e, t))
+        bad, notes = _nonfinite([a, e], t, equal_nan)
+        keep = ~bad & np.isfinite(t)
+        kept_a, kept_e = _abs_difference(a, t)[keep], _abs_difference(e, t)[keep]
+        err_a, err_e, scale_t = rms(kept_a), rms(kept_e), rms(t[keep])
+        max_a, max_e = (float(np.max(kept, initial=0.0)) for kept in (kept_a, kept_e))
+        worst_at = {
+            side: np.where(keep, _abs_difference(v, t), np.inf)
+            for side, v in (("actual", a), ("expected", e))
+        }
+    floor = floor_ulps * unit_roundoff(dtype) * max(scale_t, scale)
     ratio_a = err_a / (factor * err_e + floor) if err_a else 0.0
     ratio_e = err_e / (factor * err_a + floor) if err_e else 0.0
     metrics = {
@@ -94,13 +177,13 @@ def compare_relative(
         "floor": floor,
         "actual_bound_ratio": ratio_a,
         "expected_bound_ratio": ratio_e,
-        "actual_max_error": float(np.max(np.abs(a - t)[keep], initial=0.0)),
-        "expected_max_error": float(np.max(np.abs(e - t)[keep], initial=0.0)),
+        "actual_max_error": max_a,
+        "expected_max_error": max_e,
         "cross_bound_ratio": max(ratio_a, ratio_e),
     }
     passed = ratio_a <= 1 and ratio_e <= 1 and not bad.any()
     side, err, other = ("actual", err_a, err_e) if ratio_a >= ratio_e else ("expected", err_e, err_a)
-    index, worst = _worst(np.where(keep, np.abs((a if side == "actual" else e) - t), np.inf))
+    index, worst = _worst_of(worst_at[side], a.shape)
     rule = f"each RMS error within c={factor:g}× the other's + {floor_ulps:g} ulps (no analytic bound)"
     details = (
         f"RMS error against float64 truth: {side} {err:.2e}, the other {other:.2e} "
@@ -130,13 +213,20 @@ def compare_same_function(
     Shape:
         both share one shape.
     """
-    a, e = np.asarray(actual64, np.float64), np.asarray(expected64, np.float64)
-    bad, notes = _nonfinite([a], e, equal_nan)
-    keep = ~bad & np.isfinite(e)
-    difference = np.abs(a - e)
+    a, e = np.asarray(actual64), np.asarray(expected64)
+    if all_finite(a, e):
+        bad, notes = np.zeros((), bool), ()
+        worst_at = difference(a, e)
+        measured = float(np.sqrt(worst_at.sum_of_squares / a.size)) if a.size else 0.0
+        scale_e = rms(e)
+    else:
+        a, e = a.astype(np.float64), e.astype(np.float64)
+        bad, notes = _nonfinite([a], e, equal_nan)
+        keep = ~bad & np.isfinite(e)
+        worst_at = np.where(keep, _abs_difference(a, e), np.inf)
+        scale_e, measured = rms(e[keep]), rms(worst_at[keep])
     u64 = unit_roundoff(truth_dtype)
-    allowed = factor * min(u64 / unit_roundoff(dtype), 1.0) * working_error + floor_ulps * u64 * rms(e[keep])
-    measured = rms(difference[keep])
+    allowed = factor * min(u64 / unit_roundoff(dtype), 1.0) * working_error + floor_ulps * u64 * scale_e
     metrics = {
         "rms_difference": measured,
         "allowed": allowed,
@@ -146,7 +236,7 @@ def compare_same_function(
     rule = f"within C={factor:g}·(u64/u)·(working-dtype error) + {floor_ulps:g} ulps (no analytic bound)"
     if np.dtype(truth_dtype) != np.float64:
         rule = rule.replace("u64", f"u of {truth_dtype}, the truth's precision")
-    index, worst = _worst(np.where(keep, difference, np.inf))
+    index, worst = _worst_of(worst_at, a.shape)
     details = (
         f"RMS difference in float64: {measured:.2e} (up to {allowed:.2e} allowed; {rule})",
         f"Greatest absolute difference: {worst:.1e} at index {index}",

@@ -13,7 +13,7 @@ import numpy as np
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.numerics.relative import rms
+from crosscheck.numerics.relative import rms, sum_of_squares
 from crosscheck.porting.channels import Channels, channels_first_of, channels_option
 from crosscheck.porting.evaluate import Evaluation, model_call_error
 from crosscheck.porting.fused import Request
@@ -143,10 +143,12 @@ def parameter_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
     """The scale of the parameter gradients' rounding floor: their RMS times √rows. A parameter gradient
     sums over every row: honest summation orders differ by ~√rows roundings of terms of the gradient's
     scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error)."""
-    params = [np.ravel(a) for key, a in truth.grads.items() if key != "input"]
+    params = [a for key, a in truth.grads.items() if key != "input"]
     x = np.asarray(p.work_inputs[0])
     rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
-    return (rms(np.concatenate(params)) if params else 0.0) * math.sqrt(max(rows, 1))
+    count = sum(np.size(a) for a in params)
+    squares = sum(sum_of_squares(a) for a in params)  # each summed alone: no joined copy
+    return (math.sqrt(squares / count) if count else 0.0) * math.sqrt(max(rows, 1))
 
 
 def input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:

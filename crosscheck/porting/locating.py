@@ -17,6 +17,7 @@ function in the other (an activation) has no match and is judged inside its pare
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import jax
@@ -34,7 +35,7 @@ from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
-from crosscheck.porting.streaming import float64_streamed, is_large, release_freed_memory
+from crosscheck.porting.streaming import float64_streamed, is_large, only_new_garbage, release_freed_memory
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -291,7 +292,8 @@ def _locate(
     learned: dict = {}  # layouts the values decided, for rows of the same kinds whose values cannot
     result.torch_only = [c.path for c in torch_calls if by_torch_path.get(c.path) not in jax_called]
     paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
-    with layer_progress(len(paired), "locate", progress) as advance:
+    quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
+    with layer_progress(len(paired), "locate", progress) as advance, quiet_collector:
         for call in paired:
             jax_path = by_torch_path[call.path]
             layer = LayerResult(

@@ -167,3 +167,23 @@ def release_freed_memory(collect: bool = True) -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):  # another C library: its own policy stands
             pass
+
+
+@contextlib.contextmanager
+def only_new_garbage():
+    """Within: :func:`release_freed_memory`'s garbage collection looks only at objects made inside.
+
+    Everything alive on entry (both frameworks' runtimes, the models, a locate's captured calls: hundreds
+    of thousands of objects) is moved out of the collector's sight (``gc.freeze``), so collecting a
+    row's garbage takes milliseconds instead of a fifth of a second. Left as it is when the process has
+    frozen objects already (its own policy stands).
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -23,7 +23,7 @@ from flax import nnx
 
 import jaxlin
 from crosscheck.numerics import Bound, Comparison, compare
-from crosscheck.numerics.relative import compare_relative, compare_same_function, rms
+from crosscheck.numerics.relative import all_finite, compare_relative, compare_same_function, rms
 
 ANALYTIC_TYPES = (
     *(jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead),
@@ -169,6 +169,8 @@ class CaseResult:
 
 def nonfinite_count(*arrays: np.ndarray) -> tuple[int, tuple[int, ...]]:
     """How many elements are NaN or inf in any of ``arrays`` (one shape), and the first such index."""
+    if all_finite(*(np.asarray(a) for a in arrays)):
+        return 0, ()
     bad = np.logical_or.reduce([~np.isfinite(np.asarray(a, np.float64)) for a in arrays])
     if not bad.any():
         return 0, ()
@@ -216,9 +218,13 @@ def judge_relative(
         evidence.jax_work, evidence.torch_work, evidence.torch_truth, dtype, scale=scale, equal_nan=equal_nan
     )
     truth = np.asarray(evidence.torch_truth, np.float64)
-    working = max(rms(_finite(evidence.jax_work, truth)), rms(_finite(evidence.torch_work, truth)))
+    if all_finite(*(np.asarray(v) for v in (evidence.jax_work, evidence.torch_work, truth))):
+        errors = [rounding.metrics[f"{side}_rms_error"] for side in ("actual", "expected")]
+    else:
+        errors = [rms(_finite(evidence.jax_work, truth)), rms(_finite(evidence.torch_work, truth))]
+    working = max(errors)
     if np.dtype(truth_dtype) != np.float64:  # u/u64 no longer shrinks the port's error: the reference's only
-        working = rms(_finite(evidence.torch_work, truth))
+        working = errors[1]
     same = compare_same_function(evidence.jax_truth, evidence.torch_truth, working_error=working, dtype=dtype,
                                  equal_nan=equal_nan, truth_dtype=truth_dtype)  # fmt: skip
     return _item(item, 0, same, rounding, evidence, equal_nan, "relative")
