@@ -16,6 +16,8 @@ never pass unless ``equal_nan=True`` and every side, the truth included, has the
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import jax
 import numpy as np
 import torch
@@ -30,7 +32,7 @@ from crosscheck.porting.check_parts import (
     representable,
 )
 from crosscheck.porting.evaluate import evaluate_torch, split_keywords
-from crosscheck.porting.finishing import finish_check
+from crosscheck.porting.finishing import TorchRuns, finish_check, run_torch
 from crosscheck.porting.fused import Request, evaluate_all
 from crosscheck.porting.magnitudes import absolute, float64_jax, float64_view
 from crosscheck.porting.model_pair import (
@@ -47,7 +49,7 @@ from crosscheck.porting.outputs import (
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
-from crosscheck.porting.streaming import is_large, release_freed_memory
+from crosscheck.porting.streaming import fits_beside, is_large, release_freed_memory
 from crosscheck.porting.verdicts import (
     CaseResult,
     has_analytic_bound,
@@ -231,12 +233,28 @@ def check(
                 jax_module, torch_module, *inputs, name=name, seed=seed, place=place, **options, **sides
             )
             advance()
-            evaluations = evaluate_all(prepared.requests)
-            prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
-            if is_large(torch_module):
-                release_freed_memory()
+            evaluations, torch_runs = _evaluate_both(prepared, torch_module)
             advance()
-            result = finish_check(prepared, evaluations)
+            result = finish_check(prepared, evaluations, torch_runs)
             advance()
     result.switched = switched
     return result
+
+
+def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRuns | None]:
+    """JAX's evaluations, and torch's runs beside them on a second thread where memory allows
+    (:func:`crosscheck.porting.streaming.fits_beside`: both frameworks release the interpreter while
+    they compute, so the wall time is nearer the longer side's than the sum). A large model runs JAX
+    first and frees its float64 copies before torch's float64 run (``None``: finish_check runs torch)."""
+    if fits_beside(torch_module):
+        with ThreadPoolExecutor(1, thread_name_prefix="crosscheck-torch") as pool:
+            torch_runs = pool.submit(run_torch, prepared)
+            evaluations = evaluate_all(prepared.requests)  # JAX's error first; the exit waits for torch
+            done = torch_runs.result()
+        prepared.requests.clear()
+        return evaluations, done
+    evaluations = evaluate_all(prepared.requests)
+    prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
+    if is_large(torch_module):
+        release_freed_memory()
+    return evaluations, None

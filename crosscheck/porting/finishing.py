@@ -3,6 +3,8 @@ promoted), then both tiers for every paired output and every gradient."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from crosscheck.numerics import is_floating
@@ -38,29 +40,47 @@ from crosscheck.porting.verdicts import (
 )
 
 
-def finish_check(prepared: PreparedCheck, evaluations: list[Evaluation]) -> CaseResult:
-    """The second half of :func:`check`: torch in the working dtype and in float64, then both tiers for
-    every paired output and every gradient; ``evaluations`` are those of ``prepared.requests``."""
-    p, result = prepared, prepared.result
-    jax_work, jax_truth, *rest = evaluations
-    size = rest[0] if p.analytic else None
-    dtype = result.dtype
+@dataclass
+class TorchRuns:
+    """The torch module in the working dtype and its float64 truth, and what the truth run promoted."""
+
+    work: Evaluation
+    truth: Evaluation
+    truth_lines: list[str]
+
+
+def run_torch(prepared: PreparedCheck) -> TorchRuns:
+    """The torch half of a check: the module in the working dtype, then in float64 (its narrowing casts
+    promoted) from the same state. Touches only the torch module: it may run beside the JAX runs."""
+    p = prepared
     evaluate = {"grads": p.grads, "channels_first": p.channels_first}
     sides = p.torch_side
     torch_cotangent = next(iter(p.cotangents.values()), None)
     if p.pairs is not None:
         torch_cotangent = {t: p.cotangents[j] for j, t in p.pairs if j in p.cotangents}
     before = snapshot(p.torch_module)  # the truth runs on this very module, from the same state
-    torch_work = evaluate_torch(
-        p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate
-    )
+    work = evaluate_torch(p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate)
     restore(p.torch_module, before)
     in_float64, promoted = float64_whole if p.grads else float64_streamed, TruthNotes()
     with in_float64(p.torch_module), promoting_torch(p.torch_module, promoted):
-        torch_truth = evaluate_torch(
+        truth = evaluate_torch(
             p.torch_module, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
         )
-    torch_lines = promoted.lines() + float32_constants(p.torch_module)
+    return TorchRuns(work, truth, promoted.lines() + float32_constants(p.torch_module))
+
+
+def finish_check(
+    prepared: PreparedCheck, evaluations: list[Evaluation], torch_runs: TorchRuns | None = None
+) -> CaseResult:
+    """The second half of :func:`check`: torch in the working dtype and in float64 (``torch_runs``, when
+    already run: :func:`run_torch`), then both tiers for every paired output and every gradient;
+    ``evaluations`` are those of ``prepared.requests``."""
+    p, result = prepared, prepared.result
+    jax_work, jax_truth, *rest = evaluations
+    size = rest[0] if p.analytic else None
+    dtype = result.dtype
+    runs = torch_runs if torch_runs is not None else run_torch(p)
+    torch_work, torch_truth, torch_lines = runs.work, runs.truth, runs.truth_lines
     result.truth_notes = side_notes(jax_truth.truth_notes, torch_lines)
     result.truth_notes += [line for line in inherited() if line not in result.truth_notes]
     judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
