@@ -194,15 +194,25 @@ BESIDE_FACTOR = 30
 with gradients): what running torch beside JAX may need at once."""
 
 
+def system_memory() -> tuple[int, int] | None:
+    """``(available, total)`` bytes as Linux reports them (``/proc/meminfo``); ``None`` elsewhere."""
+    try:
+        with open("/proc/meminfo") as info:
+            fields = dict(line.split(":", 1) for line in info.read().splitlines())
+        available, total = (int(fields[key].split()[0]) * 1024 for key in ("MemAvailable", "MemTotal"))
+    except (OSError, KeyError, ValueError):
+        return None
+    return available, total
+
+
 def fits_beside(model: torch.nn.Module) -> bool:
     """Whether torch's runs of ``model`` may overlap JAX's: :data:`BESIDE_FACTOR` times its parameter
     bytes fit in the memory the system says is available, less a quarter of the machine (other
     processes, the allocator's slack). Where the system does not say (not Linux), they run one after
     the other, as they must for a model near the machine's size."""
-    try:
-        fields = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines())
-        available, total = (int(fields[key].split()[0]) * 1024 for key in ("MemAvailable", "MemTotal"))
-    except (OSError, KeyError, ValueError):
+    memory = system_memory()
+    if memory is None:
         return False
+    available, total = memory
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     return BESIDE_FACTOR * weights < available - total // 4

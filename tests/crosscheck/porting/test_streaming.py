@@ -192,3 +192,26 @@ def test_weights_compared_a_chunk_at_a_time_find_the_largest_difference_anywhere
         assert model_pair._largest_difference(ours, theirs) == (np.inf if nan else 0.5)
     finally:
         model_pair._CHUNK = original
+
+
+def test_only_new_garbage_hides_what_lived_before_and_gives_it_back():
+    import gc
+
+    from crosscheck.porting.streaming import only_new_garbage
+
+    assert gc.get_freeze_count() == 0
+    with only_new_garbage():
+        assert gc.get_freeze_count() > 0
+        cycle = []
+        cycle.append(cycle)  # garbage made inside is still collected
+        del cycle
+        assert gc.collect() >= 1
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a process that froze its own objects keeps its policy
+    try:
+        frozen = gc.get_freeze_count()
+        with only_new_garbage():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

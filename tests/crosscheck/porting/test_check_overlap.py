@@ -1,0 +1,73 @@
+"""torch's runs beside JAX's on a second thread: the same result to the bit as one after the other,
+torch's error still named, and the sequential path wherever the memory is not known to suffice."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from crosscheck import check
+from crosscheck.porting import checking, streaming
+from crosscheck.porting.evaluate import ModelCallError
+from crosscheck.weights import copy_torch_to_jax
+from tests.crosscheck.porting.models import build_jax, build_torch
+
+
+def _pair():
+    theirs, ours = build_torch(), build_jax()
+    copy_torch_to_jax(theirs, ours)
+    return ours, theirs
+
+
+def _items(result):
+    return [(i.item, i.same_function.metrics, i.rounding.metrics, i.passed) for i in result.items]
+
+
+def test_torch_beside_jax_gives_the_same_result_as_one_after_the_other(monkeypatch):
+    ours, theirs = _pair()
+    x = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+    results, threads = {}, []
+    original = checking.run_torch
+
+    def recorded(prepared):
+        threads.append(threading.current_thread().name)
+        return original(prepared)
+
+    monkeypatch.setattr(checking, "run_torch", recorded)
+    for beside in (True, False):
+        monkeypatch.setattr(checking, "fits_beside", lambda model, beside=beside: beside)
+        results[beside] = check(ours, theirs, x)
+    assert _items(results[True]) == _items(results[False]) and results[True].passed
+    assert threads[0].startswith("crosscheck-torch")  # the sequential run calls finish_check's own copy
+    assert all(p.grad is None for p in theirs.parameters()) and theirs.head.weight.dtype == torch.float32
+
+
+def test_a_torch_model_raising_on_the_second_thread_is_still_named(monkeypatch):
+    ours, theirs = _pair()
+    monkeypatch.setattr(checking, "fits_beside", lambda model: True)
+    broken = lambda module, args: (_ for _ in ()).throw(
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+    )  # noqa: E731
+    handle = theirs.head.register_forward_pre_hook(broken)
+    try:
+        with pytest.raises(ModelCallError, match="the torch model .* raised on the inputs"):
+            check(ours, theirs, np.ones((2, 16), np.float32))
+    finally:
+        handle.remove()
+
+
+def test_fits_beside_says_no_where_the_system_does_not_say_how_much_memory_is_free(monkeypatch):
+    monkeypatch.setattr(streaming, "system_memory", lambda: None)
+    assert not streaming.fits_beside(torch.nn.Linear(2, 2))
+
+
+def test_fits_beside_weighs_the_model_against_available_memory(monkeypatch):
+    monkeypatch.setattr(streaming, "system_memory", lambda: (20 * 2**30, 24 * 2**30))
+    assert streaming.fits_beside(torch.nn.Linear(1000, 1000))  # 4 MB: 120 MB at 30x
+    assert not streaming.fits_beside(torch.nn.Embedding(130_000_000, 1, device="meta"))  # 15.6 GB > 20 - 6
+
+
+def test_system_memory_reads_this_machine():
+    available, total = streaming.system_memory()
+    assert 0 < available <= total
