@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
+from flax import nnx
 
 import jaxlin
 import torch_ref
@@ -154,8 +155,6 @@ def linear_bfloat16(rows: int, n_in: int, n_out: int, device: str) -> Config:
     )
 
 
-def jax_rngs():
+def jax_rngs() -> nnx.Rngs:
     """A throwaway ``nnx.Rngs`` for layers whose parameters are overwritten at once."""
-    from flax import nnx
-
     return nnx.Rngs(0)
