@@ -164,12 +164,15 @@ class PerHeadLinear(Described, nnx.Module):
             else None
         )
 
-    def formulation(self, shape: tuple[int, ...]) -> str:
-        """The formulation a heads-last input of ``shape`` runs: ``impl``, or what ``"auto"`` picks."""
+    def formulation(self, shape: tuple[int, ...], dtype=None, *, heads_first: bool = False) -> str:
+        """The formulation an input of ``shape`` and ``dtype`` runs (heads last; ``heads_first``: heads on
+        axis 0, where ``"einsum"`` is the copy-free one): ``impl``, or what ``"auto"`` picks."""
         if self.impl != "auto":
             return self.impl
         rows = math.prod(shape) // (self.num_heads * self.in_features)
-        return fastest_per_head(self.num_heads, rows, self.in_features, self.out_features)
+        return fastest_per_head(
+            self.num_heads, rows, self.in_features, self.out_features, dtype=dtype, heads_first=heads_first
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         owner = self.describe()
@@ -177,10 +180,10 @@ class PerHeadLinear(Described, nnx.Module):
         require_real(owner, x)
         bias = self.bias[...] if self.bias is not None else None
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        if axis == 0 and x.ndim > 2 and self.impl in ("auto", "einsum"):
+        if axis == 0 and x.ndim > 2 and self.formulation(x.shape, x.dtype, heads_first=True) == "einsum":
             return per_head_einsum_heads_first(x, kernel, bias, self.precision)
         moved = axis != x.ndim - 2
         if moved:
             x = jnp.moveaxis(x, axis, -2)
-        y = FORMULATIONS[self.formulation(x.shape)](x, kernel, bias, self.precision)
+        y = FORMULATIONS[self.formulation(x.shape, x.dtype)](x, kernel, bias, self.precision)
         return jnp.moveaxis(y, -2, axis) if moved else y

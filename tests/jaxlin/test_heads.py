@@ -5,6 +5,7 @@ recur keep the suite fast while still covering no/one/several leading axes and a
 """
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -206,7 +207,7 @@ def test_default_kernel_init_uses_the_per_head_fan_in():
 
 @pytest.mark.parametrize("picked", IMPLS)
 def test_auto_runs_the_formulation_the_rule_picks_bitwise(monkeypatch, variant, picked):
-    monkeypatch.setattr(jaxlin.heads, "fastest_per_head", lambda *sizes: picked)
+    monkeypatch.setattr(jaxlin.heads, "fastest_per_head", lambda *sizes, **options: picked)
     auto, explicit = (
         make("auto", (4, 8, 5), jnp.float32, seed=5),
         make(picked, (4, 8, 5), jnp.float32, seed=5),
@@ -230,6 +231,50 @@ def test_auto_runs_the_formulation_the_rule_picks_bitwise(monkeypatch, variant, 
 )
 def test_the_rule_follows_the_studys_table(heads, rows, size, backend, picked):
     assert fastest_per_head(heads, rows, size, size, backend) == picked
+
+
+BF16_NO_AMX = {"flags": frozenset({"avx512_bf16"}), "xla_flags": ""}
+
+
+@pytest.mark.parametrize(
+    "heads, size, dtype, heads_first, cpu, picked",
+    [
+        (16, 128, jnp.bfloat16, False, BF16_NO_AMX, "loop"),  # measured: loop 0.68-0.77x the einsum
+        (16, 128, jnp.bfloat16, True, BF16_NO_AMX, "loop"),
+        (8, 64, jnp.bfloat16, False, BF16_NO_AMX, "loop"),
+        (16, 128, jnp.float32, False, BF16_NO_AMX, "einsum"),  # float32: the shape rule
+        (16, 128, jnp.float32, True, BF16_NO_AMX, "einsum"),
+        (32, 128, jnp.bfloat16, False, BF16_NO_AMX, "einsum"),  # beyond the measured heads
+        (8, 8, jnp.bfloat16, False, BF16_NO_AMX, "einsum"),  # too little work per head
+        (16, 128, jnp.bfloat16, False, {"flags": frozenset({"amx_bf16"}), "xla_flags": ""}, "einsum"),
+        (
+            16,
+            128,
+            jnp.bfloat16,
+            False,
+            {"flags": frozenset(), "xla_flags": "--xla_cpu_experimental_ynn_fusion_type=dot"},
+            "einsum",
+        ),
+    ],
+)
+def test_the_bfloat16_rule_keys_on_dtype_cpu_features_and_xla_flags(
+    monkeypatch, heads, size, dtype, heads_first, cpu, picked
+):
+    monkeypatch.setattr(jaxlin.auto, "cpu_flags", lambda: cpu["flags"])
+    monkeypatch.setenv("XLA_FLAGS", cpu["xla_flags"])
+    assert fastest_per_head(heads, 2048, size, size, "cpu", dtype, heads_first=heads_first) == picked
+    assert fastest_per_head(heads, 2048, size, size, "gpu", dtype, heads_first=heads_first) == "einsum"
+
+
+def test_a_bfloat16_layer_on_heads_first_input_runs_the_loop_where_the_rule_says(monkeypatch):
+    monkeypatch.setattr(jaxlin.auto, "cpu_flags", lambda: frozenset())
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    layer = make("auto", (8, 64, 64), jnp.bfloat16, head_axis=0)
+    loop = make("loop", (8, 64, 64), jnp.bfloat16, head_axis=0)
+    assert layer.formulation((8, 2048, 64), jnp.bfloat16, heads_first=True) == "loop"
+    x = jnp.asarray(np.random.default_rng(9).standard_normal((8, 2048, 64)), jnp.bfloat16)
+    if jax.default_backend() == "cpu":
+        np.testing.assert_array_equal(jax.jit(layer)(x), jax.jit(loop)(x))
 
 
 def test_auto_counts_rows_over_every_leading_axis():
