@@ -16,6 +16,8 @@ never pass unless ``equal_nan=True`` and every side, the truth included, has the
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -246,7 +248,7 @@ def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRu
     (:func:`crosscheck.porting.streaming.fits_beside`: both frameworks release the interpreter while
     they compute, so the wall time is nearer the longer side's than the sum). A large model runs JAX
     first and frees its float64 copies before torch's float64 run (``None``: finish_check runs torch)."""
-    if fits_beside(torch_module):
+    if _BESIDE.get() and fits_beside(torch_module):
         with ThreadPoolExecutor(1, thread_name_prefix="crosscheck-torch") as pool:
             torch_runs = pool.submit(run_torch, prepared)
             evaluations = evaluate_all(prepared.requests)  # JAX's error first; the exit waits for torch
@@ -258,3 +260,18 @@ def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRu
     if is_large(torch_module):
         release_freed_memory()
     return evaluations, None
+
+
+_BESIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("crosscheck_torch_beside_jax", default=True)
+
+
+@contextlib.contextmanager
+def one_after_the_other(sequential: bool = True):
+    """Within (when ``sequential``): every check runs JAX, then torch, whatever memory is free — what
+    ``locate`` asks for its rows when the whole model does not fit twice over (a row's peak, not the
+    row's own size, is what the machine must hold)."""
+    token = _BESIDE.set(not sequential)
+    try:
+        yield
+    finally:
+        _BESIDE.reset(token)

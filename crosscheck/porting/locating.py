@@ -27,7 +27,7 @@ import torch
 from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
-from crosscheck.porting.checking import require_same_weights, working_dtype
+from crosscheck.porting.checking import one_after_the_other, require_same_weights, working_dtype
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.magnitudes import float64_view
@@ -35,7 +35,13 @@ from crosscheck.porting.model_pair import require_models
 from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
-from crosscheck.porting.streaming import float64_streamed, is_large, only_new_garbage, release_freed_memory
+from crosscheck.porting.streaming import (
+    fits_beside,
+    float64_streamed,
+    is_large,
+    only_new_garbage,
+    release_freed_memory,
+)
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -293,7 +299,8 @@ def _locate(
     result.torch_only = [c.path for c in torch_calls if by_torch_path.get(c.path) not in jax_called]
     paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
     quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
-    with layer_progress(len(paired), "locate", progress) as advance, quiet_collector:
+    rows_in_turn = one_after_the_other(not fits_beside(torch_module))  # a 1 B model: one side at a time
+    with layer_progress(len(paired), "locate", progress) as advance, quiet_collector, rows_in_turn:
         for call in paired:
             jax_path = by_torch_path[call.path]
             layer = LayerResult(

@@ -71,3 +71,26 @@ def test_fits_beside_weighs_the_model_against_available_memory(monkeypatch):
 def test_system_memory_reads_this_machine():
     available, total = streaming.system_memory()
     assert 0 < available <= total
+
+
+def test_locate_runs_rows_one_side_at_a_time_when_the_whole_model_does_not_fit_twice(monkeypatch):
+    from crosscheck import locate
+
+    ours, theirs = _pair()
+    x = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
+    threads = []
+    original = checking.run_torch
+
+    def recorded(prepared):
+        threads.append(threading.current_thread().name)
+        return original(prepared)
+
+    monkeypatch.setattr(checking, "run_torch", recorded)
+    tables = {}
+    for whole_fits in (True, False):
+        threads.clear()
+        monkeypatch.setattr("crosscheck.porting.locating.fits_beside", lambda model, f=whole_fits: f)
+        tables[whole_fits] = str(locate(ours, theirs, x, grads=True, progress=False))
+        beside = [name.startswith("crosscheck-torch") for name in threads]
+        assert beside and all(beside) if whole_fits else not any(beside)
+    assert tables[True] == tables[False]
