@@ -203,7 +203,9 @@ def check(
     non-finite values pass where both frameworks and the float64 truth hold the same one.
     ``place(inputs)`` puts the JAX side's inputs on devices (:func:`crosscheck.runtime.meshes.input_placer`
     shards them on a mesh); the torch module runs where it is. The JAX evaluations (working dtype,
-    float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.porting.fused`).
+    float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.porting.fused`); torch's two
+    runs go on a second thread beside them where 30 times the model's parameter bytes fit in the memory
+    the system has free (the same results to the bit; a larger model runs one side, then the other).
     ``progress``: its three phases (weights and inputs, the JAX runs, torch's runs and the verdicts) as
     a bar on standard error (``True``; ``None``: when it is a terminal), or ``progress(done, 3)``; none by
     default (a check inside a larger job says nothing of its own).
