@@ -46,6 +46,7 @@ def test_torch_beside_jax_gives_the_same_result_as_one_after_the_other(monkeypat
 def test_a_torch_model_raising_on_the_second_thread_is_still_named(monkeypatch):
     ours, theirs = _pair()
     monkeypatch.setattr(checking, "fits_beside", lambda model: True)
+
     def broken(module, args):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
