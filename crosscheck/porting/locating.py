@@ -36,11 +36,11 @@ from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
 from crosscheck.porting.streaming import (
-    fits_beside,
     float64_streamed,
     is_large,
     only_new_garbage,
     release_freed_memory,
+    rows_fit_beside,
 )
 from crosscheck.porting.truth import (
     TruthNotes,
@@ -299,7 +299,7 @@ def _locate(
     result.torch_only = [c.path for c in torch_calls if by_torch_path.get(c.path) not in jax_called]
     paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
     quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
-    rows_in_turn = one_after_the_other(not fits_beside(torch_module))  # a 1 B model: one side at a time
+    rows_in_turn = one_after_the_other(not rows_fit_beside(torch_module))  # a 1 B model: one side at a time
     with layer_progress(len(paired), "locate", progress) as advance, quiet_collector, rows_in_turn:
         for call in paired:
             jax_path = by_torch_path[call.path]

@@ -216,3 +216,19 @@ def fits_beside(model: torch.nn.Module) -> bool:
     available, total = memory
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     return BESIDE_FACTOR * weights < available - total // 4
+
+
+ROWS_BESIDE_SHARE = 16
+"""``locate`` runs each row's torch beside its JAX when the model's parameters take at most this
+fraction (1/16) of the machine's memory: a row is then small beside what is free, whereas a model near
+the machine's size (a 1 B model on 24 GB) keeps each row's peak to one side at a time."""
+
+
+def rows_fit_beside(model: torch.nn.Module) -> bool:
+    """Whether ``locate``'s rows of ``model`` may run torch beside JAX (:data:`ROWS_BESIDE_SHARE`); each
+    row's check still asks :func:`fits_beside` of its own layer."""
+    memory = system_memory()
+    if memory is None:
+        return False
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return ROWS_BESIDE_SHARE * weights <= memory[1]

@@ -74,7 +74,7 @@ def test_system_memory_reads_this_machine():
     assert 0 < available <= total
 
 
-def test_locate_runs_rows_one_side_at_a_time_when_the_whole_model_does_not_fit_twice(monkeypatch):
+def test_locate_runs_rows_one_side_at_a_time_for_a_model_near_the_machine_size(monkeypatch):
     from crosscheck import locate
 
     ours, theirs = _pair()
@@ -90,8 +90,16 @@ def test_locate_runs_rows_one_side_at_a_time_when_the_whole_model_does_not_fit_t
     tables = {}
     for whole_fits in (True, False):
         threads.clear()
-        monkeypatch.setattr("crosscheck.porting.locating.fits_beside", lambda model, f=whole_fits: f)
+        monkeypatch.setattr("crosscheck.porting.locating.rows_fit_beside", lambda model, f=whole_fits: f)
         tables[whole_fits] = str(locate(ours, theirs, x, grads=True, progress=False))
         beside = [name.startswith("crosscheck-torch") for name in threads]
         assert beside and all(beside) if whole_fits else not any(beside)
     assert tables[True] == tables[False]
+
+
+def test_rows_fit_beside_for_a_model_up_to_a_sixteenth_of_the_machine(monkeypatch):
+    monkeypatch.setattr(streaming, "system_memory", lambda: (20 * 2**30, 24 * 2**30))
+    assert streaming.rows_fit_beside(torch.nn.Embedding(300_000_000, 1, device="meta"))  # 1.2 GB of 24
+    assert not streaming.rows_fit_beside(torch.nn.Embedding(500_000_000, 1, device="meta"))  # 2 GB
+    monkeypatch.setattr(streaming, "system_memory", lambda: None)
+    assert not streaming.rows_fit_beside(torch.nn.Linear(2, 2))
