@@ -25,7 +25,7 @@ that changes the computation changes the text, and one that does not reuses the 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -158,13 +158,10 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
         cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
         keywords, constants = split_keywords(jax_keywords(request.kwargs))
         leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
-        split.append((request, graphdef, params, rest, inputs, cotangent, keywords, constants, leaves))
-    kinds: dict[tuple, int] = {}
-    for request, graphdef, *_, constants, leaves in split:
         kind = _kind(graphdef, request, constants, leaves)
-        kinds[kind] = kinds.get(kind, 0) + 1
-    for request, graphdef, params, rest, inputs, cotangent, keywords, constants, leaves in split:
-        kind = _kind(graphdef, request, constants, leaves)
+        split.append((request, graphdef, params, rest, inputs, cotangent, keywords, constants, leaves, kind))
+    kinds = Counter(entry[-1] for entry in split)
+    for request, graphdef, params, rest, inputs, cotangent, keywords, constants, leaves, kind in split:
         # only requests that could be equal have their values hashed (a whole model's are GBs)
         key = (kind, _values_digest(leaves) if kinds[kind] > 1 else id(request))
         if key not in unique:
