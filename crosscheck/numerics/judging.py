@@ -39,7 +39,7 @@ class Judged(NamedTuple):
 def nonfinite_mismatch(values: np.ndarray, target: np.ndarray, equal_nan: bool) -> np.ndarray:
     """Where a non-finite value fails by itself: one side non-finite and the other not, infinities of
     different signs, an infinity against NaN, or NaN against NaN unless ``equal_nan``."""
-    if _finite_sum(values) and _finite_sum(target):  # no non-finite value: nothing fails by itself
+    if all_finite(values, target):  # no non-finite value: nothing fails by itself
         return np.zeros(np.broadcast_shapes(np.shape(values), np.shape(target)), bool)
     finite = np.isfinite(values) & np.isfinite(target)
     same_infinity = np.isinf(values) & (values == target)
@@ -62,10 +62,14 @@ def ratio_to(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> n
     return ratio
 
 
-def _finite_sum(values: np.ndarray) -> bool:
-    """Whether ``values`` sum to a finite number: then none of them is NaN or inf (one pass, no mask)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(np.sum(values)))
+def all_finite(*arrays) -> bool:
+    """Whether every element of every array is finite: one sum each (a non-finite element makes it
+    non-finite; a sum that overflows on finite values is checked element by element)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, an overflowing sum: both answered
+        for array in map(np.asarray, arrays):
+            if array.size and not np.isfinite(np.sum(array)) and not np.isfinite(array).all():
+                return False
+    return True
 
 
 def judge(label: str, values: np.ndarray, target: str, truth: np.ndarray, allowed, equal_nan: bool) -> Judged:

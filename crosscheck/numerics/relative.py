@@ -29,7 +29,7 @@ import numpy as np
 
 from crosscheck.numerics.bounds import unit_roundoff
 from crosscheck.numerics.comparison import Comparison
-from crosscheck.numerics.judging import nonfinite_mismatch
+from crosscheck.numerics.judging import all_finite, nonfinite_mismatch
 
 FACTOR = 3.0
 """``c``: how many times the other framework's error one framework's may be."""
@@ -53,6 +53,12 @@ class Difference(NamedTuple):
     sum_of_squares: float
     largest: float
     index: int
+    count: int
+
+    @property
+    def rms(self) -> float:
+        """``√(Σ(a − b)² / n)``, 0 for no elements."""
+        return float(np.sqrt(self.sum_of_squares / self.count)) if self.count else 0.0
 
 
 def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
@@ -60,7 +66,7 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
     in one float64 scratch buffer (NaN propagates into every field).
 
     >>> difference(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
-    Difference(sum_of_squares=9.0, largest=3.0, index=1)
+    Difference(sum_of_squares=9.0, largest=3.0, index=1, count=2)
     """
     flat_a = np.asarray(a).reshape(-1)
     flat_b = None if b is None else np.asarray(b).reshape(-1)
@@ -78,8 +84,8 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
         if not step[where] <= largest:  # a larger value, or NaN: the first one is kept
             largest, index = float(step[where]), start + where
             if np.isnan(largest):
-                return Difference(float("nan"), largest, index)
-    return Difference(total, largest, index)
+                return Difference(float("nan"), largest, index, flat_a.size)
+    return Difference(total, largest, index, flat_a.size)
 
 
 def sum_of_squares(a: np.ndarray) -> float:
@@ -89,17 +95,7 @@ def sum_of_squares(a: np.ndarray) -> float:
 
 def rms(a: np.ndarray) -> float:
     """The root mean square of ``a`` (0 for an empty array)."""
-    return float(np.sqrt(sum_of_squares(a) / np.size(a))) if np.size(a) else 0.0
-
-
-def all_finite(*arrays: np.ndarray) -> bool:
-    """Whether every element of every array is finite: one sum each (a non-finite element makes it
-    non-finite; a sum that overflows on finite values is checked element by element)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, an overflowing sum: both answered
-        for array in arrays:
-            if array.size and not np.isfinite(np.sum(array)) and not np.isfinite(array).all():
-                return False
-    return True
+    return difference(a).rms
 
 
 def _abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -152,9 +148,7 @@ def compare_relative(
     if all_finite(a, e, t):  # the common case: no mask, no float64 copies, sums a chunk at a time
         bad, notes = np.zeros((), bool), ()
         off_a, off_e = difference(a, t), difference(e, t)
-        err_a, err_e = (
-            float(np.sqrt(off.sum_of_squares / a.size)) if a.size else 0.0 for off in (off_a, off_e)
-        )
+        err_a, err_e = off_a.rms, off_e.rms
         max_a, max_e, scale_t = off_a.largest, off_e.largest, rms(t)
         worst_at = {"actual": off_a, "expected": off_e}
     else:  # inf where an element is not kept, so that the worst index names it
@@ -217,7 +211,7 @@ def compare_same_function(
     if all_finite(a, e):
         bad, notes = np.zeros((), bool), ()
         worst_at = difference(a, e)
-        measured = float(np.sqrt(worst_at.sum_of_squares / a.size)) if a.size else 0.0
+        measured = worst_at.rms
         scale_e = rms(e)
     else:
         a, e = a.astype(np.float64), e.astype(np.float64)

@@ -150,9 +150,14 @@ collection it takes — a fifth of a second in a process holding jax, torch and 
 more than the memory is worth)."""
 
 
+def parameter_bytes(model: torch.nn.Module) -> int:
+    """The bytes ``model``'s parameters take (tied ones once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
 def is_large(model: torch.nn.Module) -> bool:
     """Whether ``model``'s parameters take :data:`LARGE_MODEL` bytes or more."""
-    return sum(p.numel() * p.element_size() for p in model.parameters()) >= LARGE_MODEL
+    return parameter_bytes(model) >= LARGE_MODEL
 
 
 def release_freed_memory(collect: bool = True) -> None:
@@ -214,8 +219,7 @@ def fits_beside(model: torch.nn.Module) -> bool:
     if memory is None:
         return False
     available, total = memory
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return BESIDE_FACTOR * weights < available - total // 4
+    return BESIDE_FACTOR * parameter_bytes(model) < available - total // 4
 
 
 ROWS_BESIDE_SHARE = 16
@@ -230,5 +234,4 @@ def rows_fit_beside(model: torch.nn.Module) -> bool:
     memory = system_memory()
     if memory is None:
         return False
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return ROWS_BESIDE_SHARE * weights <= memory[1]
+    return ROWS_BESIDE_SHARE * parameter_bytes(model) <= memory[1]

@@ -23,7 +23,8 @@ from flax import nnx
 
 import jaxlin
 from crosscheck.numerics import Bound, Comparison, compare
-from crosscheck.numerics.relative import all_finite, compare_relative, compare_same_function, rms
+from crosscheck.numerics.judging import all_finite
+from crosscheck.numerics.relative import compare_relative, compare_same_function, rms
 
 ANALYTIC_TYPES = (
     *(jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead),

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crosscheck.numerics import relative
-from crosscheck.numerics.relative import all_finite, compare_relative, compare_same_function, difference
+from crosscheck.numerics.judging import all_finite
+from crosscheck.numerics.relative import compare_relative, compare_same_function, difference
 
 shapes = st.lists(st.integers(1, 9), min_size=0, max_size=3).map(tuple)
 
@@ -48,7 +49,7 @@ def test_chunked_sums_match_the_plain_formulas(shape, seed, chunk):
 
 
 def test_difference_keeps_the_first_largest_and_a_nan():
-    assert difference(np.array([1.0, 3.0, 3.0]), np.zeros(3)) == (19.0, 3.0, 1)
+    assert difference(np.array([1.0, 3.0, 3.0]), np.zeros(3)) == (19.0, 3.0, 1, 3)
     with_nan = difference(np.array([1.0, np.nan, 5.0]), np.zeros(3))
     assert np.isnan(with_nan.sum_of_squares) and np.isnan(with_nan.largest) and with_nan.index == 1
 
