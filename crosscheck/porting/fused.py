@@ -12,6 +12,8 @@ Every call traces afresh: ``jax.jit`` keys its cache on the module's structure, 
 port whose ``__call__`` was edited since (a notebook) would otherwise get the old program. Tracing is
 cheap; compiling is not, so compiled programs are kept by the text of the lowered program: an edit
 that changes the computation changes the text, and one that does not reuses the compiled program.
+Within :func:`traced_once` (one ``locate`` call, whose code cannot change under it) a program is traced
+once per structure and argument shapes: the rows of a model's repeated layers share one.
 
 >>> import jaxlin
 >>> layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
@@ -24,6 +26,9 @@ that changes the computation changes the text, and one that does not reuses the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -86,7 +91,58 @@ _COMPILED: OrderedDict[str, object] = OrderedDict()
 _KEEP = 64
 
 
+_TRACED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("crosscheck_traced", default=None)
+
+
+@contextlib.contextmanager
+def traced_once():
+    """Within: a program whose structure (graph definitions, options) and arguments (tree, shapes,
+    dtypes, placement) were traced before in this block runs that compiled program again, its truth notes
+    given again, without tracing. For one call whose code cannot change while it runs (``locate``'s rows);
+    the block's programs are dropped at its end."""
+    token = _TRACED.set({})
+    try:
+        yield
+    finally:
+        _TRACED.reset(token)
+
+
+def _argument_shapes(arguments) -> tuple:
+    """The tree, and each leaf's shape, dtype and placement: what a traced program depends on."""
+    leaves, tree = jax.tree.flatten(arguments)
+    shapes = tuple(
+        (
+            np.shape(leaf),
+            str(getattr(leaf, "dtype", type(leaf))),
+            getattr(leaf, "weak_type", False),
+            getattr(leaf, "sharding", None),
+        )
+        for leaf in leaves
+    )
+    return tree, shapes
+
+
 def _run(structure, *arguments):
+    traced = _TRACED.get()
+    if traced is None:
+        return _compiled(structure, arguments)[0](*arguments)
+    tree, shapes = _argument_shapes(arguments)
+    # a part of the structure: graphdef, grads, constants, notes (a float64 run's, else None)
+    options = tuple((part[:3], part[3] is None) for part in structure)
+    key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), options, tree, shapes)
+    if key in traced:
+        program, said = traced[key]
+        for (*_, notes), traced_notes in zip(structure, said, strict=True):
+            if notes is not None:
+                notes.merge(traced_notes)
+        return program(*arguments)
+    program, said = _compiled(structure, arguments)
+    traced[key] = program, [copy.deepcopy(notes) for notes in said]
+    return program(*arguments)
+
+
+def _compiled(structure, arguments) -> tuple:
+    """The compiled program of ``structure`` on ``arguments``, and the truth notes its tracing wrote."""
     lowered = _fresh_program().lower(structure, *arguments)
     # jit drops unused arguments from the program: their tree and shapes are part of the key too
     leaves, tree = jax.tree.flatten(arguments)
@@ -98,7 +154,7 @@ def _run(structure, *arguments):
         while len(_COMPILED) > _KEEP:
             _COMPILED.popitem(last=False)
     _COMPILED.move_to_end(key)
-    return _COMPILED[key](*arguments)
+    return _COMPILED[key], [notes for *_, notes in structure]
 
 
 def _kind(graphdef, request: Request, constants, leaves) -> tuple:

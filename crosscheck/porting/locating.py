@@ -29,6 +29,7 @@ from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
 from crosscheck.porting.checking import one_after_the_other, require_same_weights, working_dtype
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
+from crosscheck.porting.fused import traced_once
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.magnitudes import float64_view
 from crosscheck.porting.model_pair import require_models
@@ -300,7 +301,8 @@ def _locate(
     paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
     quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
     rows_in_turn = one_after_the_other(not rows_fit_beside(torch_module))  # a 1 B model: one side at a time
-    with layer_progress(len(paired), "locate", progress) as advance, quiet_collector, rows_in_turn:
+    rows = layer_progress(len(paired), "locate", progress)
+    with rows as advance, quiet_collector, rows_in_turn, traced_once():  # repeated layers: traced once
         for call in paired:
             jax_path = by_torch_path[call.path]
             layer = LayerResult(

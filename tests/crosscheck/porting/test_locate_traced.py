@@ -1,0 +1,99 @@
+"""``locate`` traces a program once per structure and shapes: the rows of a model's repeated layers run the
+first one's compiled program, with the same verdicts, numbers and truth notes as tracing every row."""
+
+import contextlib
+
+import numpy as np
+import torch
+from flax import nnx
+
+from crosscheck import copy_torch_to_jax, locate
+from crosscheck.porting import fused, locating
+from crosscheck.porting.fused import Request, evaluate_all, traced_once
+from tests.crosscheck.porting.test_truth import JaxBitsBlock, TorchBlock
+
+
+class TorchStack(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.block0, self.block1, self.block2 = TorchBlock(), TorchBlock(), TorchBlock()
+
+    def forward(self, x):
+        return self.block2(self.block1(self.block0(x)))
+
+
+class JaxStack(nnx.Module):
+    """Three blocks whose float32 bit moves limit the truth to float32 (a note each row must carry)."""
+
+    def __init__(self):
+        self.block0, self.block1, self.block2 = JaxBitsBlock(), JaxBitsBlock(), JaxBitsBlock()
+
+    def __call__(self, x):
+        return self.block2(self.block1(self.block0(x)))
+
+
+X = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
+
+
+def _located(monkeypatch, keep_traces: bool):
+    compiled = []
+    original = fused._compiled
+
+    def counting(structure, arguments):
+        compiled.append(len(structure))
+        return original(structure, arguments)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_compiled", counting)
+        if not keep_traces:
+            patch.setattr(locating, "traced_once", contextlib.nullcontext)
+        ref, port = TorchStack(), JaxStack()
+        copy_torch_to_jax(ref, port)
+        return locate(port, ref, X, grads=True), len(compiled)
+
+
+def _numbers(result):
+    return [
+        (layer.path, layer.passed, layer.inputs, item.item, item.same_function.metrics, item.rounding.metrics,
+         item.same_function.bound_text)
+        for layer in result.layers for item in layer.items
+    ]  # fmt: skip
+
+
+def test_repeated_layers_are_traced_once_with_the_same_numbers_and_notes(monkeypatch):
+    kept, traced_kept = _located(monkeypatch, keep_traces=True)
+    every, traced_every = _located(monkeypatch, keep_traces=False)
+    assert _numbers(kept) == _numbers(every)
+    assert kept.passed and every.passed, str(kept)
+    assert kept.truth_notes == every.truth_notes
+    limited = [
+        layer.path
+        for layer in kept.layers
+        if any("float32, the truth's precision" in item.same_function.bound_text for item in layer.items)
+    ]
+    assert {"block0", "block1", "block2"} <= set(limited)  # the notes come back with a reused program
+    # each block, its projection and its norm: the first of three traced, the other two reuse its programs
+    # (one or two each: the working run and the float64 runs share one when 64-bit mode is on)
+    assert traced_every - traced_kept >= 2 * 3, (traced_kept, traced_every)
+
+
+def test_outside_the_block_every_call_traces_afresh(monkeypatch):
+    compiled = []
+    original = fused._compiled
+    monkeypatch.setattr(fused, "_compiled", lambda s, a: compiled.append(1) or original(s, a))
+    layer = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    request = Request(layer, (np.ones((4, 3), np.float32),), np.ones((4, 2), np.float32))
+    evaluate_all([request])
+    evaluate_all([request])
+    assert len(compiled) == 2  # an edited port's code is never run from an earlier trace
+    with traced_once():
+        first = evaluate_all([request])[0]
+        second = evaluate_all([request])[0]
+        wider = evaluate_all([Request(layer, (np.ones((5, 3), np.float32),), np.ones((5, 2), np.float32))])
+    assert len(compiled) == 2 + 2  # (4, 3) once, (5, 3) once
+    assert all(np.array_equal(first.grads[k], second.grads[k]) for k in first.grads)
+    assert wider[0].output.shape == (5, 2)
+    with traced_once():
+        evaluate_all([request])
+    assert len(compiled) == 2 + 2 + 1  # a new block traces anew
