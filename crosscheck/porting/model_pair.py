@@ -20,7 +20,8 @@ import torch
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.weights import expected_specs, layout_of, numpy_of_torch
+from crosscheck.weights import expected_specs, layout_of
+from crosscheck.weights.arrays import numpy_view_of_torch
 from crosscheck.weights.selection import Ignore, select_keys
 from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
 
@@ -112,11 +113,11 @@ def _largest_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
 
 
 def _chunk_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:
-    theirs = theirs.astype(ours.dtype)
+    theirs = theirs.astype(ours.dtype, copy=False)
+    if np.array_equal(ours, theirs):  # the usual case, without equal_nan's masks (8x slower)
+        return None
     if not is_floating(ours.dtype):
-        return (
-            None if np.array_equal(ours, theirs) else float(np.max(np.abs(ours.astype(np.float64) - theirs)))
-        )
+        return float(np.max(np.abs(ours.astype(np.float64) - theirs)))
     if np.array_equal(ours, theirs, equal_nan=True):
         return None
     a, b = ours.astype(np.float64), theirs.astype(np.float64)
@@ -135,7 +136,7 @@ def differing_weights(
     for entry in plan(jax_module, rename=rename):
         if paired is not None and entry.key not in paired:
             continue
-        largest = _largest_difference(entry.torch_value(), numpy_of_torch(state[entry.key]))
+        largest = _largest_difference(entry.torch_value(), numpy_view_of_torch(state[entry.key]))
         if largest is not None:
             differing.append(f"{dotted(entry.layer, entry.rule.jax_name)} differs from {entry.key} "
                              f"by up to {largest:.2g}")  # fmt: skip
