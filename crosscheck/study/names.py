@@ -44,6 +44,8 @@ TORCH_BLOCK, TORCH_COMPILE_BLOCK = "torch_ref block (eager)", "torch.compile(tor
 # heads-major as it lies: no copy, no bias)
 JAX_BLOCK_GEMMS = "jax GEMM then batched GEMM, no copy, kernel parity"
 TORCH_BLOCK_GEMMS = "torch.mm then torch.bmm, no copy, kernel parity"
+FLOAT32_GEMMS = frozenset({JAX_BMM, TORCH_BMM, JAX_BLOCK_GEMMS, TORCH_BLOCK_GEMMS})
+"""The plain float32 GEMMs of the kernel-parity rows: evidence of the compute peak, as the peak shapes are."""
 
 # bfloat16 (crosscheck.study.bfloat16): jaxlin's default against torch_ref's, a float32 reference first
 JAXLIN_PER_HEAD_F32_REF = "jaxlin PerHeadLinear float32 (the check’s reference)"

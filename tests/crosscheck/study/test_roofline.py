@@ -34,6 +34,17 @@ def test_the_limits_are_the_best_of_both_frameworks_per_level():
     }
 
 
+def test_a_plain_float32_gemm_of_the_kernel_parity_rows_faster_than_the_peak_shapes_raises_the_peak():
+    rows = _limits_rows()
+    parity = {"study": "per-head", "impl": names.JAX_BMM, "median_s": 1.0, "flops": 120e9}
+    bfloat16 = {"study": "per-head", "impl": names.JAX_BMM_BF16, "median_s": 1.0, "flops": 500e9}
+    jaxlin = {"study": "per-head", "impl": names.JAXLIN_AUTO, "median_s": 1.0, "flops": 130e9}
+    assert limits(rows + [parity, bfloat16])["flops_per_s"] == 120e9  # bfloat16 is not the float32 peak
+    annotate(rows + [parity, jaxlin], cache_bytes=None)
+    assert parity["roofline_fraction"] == 1.0 and "above_roofline" not in parity
+    assert jaxlin["roofline_fraction"] == pytest.approx(130 / 120) and jaxlin["above_roofline"]
+
+
 def test_a_memory_bound_row_is_judged_by_bytes_over_the_bandwidth_of_where_its_data_lives():
     big = {"study": "s", "median_s": 0.2, "flops": 1e9, "bytes": 2e9, "footprint_bytes": 4e9}
     small = {"study": "s", "median_s": 0.01, "flops": 1e6, "bytes": 4e8, "footprint_bytes": 1e6}
