@@ -25,8 +25,8 @@ import torch
 from flax import nnx
 
 import jaxlin
-from crosscheck.porting.checking import float64_jax, reduction_lengths
-from crosscheck.porting.magnitudes import magnitudes
+from crosscheck.porting.checking import reduction_lengths
+from crosscheck.porting.magnitudes import float64_jax, magnitudes
 from crosscheck.porting.verdicts import Evidence, judge_analytic
 
 

@@ -36,7 +36,7 @@ from crosscheck.porting.check_parts import (
 from crosscheck.porting.evaluate import evaluate_torch, split_keywords
 from crosscheck.porting.finishing import TorchRuns, finish_check, run_torch
 from crosscheck.porting.fused import Request, evaluate_all
-from crosscheck.porting.magnitudes import absolute, float64_jax, float64_view
+from crosscheck.porting.magnitudes import absolute, float64_view
 from crosscheck.porting.model_pair import (
     gradient_keys,
     require_models,
@@ -130,12 +130,13 @@ def prepare_check(
         keys = gradient_keys(jax_module, torch_module, rename, match.paired)
         result.frozen, result.tied = keys.frozen, keys.tied
     run = {"grads": grads, "rename": rename, "place": place}
-    float64_module = float64_jax if grads else float64_view  # gradients need float64 parameters to differ
-    truth_run = {"kwargs": jax_side.kwargs_truth, "promote": True}  # narrowing casts promoted (truth.py)
+    # narrowing casts promoted (truth.py); the parameters widened in the program: no float64 copy of the
+    # model on the host, and float64 gradients
+    truth_run = {"kwargs": jax_side.kwargs_truth, "promote": True}
     with jax.enable_x64(True):
         requests = [
             Request(jax_module, work_inputs, cotangents, **run, kwargs=jax_side.kwargs_work, x64=work_x64),
-            Request(float64_module(jax_module), truth_inputs, cotangents, **run, **truth_run),
+            Request(float64_view(jax_module), truth_inputs, cotangents, **run, **truth_run, widen=grads),
         ]
         if analytic:
             size = absolute(jax_module, truth_inputs, cotangents)

@@ -104,13 +104,17 @@ def split_keywords(kwargs: dict | None) -> tuple[dict, tuple]:
 
 def forward_and_grads(
     graphdef, params, rest, inputs, cotangent, grads: bool, keywords=None, constants=(),
-    promote: TruthNotes | None = None,
+    promote: TruthNotes | None = None, widen: bool = False,
 ):  # fmt: skip
     """The traced computation of one evaluation: ``(outputs by path, parameter grads, input grad)``;
     the first input gets a gradient when it is floating. ``cotangent``: ``{path: array}`` for the
     outputs the loss sums over, or one array for the first floating output. ``keywords`` (arrays) and
     ``constants`` (static pairs) are the module's keyword arguments. ``promote``: a float64 run's notes,
-    its narrowing casts promoted (:mod:`crosscheck.porting.truth`)."""
+    its narrowing casts promoted (:mod:`crosscheck.porting.truth`). ``widen``: floating parameters widened
+    to float64 first (exactly), inside the program, so that a float64 run differentiates float64
+    parameters without a float64 copy of the model on the host."""
+    if widen:
+        params = jax.tree.map(_widened, params)
 
     def outputs_of(p, x):
         module = nnx.merge(graphdef, p, rest)
@@ -135,6 +139,10 @@ def forward_and_grads(
     return outputs, param_grads, input_grad
 
 
+def _widened(array):
+    return array.astype(jnp.float64) if jnp.issubdtype(array.dtype, jnp.floating) else array
+
+
 def fresh_forward_and_grads():
     """:func:`forward_and_grads` under a ``jax.jit`` of its own: a new function object, so nothing traced
     before (a module whose code has since been edited) is reused. Called inside another jitted
@@ -143,8 +151,8 @@ def fresh_forward_and_grads():
     def evaluation(graphdef, params, rest, inputs, cotangent, grads, *static):
         return forward_and_grads(graphdef, params, rest, inputs, cotangent, grads, *static)
 
-    # keywords (arrays) are traced; constants and promote (a float64 run's notes) are static
-    return jax.jit(evaluation, static_argnums=(0, 5, 7, 8))
+    # keywords (arrays) are traced; constants, promote (a float64 run's notes) and widen are static
+    return jax.jit(evaluation, static_argnums=(0, 5, 7, 8, 9))
 
 
 def c_order(array: np.ndarray) -> np.ndarray:
@@ -194,6 +202,7 @@ def evaluation_of(
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
     place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None, promote: bool = False,
+    widen: bool = False,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
     ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
@@ -208,7 +217,7 @@ def evaluate_jax(
     keywords, constants = split_keywords(jax_keywords(kwargs))
     notes = TruthNotes() if promote else None
     evaluate = fresh_forward_and_grads()
-    computed = evaluate(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes)
+    computed = evaluate(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes, widen)
     return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename, notes=notes)
 
 

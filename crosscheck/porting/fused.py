@@ -69,6 +69,7 @@ class Request:
     kwargs: dict | None = None  # keyword arguments of the module (arrays and constants)
     promote: bool = False  # a float64 truth run: narrowing casts promoted (crosscheck.porting.truth)
     x64: bool = True  # traced in 64-bit mode: the float64 runs; a working-dtype run of float32 is not
+    widen: bool = False  # floating parameters widened to float64 in the program: the gradients are float64's
 
 
 def _fresh_program():
@@ -77,8 +78,8 @@ def _fresh_program():
 
     def all_forward_and_grads(structure, params, rests, inputs, cotangents, keywords):
         return [
-            evaluate(graphdef, p, r, x, ct, grads, k, constants, notes)
-            for (graphdef, grads, constants, notes), p, r, x, ct, k in zip(
+            evaluate(graphdef, p, r, x, ct, grads, k, constants, notes, widen)
+            for (graphdef, grads, constants, widen, notes), p, r, x, ct, k in zip(
                 structure, params, rests, inputs, cotangents, keywords, strict=True
             )
         ]
@@ -127,8 +128,8 @@ def _run(structure, *arguments):
     if traced is None:
         return _compiled(structure, arguments)[0](*arguments)
     tree, shapes = _argument_shapes(arguments)
-    # a part of the structure: graphdef, grads, constants, notes (a float64 run's, else None)
-    options = tuple((part[:3], part[3] is None) for part in structure)
+    # a part of the structure: graphdef, grads, constants, widen, notes (a float64 run's, else None)
+    options = tuple((part[:-1], part[-1] is None) for part in structure)
     key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), options, tree, shapes)
     if key in traced:
         program, said = traced[key]
@@ -160,7 +161,8 @@ def _compiled(structure, arguments) -> tuple:
 def _kind(graphdef, request: Request, constants, leaves) -> tuple:
     """What two equal requests share before their values: structure, options, leaves' shapes and dtypes."""
     shapes = tuple((np.shape(leaf), str(leaf.dtype)) for leaf in leaves)
-    return graphdef, request.grads, constants, tuple(request.kwargs or ()), request.promote, shapes
+    kwargs = tuple(request.kwargs or ())
+    return graphdef, request.grads, constants, kwargs, request.promote, request.widen, shapes
 
 
 def _values_digest(leaves) -> str:
@@ -203,6 +205,7 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
                 place=r.place,
                 kwargs=r.kwargs,
                 promote=r.promote,
+                widen=r.widen,
             )  # fmt: skip
             for r in requests
         ]
@@ -224,14 +227,21 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
             unique[key] = len(parts)
             notes = TruthNotes() if request.promote else None
             parts.append(
-                ((graphdef, request.grads, constants, notes), params, rest, inputs, cotangent, keywords)
+                (
+                    (graphdef, request.grads, constants, request.widen, notes),
+                    params,
+                    rest,
+                    inputs,
+                    cotangent,
+                    keywords,
+                )
             )
         order.append(unique[key])
     structure = tuple(part[0] for part in parts)
     computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
     return [
         evaluation_of(
-            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][3]
+            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][-1]
         )
         for r, i in zip(requests, order, strict=True)
     ]

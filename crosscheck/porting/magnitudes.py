@@ -49,11 +49,13 @@ def _float64_attributes(module: nnx.Module) -> nnx.Module:
 
 
 def float64_view(module: nnx.Module) -> nnx.Module:
-    """:func:`float64_jax` without the copy, for runs without gradients under
+    """:func:`float64_jax` without the copy, for the runs under
     :func:`crosscheck.porting.truth.promoting_jax`: the parameters are the working module's own arrays
     (no float64 copy of the model is ever whole), widened where each is used, which computes what the
-    float64 copy would. The variables that are not parameters are the view's own (a cache it advances is
-    not the original's); every floating ``dtype``/``param_dtype`` is float64, as in the copy."""
+    float64 copy would; a run with gradients widens them at the start of its program
+    (``Request(widen=True)``), so that it differentiates float64 values. The variables that are not
+    parameters are the view's own (a cache it advances is not the original's); every floating
+    ``dtype``/``param_dtype`` is float64, as in the copy."""
     graphdef, params, rest = nnx.split(module, nnx.Param, ...)
     return _float64_attributes(nnx.merge(graphdef, params, _own_float64_state(rest)))
 
