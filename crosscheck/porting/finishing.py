@@ -3,7 +3,9 @@ promoted), then both tiers for every paired output and every gradient."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -21,7 +23,7 @@ from crosscheck.porting.evaluate import Evaluation, evaluate_torch
 from crosscheck.porting.modes import restore, snapshot
 from crosscheck.porting.outputs import item_name
 from crosscheck.porting.reductions import reduction_lengths
-from crosscheck.porting.streaming import float64_streamed, float64_whole
+from crosscheck.porting.streaming import fits_beside, float64_streamed, float64_whole
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -33,6 +35,7 @@ from crosscheck.porting.truth import (
 from crosscheck.porting.verdicts import (
     CaseResult,
     Evidence,
+    ItemResult,
     OutputTruth,
     judge_analytic,
     judge_exact,
@@ -67,6 +70,17 @@ def run_torch(prepared: PreparedCheck) -> TorchRuns:
             p.torch_module, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate
         )
     return TorchRuns(work, truth, promoted.lines() + float32_constants(p.torch_module))
+
+
+def _judged(name, analytic, ks, scales, dtype, judging, entry) -> ItemResult:
+    """One item's verdict: exact for integers, the analytic bound where the module has one, else relative."""
+    item, (evidence, magnitude, kind) = entry
+    require_same_shape(name, item, evidence)
+    if not is_floating(np.asarray(evidence.jax_work).dtype):
+        return judge_exact(item, evidence)
+    if analytic:
+        return judge_analytic(item, evidence, magnitude, ks[kind], dtype, **judging)
+    return judge_relative(item, evidence, dtype, scale=scales.get(kind, 0.0), **judging)
 
 
 def finish_check(
@@ -117,15 +131,13 @@ def finish_check(
                 size.grads["input"] if size else None,
                 "input",
             )
-    for item, (evidence, magnitude, kind) in evidence_of.items():
-        require_same_shape(result.name, item, evidence)
-        if not is_floating(np.asarray(evidence.jax_work).dtype):
-            result.items.append(judge_exact(item, evidence))
-        elif p.analytic:
-            result.items.append(judge_analytic(item, evidence, magnitude, ks[kind], dtype, **judging))
-        else:
-            scale = {"params": gradient_scale, "input": input_scale}.get(kind, 0.0)
-            result.items.append(judge_relative(item, evidence, dtype, scale=scale, **judging))
+    scales = {"params": gradient_scale, "input": input_scale}
+    judge = partial(_judged, result.name, p.analytic, ks, scales, dtype, judging)
+    if len(evidence_of) > 1 and fits_beside(p.torch_module):  # memory to spare: two items at a time
+        with ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge") as pool:
+            result.items.extend(pool.map(judge, evidence_of.items()))
+    else:
+        result.items.extend(map(judge, evidence_of.items()))
     first = next(iter(evidence_of.values()), None)
     if first is not None:
         result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))

@@ -1,5 +1,6 @@
-"""torch's runs beside JAX's on a second thread: the same result to the bit as one after the other,
-torch's error still named, and the sequential path wherever the memory is not known to suffice."""
+"""torch's runs beside JAX's on a second thread, and the items judged two at a time: the same result to
+the bit as one after the other, torch's error still named, and the sequential path wherever the memory is
+not known to suffice."""
 
 import threading
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from crosscheck import check
-from crosscheck.porting import checking, streaming
+from crosscheck.porting import checking, finishing, streaming
 from crosscheck.porting.evaluate import ModelCallError
 from crosscheck.weights import copy_torch_to_jax
 from tests.crosscheck.porting.models import build_jax, build_torch
@@ -41,6 +42,24 @@ def test_torch_beside_jax_gives_the_same_result_as_one_after_the_other(monkeypat
     assert _items(results[True]) == _items(results[False]) and results[True].passed
     assert threads[0].startswith("crosscheck-torch")  # the sequential run calls finish_check's own copy
     assert all(p.grad is None for p in theirs.parameters()) and theirs.head.weight.dtype == torch.float32
+
+
+def test_items_judged_two_at_a_time_are_those_judged_one_after_the_other(monkeypatch):
+    ours, theirs = _pair()
+    x = np.random.default_rng(1).standard_normal((5, 16)).astype(np.float32)
+    results, threads = {}, set()
+    original = finishing.judge_relative
+
+    def recorded(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(finishing, "judge_relative", recorded)
+    for spare in (True, False):
+        monkeypatch.setattr(finishing, "fits_beside", lambda model, spare=spare: spare)
+        results[spare] = check(ours, theirs, x)
+    assert _items(results[True]) == _items(results[False]) and len(results[True].items) > 2
+    assert any(name.startswith("crosscheck-judge") for name in threads)
 
 
 def test_a_torch_model_raising_on_the_second_thread_is_still_named(monkeypatch):
