@@ -146,8 +146,7 @@ def _compiled(structure, arguments) -> tuple:
     """The compiled program of ``structure`` on ``arguments``, and the truth notes its tracing wrote."""
     lowered = _fresh_program().lower(structure, *arguments)
     # jit drops unused arguments from the program: their tree and shapes are part of the key too
-    leaves, tree = jax.tree.flatten(arguments)
-    shapes = [(np.shape(leaf), str(getattr(leaf, "dtype", type(leaf)))) for leaf in leaves]
+    tree, shapes = _argument_shapes(arguments)
     text = f"{jax.config.jax_default_device}|{tree}|{shapes}|{lowered.as_text()}"
     key = hashlib.sha1(text.encode()).hexdigest()
     if key not in _COMPILED:
