@@ -16,6 +16,7 @@ from crosscheck.study.plot_style import FONT_SIZE, FRAMEWORK_COLOURS, dodge, sty
 
 TIME_LABEL = "median time (ms)"
 ROOF_LABEL = "% of this run's roofline"
+NO_ROOF = "no roofline for these rows:\nthe run measures the GEMM peak\nin float32 only"
 LOG_SPREAD = 20
 """A configuration whose slowest bar is this many times its fastest gets a log time axis."""
 MOST_BAR_CONFIGS = 3
@@ -40,6 +41,9 @@ def _bars(time_axis, roof_axis, rows: list[dict]) -> None:
         time_axis.text(t, place, f" {t:.3g}", va="center", fontsize=FONT_SIZE - 1)
         if not np.isnan(roof):
             roof_axis.text(roof, place, f" {roof:.0f}%", va="center", fontsize=FONT_SIZE - 1)
+    if np.isnan(roofs).all():  # no FLOP count: a bfloat16 row, and the run's peak is float32's
+        roof_axis.text(0.5, 0.5, NO_ROOF, transform=roof_axis.transAxes, ha="center", va="center",
+                       fontsize=FONT_SIZE - 1, color="dimgrey")  # fmt: skip
     time_axis.set_yticks(places, [r["impl"] for r in rows], fontsize=FONT_SIZE)
     roof_axis.set_yticks(places, [""] * len(rows))
     if max(times) > LOG_SPREAD * min(times):  # a linear axis would leave the fast bars invisible

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crosscheck.study import names
-from crosscheck.study.plot_chart import study_chart
+from crosscheck.study.plot_chart import NO_ROOF, study_chart
 from crosscheck.study.plot_roofline import roofline_plot
 from crosscheck.study.plot_style import FONT_SIZE, dodge
 from crosscheck.study.plots import PANELS, per_head_heatmap, ratio_ticks
@@ -111,6 +111,16 @@ def test_one_configuration_is_drawn_as_labelled_bars_fastest_on_top(tmp_path):
     labels = [t.get_text() for t in time_axis.get_yticklabels()]
     assert labels[-1] == "impl 8" and labels[0] == "impl 0"  # barh draws bottom-up: fastest on top
     assert "2" in [t.get_text().strip() for t in time_axis.texts]  # its value beside the bar (ms)
+
+
+def test_rows_without_a_roofline_say_why_in_the_empty_panel_and_rows_with_one_do_not(tmp_path):
+    bfloat16 = [_row(names.BF16_LINEAR, "(2048, 64)→512, bfloat16", f"impl {i}", 1e-3) for i in range(2)]
+    plt = KeptFigures()
+    assert study_chart(str(tmp_path / "b.png"), bfloat16, names.BF16_LINEAR, plt)
+    assert [t.get_text() for t in plt.figures[0].axes[1].texts] == [NO_ROOF]
+    measured = [row | {"roofline_fraction": 0.5} for row in bfloat16]
+    assert study_chart(str(tmp_path / "m.png"), measured, names.BF16_LINEAR, plt)
+    assert NO_ROOF not in [t.get_text() for t in plt.figures[1].axes[1].texts]
 
 
 def test_bars_a_hundred_times_apart_get_a_log_time_axis_so_the_fast_ones_show(tmp_path):
