@@ -50,9 +50,8 @@ def against_the_roofline_again(document: dict, cache_bytes: int | None) -> None:
     roofline.annotate(document["measurements"], cache_bytes=cache_bytes)
     # only the roofline's targets: the others' intervals come from per-round times study.json leaves out
     again = {goal["target"]: goal for goal in targets.evaluate(targets.TARGETS, document["measurements"])}
-    document["targets"] = [
-        again.get(goal["target"], goal) if "roofline" in goal["name"] else goal for goal in document["targets"]
-    ]
+    goals = document["targets"]
+    document["targets"] = [again.get(g["target"], g) if "roofline" in g["name"] else g for g in goals]
 
 
 def redraw_study(directory: str, *, again: bool = False) -> list[str]:

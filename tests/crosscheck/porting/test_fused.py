@@ -38,7 +38,9 @@ def test_evaluations_in_one_program_are_the_bits_of_each_alone():
     ]
     together = evaluate_all(requests)
     with jax.enable_x64(True):
-        alone = [evaluate_jax(r.module, r.inputs, r.cotangent, grads=r.grads, widen=r.widen) for r in requests]
+        alone = [
+            evaluate_jax(r.module, r.inputs, r.cotangent, grads=r.grads, widen=r.widen) for r in requests
+        ]
     assert len(together) == len(requests) == 5 * 2 * 3  # working dtype, float64 truth, magnitudes
     for one, other in zip(together, alone, strict=True):
         assert one.grads.keys() == other.grads.keys()
