@@ -49,32 +49,30 @@ def last_level_cache_bytes() -> int | None:
     return max(sizes) if sizes else None
 
 
-def _best(records: list[dict], study: str, value, level: str | None = None) -> float | None:
-    rates = [
-        value(r)
-        for r in records
-        if r.get("study") == study and "median_s" in r and (level is None or r.get("level") == level)
-    ]
+def _best(records: list[dict], chosen, value) -> float | None:
+    """The highest ``value`` of the timed records ``chosen`` picks; ``None`` when it picks none."""
+    rates = [value(r) for r in records if "median_s" in r and chosen(r)]
     return max(rates) if rates else None
 
 
-def _peak_flops(records: list[dict]) -> float | None:
-    rates = [
-        r["flops"] / r["median_s"]
-        for r in records
-        if "median_s" in r
-        and r.get("flops")
-        and (r.get("study") == names.PEAK or r.get("impl") in names.FLOAT32_GEMMS)
-    ]
-    return max(rates) if rates else None
+def _plain_gemm(record: dict) -> bool:
+    """A float32 GEMM alone: the peak shapes, or a kernel-parity GEMM."""
+    return bool(record.get("flops")) and (
+        record.get("study") == names.PEAK or record.get("impl") in names.FLOAT32_GEMMS
+    )
+
+
+def _read(level: str):
+    return lambda record: record.get("study") == names.BANDWIDTH and record.get("level") == level
 
 
 def limits(records: list[dict]) -> dict[str, float | None]:
     """``{"flops_per_s", "memory_bytes_per_s", "cache_bytes_per_s"}``: the best of both frameworks."""
+    bandwidth = lambda r: r["bytes"] / r["median_s"]  # noqa: E731
     return {
-        "flops_per_s": _peak_flops(records),
-        "memory_bytes_per_s": _best(records, names.BANDWIDTH, lambda r: r["bytes"] / r["median_s"], "memory"),
-        "cache_bytes_per_s": _best(records, names.BANDWIDTH, lambda r: r["bytes"] / r["median_s"], "cache"),
+        "flops_per_s": _best(records, _plain_gemm, lambda r: r["flops"] / r["median_s"]),
+        "memory_bytes_per_s": _best(records, _read("memory"), bandwidth),
+        "cache_bytes_per_s": _best(records, _read("cache"), bandwidth),
     }
 
 
