@@ -50,6 +50,7 @@ class PreparedCheck:
     pairs: list[tuple[str, str]] | None
     keys: GradientKeys | None
     input_axes: tuple[int, ...] | None  # the torch side's first input against the JAX side's
+    torch_grads: frozenset[str] | None = None  # the torch parameters differentiated (None: every one)
 
     @property
     def work_inputs(self) -> tuple:

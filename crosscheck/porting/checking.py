@@ -38,6 +38,9 @@ from crosscheck.porting.finishing import TorchRuns, finish_check, run_torch
 from crosscheck.porting.fused import Request, evaluate_all
 from crosscheck.porting.magnitudes import absolute, float64_view
 from crosscheck.porting.model_pair import (
+    chosen_gradients,
+    differentiated_names,
+    differentiated_paths,
     gradient_keys,
     require_models,
     require_same_weights,
@@ -79,6 +82,7 @@ def prepare_check(
     strict: bool = True,
     prefix: str = "",
     ignore: Ignore = None,
+    grads_of=None,
 ) -> PreparedCheck:
     """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
     values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
@@ -122,14 +126,17 @@ def prepare_check(
     paired = floating if pairs is None else [j for j, _ in pairs if j in floating]
     rng = np.random.default_rng(seed)
     cotangents = {path: representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
-    keys = None
+    keys = select = torch_grads = None
     if grads and not cotangents:
         result.notes.append("no floating output: gradients not compared")
         grads = False
     if grads:
         keys = gradient_keys(jax_module, torch_module, rename, match.paired)
+        if grads_of is not None:
+            keys = chosen_gradients(keys, grads_of, torch_module, title)
+            select, torch_grads = differentiated_paths(jax_module, keys, rename), differentiated_names(keys)
         result.frozen, result.tied = keys.frozen, keys.tied
-    run = {"grads": grads, "rename": rename, "place": place}
+    run = {"grads": grads, "rename": rename, "place": place, "select": select}
     # narrowing casts promoted (truth.py); the parameters widened in the program: no float64 copy of the
     # model on the host, and float64 gradients
     truth_run = {"kwargs": jax_side.kwargs_truth, "promote": True}
@@ -147,11 +154,12 @@ def prepare_check(
                     rename=rename,
                     kwargs=absolute_keywords(truth_run["kwargs"]),
                     promote=True,
+                    select=select,
                 )
             )
     return PreparedCheck(
         jax_module, torch_module, result, jax_side, torch_side, cotangents, requests, analytic,
-        channels_first, grads, equal_nan, order, pairs, keys, axes,
+        channels_first, grads, equal_nan, order, pairs, keys, axes, torch_grads,
     )  # fmt: skip
 
 
@@ -172,6 +180,7 @@ def check(
     strict: bool = True,
     prefix: str = "",
     ignore: Ignore = None,
+    grads_of=None,
     progress: Report = False,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
@@ -219,6 +228,7 @@ def check(
         TypeError: the first argument is not a Flax NNX module or the second not a torch module.
         WeightsError: the two modules' weights do not map onto each other.
         ModelCallError: a model raised on the inputs.
+        ValueError: ``grads_of`` names something that is not a parameter of the torch module.
 
     >>> import jaxlin, torch_ref
     >>> from crosscheck.weights import copy_torch_to_jax
@@ -231,7 +241,7 @@ def check(
     require_models(jax_module, torch_module, "check")
     torch_module = torch_part(torch_module, prefix, "check")
     options = {"grads": grads, "rename": rename, "channels_first": channels_first, "equal_nan": equal_nan,
-               "strict": strict, "prefix": prefix, "ignore": ignore}  # fmt: skip
+               "strict": strict, "prefix": prefix, "ignore": ignore, "grads_of": grads_of}  # fmt: skip
     sides = {"torch_inputs": torch_inputs, "jax_kwargs": jax_kwargs, "torch_kwargs": torch_kwargs}
     with torch_twin(torch_module.state_dict().keys()), inference_mode(jax_module, torch_module) as switched:
         with layer_progress(3, "check", progress) as advance:

@@ -113,8 +113,8 @@ def forward_and_grads(
     its narrowing casts promoted (:mod:`crosscheck.porting.truth`). ``widen``: floating parameters widened
     to float64 first (exactly), inside the program, so that a float64 run differentiates float64
     parameters without a float64 copy of the model on the host."""
-    if widen:
-        params = jax.tree.map(_widened, params)
+    if widen:  # the parameters not differentiated (in ``rest`` when a check selects some) too
+        params, rest = jax.tree.map(_widened, (params, rest))
 
     def outputs_of(p, x):
         module = nnx.merge(graphdef, p, rest)
@@ -173,27 +173,46 @@ def c_order(array: np.ndarray) -> np.ndarray:
         return torch.from_numpy(array).contiguous().numpy()
 
 
-def param_grads_by_key(graphdef, param_grads, rest, rename: Rename = None) -> dict[str, np.ndarray]:
+def param_paths(module: nnx.Module, variables) -> frozenset[tuple]:
+    """The graph paths of ``variables`` (some of ``module``'s), as a split's filter sees them: what
+    ``select`` takes to differentiate only those."""
+    wanted = {id(variable) for variable in variables}
+    return frozenset(tuple(path) for path, node in nnx.iter_graph(module) if id(node) in wanted)
+
+
+def differentiated(select: frozenset[tuple] | None):
+    """The ``nnx.split`` filter of the parameters an evaluation differentiates: every ``nnx.Param``, or
+    those at the graph paths ``select`` names (:func:`param_paths`)."""
+    if select is None:
+        return nnx.Param
+    return nnx.All(nnx.Param, lambda path, _: tuple(path) in select)
+
+
+def param_grads_by_key(
+    graphdef, param_grads, rest, rename: Rename = None, select: frozenset[tuple] | None = None
+) -> dict[str, np.ndarray]:
     """Parameter gradients in torch names and layouts: ``nnx.Param`` variables only (statistics such
-    as ``nnx.BatchStat`` are never gradients)."""
+    as ``nnx.BatchStat`` are never gradients), those ``select`` names where it is given."""
     merged = nnx.merge(graphdef, param_grads, rest)
+    chosen = None if select is None else {id(node) for path, node in nnx.iter_graph(merged) if path in select}
     return {  # read-only views of the computed gradients; copied only into torch's layout
         entry.key: c_order(entry.torch_value())
         for entry in plan(merged, rename=rename)
-        if isinstance(entry.variable, nnx.Param)
+        if isinstance(entry.variable, nnx.Param) and (chosen is None or id(entry.variable) in chosen)
     }
 
 
 def evaluation_of(
-    graphdef, rest, computed, *, grads: bool, rename: Rename = None, notes: TruthNotes | None = None
-) -> Evaluation:
+    graphdef, rest, computed, *, grads: bool, rename: Rename = None, notes: TruthNotes | None = None,
+    select: frozenset[tuple] | None = None,
+) -> Evaluation:  # fmt: skip
     """:func:`forward_and_grads`'s result as NumPy arrays, the parameter gradients in torch names."""
     outputs, param_grads, input_grad = computed
     outputs = {path: np.asarray(y) for path, y in outputs.items()}
     said = notes.lines() if notes is not None else []
     if not grads:
         return Evaluation(outputs, {}, said)
-    named = param_grads_by_key(graphdef, param_grads, rest, rename)
+    named = param_grads_by_key(graphdef, param_grads, rest, rename, select)
     if input_grad is not None:
         named["input"] = np.asarray(input_grad)
     return Evaluation(outputs, named, said)
@@ -202,23 +221,24 @@ def evaluation_of(
 def evaluate_jax(
     module: nnx.Module, inputs, cotangent, *, grads: bool = True, rename: Rename = None,
     place: Callable[[tuple], tuple] | None = None, kwargs: dict | None = None, promote: bool = False,
-    widen: bool = False,
+    widen: bool = False, select: frozenset[tuple] | None = None,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a JAX module on NumPy inputs in jaxlin's layout, under ``jax.jit``;
-    ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device.
+    ``place`` puts the inputs on devices (sharded on a mesh, say) instead of the default device;
+    ``select``: only the parameters at these graph paths are differentiated (:func:`param_paths`).
 
     Shape:
         inputs as the module takes them; ``cotangent``: ``{output path: array of its shape}``, or one
         array shaped like the first floating output.
     """
-    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
+    graphdef, params, rest = nnx.split(module, differentiated(select), ...)
     arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
     ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
     keywords, constants = split_keywords(jax_keywords(kwargs))
     notes = TruthNotes() if promote else None
     evaluate = fresh_forward_and_grads()
     computed = evaluate(graphdef, params, rest, arrays, ct, grads, keywords, constants, notes, widen)
-    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename, notes=notes)
+    return evaluation_of(graphdef, rest, computed, grads=grads, rename=rename, notes=notes, select=select)
 
 
 def _one_line(error: BaseException) -> str:
@@ -259,10 +279,11 @@ def _layout_message(path: str, ours: tuple, theirs: tuple) -> str:
 
 def evaluate_torch(
     module, inputs, cotangent, *, grads: bool = True, channels_first: bool | str | Channels = False,
-    kwargs: dict | None = None,
+    kwargs: dict | None = None, params: frozenset[str] | None = None,
 ) -> Evaluation:  # fmt: skip
     """Forward (and backward) of a torch module on NumPy inputs given in jaxlin's layout; ``.grad``
-    of the module's parameters is neither read nor written (``torch.autograd.grad``).
+    of the module's parameters is neither read nor written (``torch.autograd.grad``). ``params``: the
+    parameter names differentiated (autograd computes nothing for the others); ``None``: every one.
 
     ``cotangent``: ``{torch output path: array}`` (or one array for the first floating output), in
     jaxlin's layout. Frozen parameters (``requires_grad=False``) get no gradient; tied ones get the
@@ -294,6 +315,8 @@ def evaluate_torch(
     if not isinstance(cotangent, dict):
         cotangent = {next(p for p, y in tensors.items() if y.is_floating_point()): cotangent}
     named = torch_parameters(module)
+    if params is not None:
+        named = {name: p for name, p in named.items() if name in params}
     trainable = list({id(p): p for p in named.values() if p.requires_grad}.values())
     targets = trainable + ([x] if floating else [])
     total = None

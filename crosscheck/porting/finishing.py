@@ -56,7 +56,7 @@ def run_torch(prepared: PreparedCheck) -> TorchRuns:
     """The torch half of a check: the module in the working dtype, then in float64 (its narrowing casts
     promoted) from the same state. Touches only the torch module: it may run beside the JAX runs."""
     p = prepared
-    evaluate = {"grads": p.grads, "channels_first": p.channels_first}
+    evaluate = {"grads": p.grads, "channels_first": p.channels_first, "params": p.torch_grads}
     sides = p.torch_side
     torch_cotangent = next(iter(p.cotangents.values()), None)
     if p.pairs is not None:

@@ -41,6 +41,7 @@ from flax import nnx
 
 from crosscheck.porting.evaluate import (
     Evaluation,
+    differentiated,
     evaluate_jax,
     evaluation_of,
     fresh_forward_and_grads,
@@ -70,6 +71,7 @@ class Request:
     promote: bool = False  # a float64 truth run: narrowing casts promoted (crosscheck.porting.truth)
     x64: bool = True  # traced in 64-bit mode: the float64 runs; a working-dtype run of float32 is not
     widen: bool = False  # floating parameters widened to float64 in the program: the gradients are float64's
+    select: frozenset[tuple] | None = None  # the graph paths of the parameters differentiated (None: all)
 
 
 def _fresh_program():
@@ -161,7 +163,7 @@ def _kind(graphdef, request: Request, constants, leaves) -> tuple:
     """What two equal requests share before their values: structure, options, leaves' shapes and dtypes."""
     shapes = tuple((np.shape(leaf), str(leaf.dtype)) for leaf in leaves)
     kwargs = tuple(request.kwargs or ())
-    return graphdef, request.grads, constants, kwargs, request.promote, request.widen, shapes
+    return graphdef, request.grads, constants, kwargs, request.promote, request.widen, request.select, shapes
 
 
 def _values_digest(leaves) -> str:
@@ -205,13 +207,14 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
                 kwargs=r.kwargs,
                 promote=r.promote,
                 widen=r.widen,
+                select=r.select,
             )  # fmt: skip
             for r in requests
         ]
     unique: dict[tuple, int] = {}
     order, parts, split = [], [], []
     for request in requests:
-        graphdef, params, rest = nnx.split(request.module, nnx.Param, ...)
+        graphdef, params, rest = nnx.split(request.module, differentiated(request.select), ...)
         inputs = tuple(jnp.asarray(a) for a in request.inputs)
         cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
         keywords, constants = split_keywords(jax_keywords(request.kwargs))
@@ -240,7 +243,8 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
     computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
     return [
         evaluation_of(
-            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][-1]
-        )
+            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][-1],
+            select=r.select,
+        )  # fmt: skip
         for r, i in zip(requests, order, strict=True)
     ]

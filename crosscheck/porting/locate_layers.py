@@ -278,9 +278,10 @@ def _output_layouts(probe: LayerResult, jax_call: Call, torch_call: Call, learne
 
 
 def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_call, rename, equal_nan,
-                strict: bool, dtype: str, learned: Learned) -> bool:  # fmt: skip
+                strict: bool, dtype: str, learned: Learned, parameters: dict) -> bool:  # fmt: skip
     """With gradients: :func:`check` the pair on the truth's inputs (else the forward-only judgment
-    runs); whether it ran. Where the two calls differ — activations in another layout, a torch call with
+    runs); whether it ran. Only ``parameters`` (the torch layer's, by name) are differentiated, and
+    the input. Where the two calls differ — activations in another layout, a torch call with
     keyword arrays or more arrays than the JAX one — torch's is replayed as captured around the JAX
     call's arguments (:class:`InJaxLayout`), so the row is judged in the JAX layout, input gradient too."""
     probe = LayerResult(layer.path, layer.jax_path, layer.torch_type, layer.jax_type, "")
@@ -295,14 +296,16 @@ def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
         return False
     layer_rename = _layer_rename(layer.jax_path, layer.path, rename)
     torch_layer = torch_layers[layer.path]
-    keyword = {"rename": layer_rename, "jax_kwargs": kwargs}
+    keyword = {"rename": layer_rename, "jax_kwargs": kwargs, "grads_of": list(parameters)}
     plain = not torch_call.kwargs and len(args) == len(torch_call.args) and None not in torch_call.args
     if probe.layouts or not plain:
         call = torch_calls(torch_call, dtype, len(found))[1]
         torch_layer = InJaxLayout(torch_layer, call, found, outputs)
         keyword.update(rename=lambda key: PREFIX + layer_rename(key), channels_first=False)
+        keyword["grads_of"] = [PREFIX + name for name in parameters]
     inputs = [np.asarray(a) for a in args]
-    result = check(jax_layers[layer.jax_path], torch_layer, *inputs, grads=True, equal_nan=equal_nan,
+    grads = bool(parameters) or is_floating(inputs[0].dtype)  # else nothing here to differentiate
+    result = check(jax_layers[layer.jax_path], torch_layer, *inputs, grads=grads, equal_nan=equal_nan,
                    strict=strict, **keyword)  # fmt: skip
     items = result.items
     if isinstance(torch_layer, InJaxLayout):  # the adapter's "layer." is not the layer's weights' name

@@ -196,8 +196,8 @@ SMALL_MODEL = 20_000_000
 """Parameters under which every row is checked with gradients."""
 
 
-def _gradients_fit(layer, torch_layers, total: int) -> bool:
-    count = sum(p.numel() for p in torch_layers[layer.path].parameters())
+def _gradients_fit(layer, parameters: dict, total: int) -> bool:
+    count = sum(p.numel() for p in {id(p): p for p in parameters.values()}.values())
     if total <= SMALL_MODEL or count <= GRADIENT_SHARE * total:
         return True
     layer.notes.append(f"gradients not judged: {count:,} parameters, over {GRADIENT_SHARE:.1%} of the model")
@@ -218,12 +218,18 @@ def _gradients_alone(layer, torch_layers) -> bool:
     return True
 
 
-def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int) -> None:
+def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int, judged: set) -> None:
     """One row: checked with gradients where it can be, else judged forward; not judged on an error.
-    ``total``: the whole torch model's parameter count."""
-    grads = grads and _gradients_fit(layer, calls[1], total) and _gradients_alone(layer, calls[1])
+    ``total``: the whole torch model's parameter count. ``judged``: the ids of the torch parameters
+    whose gradients rows below this one judged (rows come deepest first); this row differentiates the
+    others (its own, and those of children judged forward only or unmatched), and adds them."""
+    named = calls[1][layer.path].named_parameters(remove_duplicate=False)
+    parameters = {name: p for name, p in named if id(p) not in judged}
+    grads = grads and _gradients_fit(layer, parameters, total) and _gradients_alone(layer, calls[1])
     try:
-        checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, dtype, learned)
+        checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, dtype, learned, parameters)
+        if checked:
+            judged.update(id(p) for p in parameters.values())
     except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
         checked, layer.items = False, []
     try:
@@ -302,8 +308,11 @@ def _locate(
     quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
     rows_in_turn = one_after_the_other(not rows_fit_beside(torch_module))  # a 1 B model: one side at a time
     rows = layer_progress(len(paired), "locate", progress)
+    judged: set[int] = set()  # torch parameters whose gradients a row judged
     with rows as advance, quiet_collector, rows_in_turn, traced_once():  # repeated layers: traced once
-        for call in paired:
+        # deepest first (a call starts after its caller): each parameter's gradient is judged once, at the
+        # deepest row holding it that is checked with gradients; a container judges its output and input's
+        for call in reversed(paired):
             jax_path = by_torch_path[call.path]
             layer = LayerResult(
                 call.path, jax_path, type(call.module).__name__, type(jax_layers[jax_path]).__name__, ""
@@ -312,11 +321,12 @@ def _locate(
             restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
             restore(torch_module, initial[1])
             with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
-                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total)
+                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total, judged)
             result.layers.append(layer)
             if large:
                 release_freed_memory()
             advance()
+    result.layers.reverse()  # in execution order
     matched = {layer.jax_path for layer in result.layers}
     result.jax_only = [call.path for call in jax_calls if call.path not in matched]
     return result

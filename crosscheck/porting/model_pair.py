@@ -20,6 +20,7 @@ import torch
 from flax import nnx
 
 from crosscheck.numerics import is_floating
+from crosscheck.porting.evaluate import param_paths
 from crosscheck.weights import expected_specs, layout_of
 from crosscheck.weights.arrays import numpy_view_of_torch
 from crosscheck.weights.selection import Ignore, select_keys
@@ -162,6 +163,42 @@ class GradientKeys:
     items: dict[str, tuple[list[str], list[str]]]  # item key -> (JAX keys to sum, torch keys to sum)
     tied: dict[str, list[str]]  # item key -> the other keys tied to it
     frozen: list[str]
+
+
+def chosen_gradients(keys: GradientKeys, names, torch_module, where: str) -> GradientKeys:
+    """Only the gradient items holding a torch parameter ``names`` names (``check(grads_of=...)``); a tied
+    group comes whole.
+
+    Raises:
+        ValueError: a name that is not one of the torch module's parameters.
+    """
+    names = set(names)
+    known = set(dict(torch_module.named_parameters(remove_duplicate=False)))
+    unknown = sorted(names - known)
+    if unknown:
+        listed = ", ".join(repr(name) for name in sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
+        raise ValueError(
+            f"{where}: grads_of names {', '.join(map(repr, unknown))}, not a parameter of "
+            f"{describe_module(torch_module)} (its parameters: {listed or 'none'})"
+        )
+    items = {key: pair for key, pair in keys.items.items() if names & {*pair[1], *keys.tied.get(key, [])}}
+    tied = {key: others for key, others in keys.tied.items() if key in items}
+    return GradientKeys(items, tied, [key for key in keys.frozen if key in names])
+
+
+def differentiated_paths(jax_module, keys: GradientKeys, rename: Rename = None) -> frozenset[tuple]:
+    """The graph paths of the JAX parameters ``keys``' items sum: what the JAX runs differentiate."""
+    wanted = {key for jax_keys, _ in keys.items.values() for key in jax_keys}
+    variables = [entry.variable for entry in plan(jax_module, rename=rename) if entry.key in wanted]
+    return param_paths(jax_module, variables)
+
+
+def differentiated_names(keys: GradientKeys) -> frozenset[str]:
+    """The torch parameter names ``keys``' items sum, tied ones under each name: what torch differentiates."""
+    return frozenset(
+        [key for _, torch_keys in keys.items.values() for key in torch_keys]
+        + [key for others in keys.tied.values() for key in others]
+    )
 
 
 def _distinct(keys: list[str], identity: dict[str, int]) -> list[str]:

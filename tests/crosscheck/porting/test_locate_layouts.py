@@ -283,14 +283,16 @@ def test_locate_reports_its_progress_layer_by_layer_and_is_quiet_off_a_terminal(
 
 
 class TorchBlock(torch.nn.Module):
-    """Called with its input as a keyword, a table its parent made, a flag; returns a tuple."""
+    """Called with its input as a keyword, a table its parent made, a flag; returns a tuple. Holds a
+    parameter of its own beside its layer's."""
 
     def __init__(self):
         super().__init__()
         self.proj = torch.nn.Linear(4, 4)
+        self.scale = torch.nn.Parameter(torch.linspace(0.75, 1.25, 4))
 
     def forward(self, hidden_states, table=None, use_cache=False):
-        return self.proj(hidden_states) * table, None
+        return self.proj(hidden_states) * table * self.scale, None
 
 
 class TorchOuter(torch.nn.Module):
@@ -308,11 +310,12 @@ class JaxBlock(nnx.Module):
 
     def __init__(self, lost=False):
         self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+        self.scale = nnx.Param(jnp.zeros(4, jnp.float32))
         self.lost = lost
 
     def __call__(self, x):
         x = jax.lax.stop_gradient(x) if self.lost else x
-        return self.proj(x) * jnp.linspace(0.5, 1.5, 4, dtype=x.dtype)[None, :]
+        return self.proj(x) * jnp.linspace(0.5, 1.5, 4, dtype=x.dtype)[None, :] * self.scale[None, :]
 
 
 class JaxOuter(nnx.Module):
@@ -323,17 +326,28 @@ class JaxOuter(nnx.Module):
         return self.block(x)
 
 
+@pytest.fixture
+def block_layout(monkeypatch):
+    """The block's own parameter maps by a rule of its own (its layer maps by nnx.Linear's)."""
+    from crosscheck.weights import Layout, ParamRule, layouts, register_layout
+
+    monkeypatch.setattr(layouts, "_REGISTRY", list(layouts._REGISTRY))
+    register_layout(Layout("test.JaxBlock", (JaxBlock,), (ParamRule("scale", "scale"),), ("TorchBlock",)))
+
+
+@pytest.mark.usefixtures("block_layout")
 @pytest.mark.parametrize("lost", [False, True])
 def test_a_layer_whose_torch_call_carries_more_arrays_is_checked_with_gradients(lost):
     """torch's block takes its input as a keyword beside a table its parent made; the JAX block makes its
-    own. The torch call is replayed as captured around the JAX argument: gradients are judged."""
+    own. The torch call is replayed as captured around the JAX argument: gradients are judged, the
+    block's own parameter's there and its layer's at the layer's row."""
     ref, port = TorchOuter(), JaxOuter(lost)
     copy_torch_to_jax(ref, port)
     x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
     result = locate(port, ref, x, grads=True)
     block = next(layer for layer in result.layers if layer.path == "block")
-    assert [item.item for item in block.items] == [
-        "output", "grads.proj.weight", "grads.proj.bias", "grads.input"
-    ]  # fmt: skip
+    assert [item.item for item in block.items] == ["output", "grads.scale", "grads.input"]
+    proj = next(layer for layer in result.layers if layer.path == "block.proj")
+    assert [item.item for item in proj.items] == ["output", "grads.weight", "grads.bias", "grads.input"]
     assert [item.item for item in block.items if not item.passed] == (["grads.input"] if lost else [])
     assert result.first_failure == ("block" if lost else None), str(result)

@@ -1,11 +1,13 @@
 """locate(): every submodule present in both models judged on its own float64-truth input; the first
 failure is the earliest, deepest failing one — a container whose children pass owns the difference."""
 
+import jax
 import numpy as np
 import pytest
 import torch
 from flax import nnx
 
+import jaxlin
 from crosscheck import copy_torch_to_jax, locate
 from tests.crosscheck.porting.models import JaxModel, build_jax, build_jax_tanh_gelu, build_torch
 
@@ -74,7 +76,40 @@ def test_with_gradients_every_layer_with_positional_inputs_is_checked_with_its_g
     up = next(layer for layer in result.layers if layer.path == "block.up")
     assert [item.item for item in up.items] == ["output", "grads.weight", "grads.bias", "grads.input"]
     block = next(layer for layer in result.layers if layer.path == "block")
-    assert "grads.norm.weight" in [item.item for item in block.items]
+    assert [item.item for item in block.items] == ["output", "grads.input"]  # its layers' are judged there
+
+
+@pytest.mark.slow
+def test_with_gradients_each_parameter_gradient_is_judged_once_at_the_deepest_row_holding_it():
+    jax_model, theirs = _pair(build_jax())
+    result = locate(jax_model, theirs, X, grads=True)
+    judged = [
+        f"{layer.path}.{item.item[len('grads.'):]}".lstrip(".")
+        for layer in result.layers
+        for item in layer.items
+        if item.item.startswith("grads.") and item.item != "grads.input"
+    ]
+    assert sorted(judged) == sorted(name for name, _ in theirs.named_parameters())
+    assert all("grads.input" in [item.item for item in layer.items] for layer in result.layers)
+
+
+def test_a_gradient_bug_in_a_layer_fails_that_layer_and_every_container_above_it_on_the_input_gradient():
+    jax_model = build_jax()
+    jax_model.block.up = _InputGradientLost(16, 32, rngs=nnx.Rngs(0))
+    jax_model, theirs = _pair(jax_model)
+    assert locate(jax_model, theirs, X).passed  # forward only: nothing to see
+    result = locate(jax_model, theirs, X, grads=True)
+    assert result.first_failure == "block.up", str(result)
+    failing = {layer.path: [i.item for i in layer.items if not i.passed] for layer in result.layers}
+    assert failing["block.up"] == ["grads.input"] and failing["block"] == ["grads.input"]
+    assert failing["block.norm"] == [] and failing["head"] == []
+
+
+class _InputGradientLost(jaxlin.Linear):
+    """The same forward, no gradient to its input: a bug only gradients show."""
+
+    def __call__(self, x):
+        return super().__call__(jax.lax.stop_gradient(x))
 
 
 def _failing(path: str, inputs: str):
