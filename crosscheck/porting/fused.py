@@ -243,7 +243,12 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
     computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
     return [
         evaluation_of(
-            parts[i][0][0], parts[i][2], computed[i], grads=r.grads, rename=r.rename, notes=parts[i][0][-1],
+            parts[i][0][0],
+            parts[i][2],
+            computed[i],
+            grads=r.grads,
+            rename=r.rename,
+            notes=parts[i][0][-1],
             select=r.select,
         )  # fmt: skip
         for r, i in zip(requests, order, strict=True)

@@ -218,7 +218,9 @@ def _gradients_alone(layer, torch_layers) -> bool:
     return True
 
 
-def _judge_row(layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int, judged: set) -> None:
+def _judge_row(
+    layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int, judged: set
+) -> None:
     """One row: checked with gradients where it can be, else judged forward; not judged on an error.
     ``total``: the whole torch model's parameter count. ``judged``: the ids of the torch parameters
     whose gradients rows below this one judged (rows come deepest first); this row differentiates the
@@ -321,7 +323,9 @@ def _locate(
             restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
             restore(torch_module, initial[1])
             with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
-                _judge_row(layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total, judged)
+                _judge_row(
+                    layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total, judged
+                )
             result.layers.append(layer)
             if large:
                 release_freed_memory()

@@ -84,7 +84,7 @@ def test_with_gradients_each_parameter_gradient_is_judged_once_at_the_deepest_ro
     jax_model, theirs = _pair(build_jax())
     result = locate(jax_model, theirs, X, grads=True)
     judged = [
-        f"{layer.path}.{item.item[len('grads.'):]}".lstrip(".")
+        f"{layer.path}.{item.item[len('grads.') :]}".lstrip(".")
         for layer in result.layers
         for item in layer.items
         if item.item.startswith("grads.") and item.item != "grads.input"
