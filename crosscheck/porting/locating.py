@@ -150,8 +150,10 @@ def locate(
 
     ``inputs`` are NumPy arrays in the JAX model's layout, as for ``check``; ``rename`` maps JAX
     attribute paths onto torch's as it maps weight names. ``grads=True`` also judges each layer's
-    parameter and input gradients (:func:`crosscheck.porting.checking.check` on the layer, where its
-    inputs are positional arrays that pair one to one; other layers are judged forward only). Both
+    input gradient and its parameters' (:func:`crosscheck.porting.checking.check` on the layer, where its
+    inputs are positional arrays that pair one to one; other layers are judged forward only): each
+    parameter's gradient once, at the deepest row holding it that is checked with gradients (a
+    container judges its own parameters' and those of children judged forward only or unmatched). Both
     models run in inference mode and are left exactly as they were (as ``check`` leaves them);
     weights whose values differ are listed (``differing_weights``) and their layers fail on their own.
     ``torch_inputs``, ``jax_kwargs`` and ``torch_kwargs`` give each side its own call, and
@@ -189,15 +191,16 @@ def locate(
 GRADIENT_SHARE = 0.125
 """With ``grads=True``, a row is checked with gradients when its parameters are at most this share of the
 whole model's (or the model is small, :data:`SMALL_MODEL`); a larger one (the whole model, an embedding
-of a large vocabulary) is judged forward: its float64 gradients beside both models would not fit where
-the models barely do, and the layers inside it are checked with theirs."""
+of a large vocabulary) is judged forward: its float64 weights and gradients beside both models would not
+fit where the models barely do (a row differentiating only its input still runs in float64 whole), and
+the layers inside it are checked with theirs."""
 
 SMALL_MODEL = 20_000_000
 """Parameters under which every row is checked with gradients."""
 
 
-def _gradients_fit(layer, parameters: dict, total: int) -> bool:
-    count = sum(p.numel() for p in {id(p): p for p in parameters.values()}.values())
+def _gradients_fit(layer, torch_layers, total: int) -> bool:
+    count = sum(p.numel() for p in torch_layers[layer.path].parameters())
     if total <= SMALL_MODEL or count <= GRADIENT_SHARE * total:
         return True
     layer.notes.append(f"gradients not judged: {count:,} parameters, over {GRADIENT_SHARE:.1%} of the model")
@@ -227,7 +230,7 @@ def _judge_row(
     others (its own, and those of children judged forward only or unmatched), and adds them."""
     named = calls[1][layer.path].named_parameters(remove_duplicate=False)
     parameters = {name: p for name, p in named if id(p) not in judged}
-    grads = grads and _gradients_fit(layer, parameters, total) and _gradients_alone(layer, calls[1])
+    grads = grads and _gradients_fit(layer, calls[1], total) and _gradients_alone(layer, calls[1])
     try:
         checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, dtype, learned, parameters)
         if checked:
