@@ -50,6 +50,8 @@ def ulp_distance(a, b) -> np.ndarray:
     a = np.asarray(a)
     dtype = a.dtype if is_floating(a.dtype) else np.dtype(np.float64)
     signed = _SIGNED[dtype.itemsize]
+    if dtype.itemsize <= 4 and np.shape(a) == np.shape(b):
+        return _narrow_ulp_distance(np.asarray(a, dtype), np.asarray(b).astype(dtype), signed)
     ia = np.asarray(np.asarray(a, dtype).view(signed), np.float64)
     ib = np.asarray(np.asarray(b).astype(dtype).view(signed), np.float64)
     # Map sign-magnitude to a monotone integer line so -0.0 and +0.0 are 0 apart.
@@ -58,3 +60,19 @@ def ulp_distance(a, b) -> np.ndarray:
     ib = np.where(ib < 0, -top - ib, ib)
     nan = np.isnan(np.asarray(a, np.float64)) | np.isnan(np.asarray(b).astype(np.float64))
     return np.where(nan, np.inf, np.abs(ia - ib))
+
+
+def _narrow_ulp_distance(a: np.ndarray, b: np.ndarray, signed) -> np.ndarray:
+    """:func:`ulp_distance` of two same-shape arrays of one floating dtype of at most 32 bits, in
+    integers: each bit pattern onto the monotone line (``-magnitude`` for a negative sign, so ``-0.0``
+    is ``0``), the distance in 64 bits; every count exact, as in float64 (under 2^33)."""
+    bits = 8 * a.dtype.itemsize
+    lines = []
+    for values in (a, b):
+        pattern = np.ascontiguousarray(values).view(signed).reshape(values.shape)
+        sign = pattern >> (bits - 1)  # -1 where negative, else 0
+        magnitude = pattern & signed(2 ** (bits - 1) - 1)
+        lines.append(np.array((magnitude ^ sign) - sign, np.int64))
+    distance = np.array(np.abs(np.subtract(*lines, out=lines[0])), np.float64)
+    distance[np.isnan(a) | np.isnan(b)] = np.inf
+    return distance

@@ -103,10 +103,10 @@ class Bound:
     @property
     def deterministic(self) -> np.ndarray:
         """``γ_K · M``: holds for any summation order (``inf`` once ``K·u >= 1``, but 0 where ``M = 0``)."""
-        magnitude = self.magnitude
-        return np.where(
-            magnitude == 0, 0.0, gamma(self.k, self.dtype) * np.where(magnitude == 0, 1.0, magnitude)
-        )
+        magnitude, factor = self.magnitude, gamma(self.k, self.dtype)
+        if math.isfinite(factor):  # a finite γ times M = 0 is 0 already: one pass
+            return factor * magnitude
+        return np.where(magnitude == 0, 0.0, factor * np.where(magnitude == 0, 1.0, magnitude))
 
     @property
     def probabilistic(self) -> np.ndarray:

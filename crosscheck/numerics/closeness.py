@@ -63,13 +63,13 @@ def compare(
     raw_actual, raw_expected, raw_reference = _arrays(actual, expected, reference)
     if raw_actual.dtype.kind in "biu":
         return _compare_exact(raw_actual, raw_expected, raw_reference)
-    a, e = raw_actual.astype(np.float64), raw_expected.astype(np.float64)
+    a, e = np.asarray(raw_actual, np.float64), np.asarray(raw_expected, np.float64)  # float64: no copy
     allowance = _allowance(bound, e, raw_expected.dtype, with_reference=reference is not None)
     metrics = _closeness_metrics(raw_actual, raw_expected, a, e)
     if raw_reference is None:
         judged = [judge("actual", a, "expected", e, allowance.allowed, equal_nan)]
     else:
-        truth = raw_reference.astype(np.float64)
+        truth = np.asarray(raw_reference, np.float64)
         judged = [
             judge(label, values, "the float64 reference", truth, allowance.allowed, equal_nan)
             for label, values in (("actual", a), ("expected", e))
@@ -147,7 +147,8 @@ def _allowance(bound, expected: np.ndarray, dtype: np.dtype, *, with_reference: 
     """The allowance of each element, from a :class:`Bound`, a number or array, or the default."""
     if isinstance(bound, Bound):
         deterministic, probabilistic = bound.deterministic, bound.probabilistic
-        allowed = np.minimum(SLACK * probabilistic, deterministic) * (1 if with_reference else 2)
+        allowed = np.minimum(SLACK * probabilistic, deterministic)
+        allowed = allowed if with_reference else 2 * allowed
         return Allowance(_broadcast(allowed, expected.shape), bound.describe(), deterministic, probabilistic)
     if bound is None:
         rtol, atol = {2: (1e-3, 1e-5), 4: (1.3e-6, 1e-5), 8: (1e-7, 1e-7)}.get(dtype.itemsize, (1.3e-6, 1e-5))

@@ -54,9 +54,8 @@ def ratio_to(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> n
         ratio = np.asarray(np.divide(error, allowed), np.float64)  # x/0 = inf; 0/0 and NaN errors: below
     if not ratio.flags.writeable or ratio.base is not None:
         ratio = ratio.copy()
-    unmatched = np.isnan(ratio)
-    if unmatched.any():
-        ratio[unmatched] = 0.0
+    if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios are >= 0: NaN only from one
+        ratio[np.isnan(ratio)] = 0.0
     if nonfinite.any():
         ratio[np.broadcast_to(nonfinite, ratio.shape)] = np.inf
     return ratio
@@ -81,10 +80,11 @@ def judge(label: str, values: np.ndarray, target: str, truth: np.ndarray, allowe
 
 def side_metrics(side: Judged, allowance: Allowance) -> dict[str, float]:
     label = side.label
+    largest = float(np.max(side.error, initial=0.0))
+    if not (np.isfinite(largest) and not side.nonfinite.any()):  # a NaN or inf error: each by its rule
+        largest = float(np.max(np.where(side.nonfinite, np.inf, np.nan_to_num(side.error)), initial=0.0))
     metrics = {
-        f"{label}_max_error": float(
-            np.max(np.where(side.nonfinite, np.inf, np.nan_to_num(side.error)), initial=0.0)
-        ),
+        f"{label}_max_error": largest,
         f"{label}_bound_ratio": float(np.max(side.ratio, initial=0.0)),
         f"{label}_nonfinite": float(side.nonfinite.sum()),
     }

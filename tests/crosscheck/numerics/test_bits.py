@@ -33,3 +33,30 @@ def test_bits_tell_signed_zeros_apart_and_keep_the_shape():
 
 def test_is_floating_knows_bfloat16():
     assert is_floating(ml_dtypes.bfloat16) and is_floating(np.float64) and not is_floating(np.int64)
+
+
+def _ulp_in_float64(a, b):
+    """The counts as float64 arithmetic gives them: what the integer path of 32 bits and less must match."""
+    signed = {2: np.int16, 4: np.int32}[a.dtype.itemsize]
+    top = float(2 ** (8 * a.dtype.itemsize - 1))
+    ia, ib = (np.asarray(v.view(signed), np.float64) for v in (a, b))
+    ia, ib = np.where(ia < 0, -top - ia, ia), np.where(ib < 0, -top - ib, ib)
+    return np.where(np.isnan(a.astype(np.float64)) | np.isnan(b.astype(np.float64)), np.inf, np.abs(ia - ib))
+
+
+@given(
+    st.sampled_from([np.float32, np.float16, ml_dtypes.bfloat16]),
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)), min_size=0, max_size=40),
+)
+def test_ulp_distance_of_any_bit_patterns_is_the_float64_count(dtype, patterns):
+    """Every bit pattern, NaNs, infinities and both zeros included, in any shape (0-d too)."""
+    width = np.dtype(dtype).itemsize
+    unsigned = {2: np.uint16, 4: np.uint32}[width]
+    raw = np.array(patterns, np.uint64).reshape(-1, 2) % (2 ** (8 * width))
+    a, b = (raw[:, i].astype(unsigned).view(dtype) for i in (0, 1))
+    np.testing.assert_array_equal(ulp_distance(a, b), _ulp_in_float64(a, b))
+    if a.size:
+        assert ulp_distance(a[0].reshape(()), b[0].reshape(())).shape == ()
+        np.testing.assert_array_equal(
+            ulp_distance(a[0].reshape(()), b[0].reshape(())), _ulp_in_float64(a[:1], b[:1])[0]
+        )
