@@ -12,6 +12,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from crosscheck.numerics import bounded
 from crosscheck.numerics.bits import bits_of, is_floating, ulp_distance
 from crosscheck.numerics.bounds import SLACK, Bound
 from crosscheck.numerics.comparison import AssertionMismatch, Comparison
@@ -63,6 +64,8 @@ def compare(
     raw_actual, raw_expected, raw_reference = _arrays(actual, expected, reference)
     if raw_actual.dtype.kind in "biu":
         return _compare_exact(raw_actual, raw_expected, raw_reference)
+    if bounded.fits(raw_actual, raw_expected, raw_reference, bound):  # the usual case, a chunk at a time
+        return bounded.compare_bounded(raw_actual, raw_expected, raw_reference, bound)
     a, e = np.asarray(raw_actual, np.float64), np.asarray(raw_expected, np.float64)  # float64: no copy
     allowance = _allowance(bound, e, raw_expected.dtype, with_reference=reference is not None)
     metrics = _closeness_metrics(raw_actual, raw_expected, a, e)

@@ -193,7 +193,9 @@ def judge_analytic(item: str, evidence: Evidence, magnitude: np.ndarray, k: int,
                    equal_nan: bool = False, truth_dtype: str = "float64") -> ItemResult:  # fmt: skip
     """Both tiers with the allowance ``c·√K·u·M`` of each element (``M = Σ|x||w|`` in float64); the
     same-function tier's ``u`` is ``truth_dtype``'s (float32 where the truth could not be promoted)."""
-    magnitude = np.nan_to_num(magnitude, nan=np.inf)  # a NaN input: its elements are judged as non-finite
+    magnitude = np.asarray(magnitude)
+    if not np.isfinite(np.sum(magnitude)):  # a NaN input: its elements are judged as non-finite
+        magnitude = np.nan_to_num(magnitude, nan=np.inf)
     same = compare(
         evidence.jax_truth, evidence.torch_truth, bound=Bound(magnitude, k, truth_dtype), equal_nan=equal_nan
     )

@@ -1,0 +1,61 @@
+"""compare under a Bound, a chunk at a time (crosscheck.numerics.bounded): the same Comparison, field for
+field and bit for bit, as the whole-array path, at any chunk size."""
+
+import dataclasses
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crosscheck.numerics import Bound, bounded, compare
+
+
+def _whole_array(monkeypatch, *args, **kwargs):
+    with monkeypatch.context() as patch:
+        patch.setattr(bounded, "fits", lambda *_: False)
+        return compare(*args, **kwargs)
+
+
+def _same(ours, theirs):
+    for field in dataclasses.fields(ours):
+        a, b = getattr(ours, field.name), getattr(theirs, field.name)
+        assert repr(a) == repr(b), field.name
+
+
+@given(
+    shape=st.lists(st.integers(1, 9), min_size=0, max_size=3).map(tuple),
+    dtype=st.sampled_from([np.float32, np.float16, ml_dtypes.bfloat16, np.float64]),
+    noise=st.sampled_from([0.0, 1e-9, 1e-6, 1e-3, 1.0]),
+    zeros=st.booleans(),
+    reference=st.booleans(),
+    k=st.sampled_from([1, 7, 512, 10**9]),
+    chunk=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_the_chunked_comparison_is_the_whole_arrays_bit_for_bit(
+    shape, dtype, noise, zeros, reference, k, chunk, seed
+):
+    rng = np.random.default_rng(seed)
+    truth = rng.standard_normal(shape)
+    magnitude = np.abs(truth) * rng.uniform(1, 30)
+    if zeros:  # elements the bound allows nothing: 0/0 passes, anything else is infinitely over
+        truth.flat[::3], magnitude.flat[::3] = 0.0, 0.0
+    actual = (truth + noise * rng.standard_normal(shape)).astype(dtype)
+    expected = (truth + noise * rng.standard_normal(shape)).astype(dtype)
+    options = {"bound": Bound(magnitude, k, "float32"), "reference": truth if reference else None}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bounded, "CHUNK", chunk)
+        assert bounded.fits(actual, expected, options["reference"], options["bound"])
+        _same(compare(actual, expected, **options), _whole_array(patch, actual, expected, **options))
+
+
+def test_non_finite_values_and_other_bounds_take_the_whole_array_path():
+    x, bound = np.float32([1.0, 2.0]), Bound(np.ones(2), 4, "float32")
+    assert bounded.fits(x, x, None, bound)
+    assert not bounded.fits(np.float32([1.0, np.nan]), x, None, bound)
+    assert not bounded.fits(x, x, np.float64([np.inf, 1.0]), bound)
+    assert not bounded.fits(x, x, None, 1e-3)
+    assert not bounded.fits(x, x, None, Bound(np.ones(1), 4, "float32"))  # broadcast: the whole path
+    assert not bounded.fits(x[:0], x[:0], None, Bound(np.ones(0), 4, "float32"))
