@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -82,7 +83,7 @@ def prepare_check(
     strict: bool = True,
     prefix: str = "",
     ignore: Ignore = None,
-    grads_of=None,
+    grads_of: Collection[str] | None = None,
 ) -> PreparedCheck:
     """The first half of :func:`check` (same arguments): weights checked to map and to hold the same
     values, inputs cast, the cotangents drawn and the JAX evaluations listed, to run alone or with other
@@ -180,7 +181,7 @@ def check(
     strict: bool = True,
     prefix: str = "",
     ignore: Ignore = None,
-    grads_of=None,
+    grads_of: Collection[str] | None = None,
     progress: Report = False,
 ) -> CaseResult:
     """Compare any Flax NNX module with any torch module holding the same weights.
