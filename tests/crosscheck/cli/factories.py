@@ -33,5 +33,5 @@ class Counter(nnx.Module):
         self.linear = nnx.Linear(16, 4, rngs=nnx.Rngs(0))
 
     def __call__(self, x):
-        self.calls.value += 1
+        self.calls.set_value(self.calls.get_value() + 1)
         return self.linear(x)

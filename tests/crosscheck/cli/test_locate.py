@@ -151,7 +151,7 @@ def test_the_trial_call_leaves_both_models_as_they_were_and_names_torch_when_tor
     factories.inputs_fit_or_exit(
         argparse.ArgumentParser(), jax_model, torch_model, [torch.ones(2, 16).numpy()], "x"
     )
-    assert jax_model.calls.value == 0  # a copy was called
+    assert jax_model.calls.get_value() == 0  # a copy was called
     assert torch_model.training and torch_model.dropout.training and not torch_model.linear.training
     parser = argparse.ArgumentParser(prog="crosscheck locate")
     torch_model.linear = torch.nn.Linear(8, 4)
