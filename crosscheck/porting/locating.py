@@ -42,6 +42,7 @@ from crosscheck.porting.streaming import (
     only_new_garbage,
     release_freed_memory,
     rows_fit_beside,
+    worth_releasing,
 )
 from crosscheck.porting.truth import (
     TruthNotes,
@@ -330,7 +331,7 @@ def _locate(
                     layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total, judged
                 )
             result.layers.append(layer)
-            if large:
+            if large and worth_releasing(call.module):
                 release_freed_memory()
             advance()
     result.layers.reverse()  # in execution order
