@@ -94,3 +94,13 @@ def test_a_job_without_gradients_is_set_against_the_forward_passes_alone():
     row = derived(ROW | {"job": "locate", "unavoidable": unavoidable})
     assert (row["overhead"], row["overhead_warm"], row["unavoidable_forward"]) == (7.5, 60.0, True)
     assert "| 4.0 / 0.50 fwd | 7.5 / 60 |" in table([ROW | {"job": "locate", "unavoidable": unavoidable}])
+
+
+def test_xla_memory_reports_both_programs_of_a_check_of_the_tiny_decoder():
+    from benchmarks.xla_memory import program_memory
+
+    parameters, rows = program_memory("decoder-tiny")
+    assert parameters == 21_792  # the tiny decoder: 0.0218 M in docs/scale.md
+    assert len(rows) == 1  # the suite runs in 64-bit mode: the working and float64 runs share a program
+    assert rows[0]["argument_bytes"] >= 4 * parameters and rows[0]["output_bytes"] > 0
+    assert rows[0]["temp_bytes"] >= 0
