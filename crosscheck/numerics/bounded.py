@@ -14,13 +14,12 @@ True
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from crosscheck.numerics.bits import bits_of, ulp_distance
-from crosscheck.numerics.bounds import SLACK, Bound, gamma
+from crosscheck.numerics.bounds import Bound
 from crosscheck.numerics.comparison import Comparison
+from crosscheck.numerics.judging import ratio_to
 
 CHUNK = 1 << 16
 """Elements per chunk: a few float64 buffers of it stay in the caches."""
@@ -49,9 +48,8 @@ class _Side:
         if ratio[at] > self.worst[0]:
             self.worst = (float(ratio[at]), float(error[at]), start + at, float(allowed[at]))
         self.max_ratio = max(self.max_ratio, float(ratio[at]))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.det = max(self.det, _largest(np.divide(error, deterministic)))
-            self.prob = max(self.prob, _largest(np.divide(error, probabilistic)))
+        self.det = max(self.det, float(np.max(_ratio(error, deterministic))))
+        self.prob = max(self.prob, float(np.max(_ratio(error, probabilistic))))
 
     def metrics(self) -> dict[str, float]:
         label = self.label
@@ -64,17 +62,12 @@ class _Side:
         }
 
 
-def _largest(ratio: np.ndarray) -> float:
-    """The largest ratio, 0/0 (NaN) counting as 0: as ``ratio_to`` then ``max`` give it."""
-    return float(np.fmax.reduce(ratio, initial=0.0))
+_FINITE = np.zeros((), bool)
+"""No element fails for being non-finite: every value on this path is finite."""
 
 
 def _ratio(error: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.divide(error, allowed)
-    if np.isnan(np.add.reduce(ratio)):  # ratios are >= 0: NaN only from 0/0, which passes
-        ratio[np.isnan(ratio)] = 0.0
-    return ratio
+    return ratio_to(error, allowed, _FINITE)
 
 
 def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -> Comparison:
@@ -87,7 +80,6 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
     raw = [np.ascontiguousarray(actual).ravel(), np.ascontiguousarray(expected).ravel()]
     truth = None if reference is None else np.ascontiguousarray(reference).ravel()
     magnitude = np.ascontiguousarray(bound.magnitude).ravel()
-    factor, spread = gamma(bound.k, bound.dtype), gamma(bound.k, bound.dtype, probabilistic=True)
     sides = [_Side("actual")] + ([] if truth is None else [_Side("expected")])
     ulps = np.empty(raw[0].size, np.float64)
     max_abs = max_rel = cross = 0.0
@@ -96,12 +88,7 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
         part = slice(start, start + CHUNK)
         ours, theirs = raw[0][part], raw[1][part]
         a, e = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-        m = magnitude[part]
-        deterministic = (
-            factor * m if math.isfinite(factor) else np.where(m == 0, 0.0, factor * np.where(m == 0, 1.0, m))
-        )
-        probabilistic = spread * m
-        allowed = np.minimum(SLACK * probabilistic, deterministic)
+        deterministic, probabilistic, allowed = bound.of(magnitude[part])
         allowed = allowed if truth is not None else 2 * allowed
         diff = np.abs(a - e)
         max_abs = max(max_abs, float(np.max(diff)))

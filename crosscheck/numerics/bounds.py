@@ -103,19 +103,31 @@ class Bound:
     @property
     def deterministic(self) -> np.ndarray:
         """``γ_K · M``: holds for any summation order (``inf`` once ``K·u >= 1``, but 0 where ``M = 0``)."""
-        magnitude, factor = self.magnitude, gamma(self.k, self.dtype)
-        if math.isfinite(factor):  # a finite γ times M = 0 is 0 already: one pass
-            return factor * magnitude
-        return np.where(magnitude == 0, 0.0, factor * np.where(magnitude == 0, 1.0, magnitude))
+        return self._deterministic(self.magnitude)
 
     @property
     def probabilistic(self) -> np.ndarray:
         """``√K · u · M``: the typical size of an honest error."""
-        return gamma(self.k, self.dtype, probabilistic=True) * self.magnitude
+        return self._probabilistic(self.magnitude)
 
     def allowed(self, slack: float = SLACK) -> np.ndarray:
         """The verdict's allowance: ``min(c·√K·u, γ_K) · M``, never below zero."""
         return np.minimum(slack * self.probabilistic, self.deterministic)
+
+    def of(self, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(deterministic, probabilistic, allowed)`` for ``magnitude``, this bound's or a chunk of it:
+        the same operations as the properties and :meth:`allowed`, element by element."""
+        deterministic, probabilistic = self._deterministic(magnitude), self._probabilistic(magnitude)
+        return deterministic, probabilistic, np.minimum(SLACK * probabilistic, deterministic)
+
+    def _deterministic(self, magnitude: np.ndarray) -> np.ndarray:
+        factor = gamma(self.k, self.dtype)
+        if math.isfinite(factor):  # a finite γ times M = 0 is 0 already: one pass
+            return factor * magnitude
+        return np.where(magnitude == 0, 0.0, factor * np.where(magnitude == 0, 1.0, magnitude))
+
+    def _probabilistic(self, magnitude: np.ndarray) -> np.ndarray:
+        return gamma(self.k, self.dtype, probabilistic=True) * magnitude
 
     def describe(self) -> str:
         """The bound :meth:`allowed` applies, as a failure message names it: ``"bound c·√K·u·|x|·|W| with

@@ -14,7 +14,7 @@ import numpy as np
 
 from crosscheck.numerics import bounded
 from crosscheck.numerics.bits import bits_of, is_floating, ulp_distance
-from crosscheck.numerics.bounds import SLACK, Bound
+from crosscheck.numerics.bounds import Bound
 from crosscheck.numerics.comparison import AssertionMismatch, Comparison
 from crosscheck.numerics.judging import (
     Allowance,
@@ -149,8 +149,7 @@ def _compare_exact(actual: np.ndarray, expected: np.ndarray, reference: np.ndarr
 def _allowance(bound, expected: np.ndarray, dtype: np.dtype, *, with_reference: bool) -> Allowance:
     """The allowance of each element, from a :class:`Bound`, a number or array, or the default."""
     if isinstance(bound, Bound):
-        deterministic, probabilistic = bound.deterministic, bound.probabilistic
-        allowed = np.minimum(SLACK * probabilistic, deterministic)
+        deterministic, probabilistic, allowed = bound.of(bound.magnitude)
         allowed = allowed if with_reference else 2 * allowed
         return Allowance(_broadcast(allowed, expected.shape), bound.describe(), deterministic, probabilistic)
     if bound is None:

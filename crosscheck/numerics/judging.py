@@ -54,7 +54,7 @@ def ratio_to(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> n
         ratio = np.asarray(np.divide(error, allowed), np.float64)  # x/0 = inf; 0/0 and NaN errors: below
     if not ratio.flags.writeable or ratio.base is not None:
         ratio = ratio.copy()
-    if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios are >= 0: NaN only from one
+    if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios >= 0: a NaN sum means a 0/0
         ratio[np.isnan(ratio)] = 0.0
     if nonfinite.any():
         ratio[np.broadcast_to(nonfinite, ratio.shape)] = np.inf
