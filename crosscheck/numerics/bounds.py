@@ -112,13 +112,13 @@ class Bound:
 
     def allowed(self, slack: float = SLACK) -> np.ndarray:
         """The verdict's allowance: ``min(c·√K·u, γ_K) · M``, never below zero."""
-        return np.minimum(slack * self.probabilistic, self.deterministic)
+        return self.of(self.magnitude, slack)[2]
 
-    def of(self, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def of(self, magnitude: np.ndarray, slack: float = SLACK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(deterministic, probabilistic, allowed)`` for ``magnitude``, this bound's or a chunk of it:
-        the same operations as the properties and :meth:`allowed`, element by element."""
+        the same operations as the properties, element by element."""
         deterministic, probabilistic = self._deterministic(magnitude), self._probabilistic(magnitude)
-        return deterministic, probabilistic, np.minimum(SLACK * probabilistic, deterministic)
+        return deterministic, probabilistic, np.minimum(slack * probabilistic, deterministic)
 
     def _deterministic(self, magnitude: np.ndarray) -> np.ndarray:
         factor = gamma(self.k, self.dtype)
