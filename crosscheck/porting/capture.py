@@ -40,6 +40,7 @@ class Call:
     output: object = None
     module: object = None
     state: object = None
+    count: int = 0  # how many times the pass called it (the first call is the one recorded)
 
     def restore(self) -> None:
         """Give the module back the state it had before this call (a cache not yet advanced)."""
@@ -73,6 +74,7 @@ def capture_torch(module, args: tuple, kwargs: dict | None = None) -> tuple[list
             if path not in calls:
                 args, kwargs = as_they_were((tuple(layer_args), dict(layer_kwargs)))
                 calls[path] = Call(path, len(calls), args, kwargs, module=layer, state=snapshot(layer))
+            calls[path].count += 1
 
         def after(layer, layer_args, layer_kwargs, output, path=path):
             if calls[path].output is None:
@@ -108,6 +110,7 @@ class _Recorder:
                 state = snapshot(layer)
                 self.calls[path] = Call(path, len(self.calls), given, named, module=layer, state=state)
             record = self.calls[path]
+            record.count += 1
             self.active.append(key)
             try:
                 output = original(layer, *args, **kwargs)

@@ -55,6 +55,7 @@ class LayerResult:
     failure: str | None = None  # why the row fails without numbers to compare (a different output shape)
     layouts: list[str] = field(default_factory=list)  # the layout changes the row was judged through
     notes: list[str] = field(default_factory=list)  # how the row was judged where it is not the usual
+    stood_in: list[str] = field(default_factory=list)  # children whose stand-ins ran in its place
 
     @property
     def judged(self) -> bool:
@@ -261,7 +262,7 @@ def _layer_rename(jax_path: str, torch_path: str, rename: Rename):
     return mapped
 
 
-def _output_layouts(probe: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
+def output_layouts(probe: LayerResult, jax_call: Call, torch_call: Call, learned: Learned):
     """The layout of each floating output pair, from both whole-model float64 runs' outputs of the layer;
     ``None`` when the outputs do not pair one to one in some layout."""
     ours, theirs = floating_leaves(jax_call.output), floating_leaves(torch_call.output)
@@ -291,7 +292,7 @@ def check_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
     # a floating keyword argument of the JAX call, or a cache object in torch's: judged forward only
     if given != "truth" or floating_leaves(kwargs) or not replayable((torch_call.args, torch_call.kwargs)):
         return False
-    outputs = _output_layouts(probe, jax_call, torch_call, learned)
+    outputs = output_layouts(probe, jax_call, torch_call, learned)
     if outputs is None:
         return False
     layer_rename = _layer_rename(layer.jax_path, layer.path, rename)

@@ -18,7 +18,8 @@ function in the other (an activation) has no match and is judged inside its pare
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -32,10 +33,11 @@ from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_ke
 from crosscheck.porting.fused import traced_once
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
 from crosscheck.porting.magnitudes import float64_view
-from crosscheck.porting.model_pair import require_models
+from crosscheck.porting.model_pair import require_models, values_compared
 from crosscheck.porting.modes import inference_mode, restore, snapshot
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.sides import side
+from crosscheck.porting.stand_ins import stand_in_of, standing_in
 from crosscheck.porting.streaming import (
     float64_streamed,
     is_large,
@@ -200,8 +202,10 @@ SMALL_MODEL = 20_000_000
 """Parameters under which every row is checked with gradients."""
 
 
-def _gradients_fit(layer, torch_layers, total: int) -> bool:
-    count = sum(p.numel() for p in torch_layers[layer.path].parameters())
+def _gradients_fit(layer, torch_layers, total: int, stood_in: set[int]) -> bool:
+    """Whether the parameters the row's runs hold (those of its children standing in, ``stood_in``, are
+    never widened, run or differentiated) fit its float64 runs with gradients."""
+    count = sum(p.numel() for p in torch_layers[layer.path].parameters() if id(p) not in stood_in)
     if total <= SMALL_MODEL or count <= GRADIENT_SHARE * total:
         return True
     layer.notes.append(f"gradients not judged: {count:,} parameters, over {GRADIENT_SHARE:.1%} of the model")
@@ -223,26 +227,76 @@ def _gradients_alone(layer, torch_layers) -> bool:
 
 
 def _judge_row(
-    layer, calls, rename, grads, equal_nan, strict, dtype, learned, total: int, judged: set
-) -> None:
+    layer, judged: set, stood_in: set[int] = frozenset(), *, calls, rename, grads, equal_nan, strict, dtype,
+    learned, total: int,
+) -> bool:  # fmt: skip
     """One row: checked with gradients where it can be, else judged forward; not judged on an error.
     ``total``: the whole torch model's parameter count. ``judged``: the ids of the torch parameters
-    whose gradients rows below this one judged (rows come deepest first); this row differentiates the
-    others (its own, and those of children judged forward only or unmatched), and adds them."""
+    whose gradients rows below this one judged (rows come deepest first; ``stood_in``: the ids of those
+    inside the children standing in for this run); this row differentiates the
+    others (its own, and those of children judged forward only or unmatched), and adds them. Whether
+    an error was caught (the row then judged forward only, or not judged)."""
+    raised = False
     named = calls[1][layer.path].named_parameters(remove_duplicate=False)
     parameters = {name: p for name, p in named if id(p) not in judged}
-    grads = grads and _gradients_fit(layer, calls[1], total) and _gradients_alone(layer, calls[1])
+    grads = grads and _gradients_fit(layer, calls[1], total, stood_in) and _gradients_alone(layer, calls[1])
     try:
         checked = grads and check_layer(layer, *calls, rename, equal_nan, strict, dtype, learned, parameters)
         if checked:
             judged.update(id(p) for p in parameters.values())
     except Exception:  # noqa: BLE001 - judged forward only, where the error (if any) is reported
-        checked, layer.items = False, []
+        checked, layer.items, raised = False, [], True
     try:
         if not checked:
             judge_layer(layer, *calls, dtype, equal_nan, learned)
     except Exception as error:  # a layer that cannot be called alone is not judged; the others go on
-        layer.error = f"not judged: {type(error).__name__}: {error}"
+        layer.error, raised = f"not judged: {type(error).__name__}: {error}", True
+    return raised
+
+
+def _can_stand_in(layer: LayerResult, torch_layers, grads: bool, judged: set) -> bool:
+    """Whether a judged row may stand in for itself in its containers' runs: it passed on the truth's
+    inputs and, with gradients, every parameter of it had its gradient judged (by it or below it)."""
+    if not (layer.passed and layer.inputs == "truth"):
+        return False
+    return not grads or all(id(p) in judged for p in torch_layers[layer.path].parameters())
+
+
+def _stand_ins(path: str, children: dict) -> list:
+    """The rows standing in for ``path``'s subtree: those below it that no other such row holds."""
+    below = [child for child in children if _below(child, path)]
+    return [child for child in below if not any(_below(child, other) for other in below)]
+
+
+def _judged_with_stand_ins(layer, judge, judged: set, children: dict, initial, models) -> LayerResult:
+    """The row judged with its passing children standing in (:mod:`crosscheck.porting.stand_ins`): its own
+    code alone. Where that does not pass on the truth's inputs, or no child can stand in, the row is
+    judged as it was, running its children."""
+    stood_in = []
+    for path in _stand_ins(layer.path, children):
+        child, (jax_layers, torch_layers, jax_call, torch_call) = children[path]
+        learned = judge.keywords["learned"]
+        stand_in = stand_in_of(child, jax_call, torch_call, learned)
+        if stand_in is not None:
+            instances = [jax_layers[child.jax_path], jax_call.module]
+            stood_in.append((stand_in, instances, jax_call.output, torch_layers[path]))
+    if not stood_in:
+        judge(layer, judged)
+        return layer
+    before = set(judged)
+    first = replace(layer, items=[], layouts=[], notes=[], stood_in=[])
+    inside = {id(p) for *_, module in stood_in for p in module.parameters()}
+    with standing_in(stood_in):
+        raised = judge(first, judged, inside)
+    if first.passed and first.inputs == "truth" and not raised:
+        first.stood_in = [stand_in.path for stand_in, *_ in stood_in]
+        return first
+    judged.clear()
+    judged.update(before)
+    restore(models[0], initial[0])
+    restore(models[1], initial[1])
+    judge(layer, judged)
+    return layer
 
 
 def _locate(
@@ -315,9 +369,11 @@ def _locate(
     rows_in_turn = one_after_the_other(not rows_fit_beside(torch_module))  # a 1 B model: one side at a time
     rows = layer_progress(len(paired), "locate", progress)
     judged: set[int] = set()  # torch parameters whose gradients a row judged
-    with rows as advance, quiet_collector, rows_in_turn, traced_once():  # repeated layers: traced once
-        # deepest first (a call starts after its caller): each parameter's gradient is judged once, at the
-        # deepest row holding it that is checked with gradients; a container judges its output and input's
+    children: dict = {}  # the rows that may stand in for their containers' runs: path -> (layer, calls)
+    with rows as advance, quiet_collector, rows_in_turn, traced_once(), values_compared():
+        # repeated layers are traced once; deepest first (a call starts after its caller): each parameter's
+        # gradient is judged once, at the deepest row holding it that is checked with gradients; a container
+        # judges its output and input's
         for call in reversed(paired):
             jax_path = by_torch_path[call.path]
             layer = LayerResult(
@@ -327,9 +383,15 @@ def _locate(
             restore(jax_module, initial[0])  # the working runs replay from the state before the whole run
             restore(torch_module, initial[1])
             with inherited_truth_notes(constants):  # the model's float32 constants reach every layer
-                _judge_row(
-                    layer, calls, rename, grads, equal_nan, layer_strict, dtype, learned, total, judged
+                judge = functools.partial(
+                    _judge_row, calls=calls, rename=rename, grads=grads, equal_nan=equal_nan,
+                    strict=layer_strict, dtype=dtype, learned=learned, total=total,
+                )  # fmt: skip
+                layer = _judged_with_stand_ins(
+                    layer, judge, judged, children, initial, (jax_module, torch_module)
                 )
+            if _can_stand_in(layer, calls[1], grads, judged):
+                children[call.path] = (layer, calls)
             result.layers.append(layer)
             if large and worth_releasing(call.module):
                 release_freed_memory()

@@ -12,6 +12,8 @@ parameters are frozen or tied, and the working dtype.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 
 import jax
@@ -93,8 +95,25 @@ def require_same_weights(
         twin = torch_modules.get(renamed(path + ".", rename)[:-1] if path else "")
         if layout is not None and layout.notes is not None and twin is not None:
             notes += [f"{dotted(path) or '(root)'}: {note}" for note in layout.notes(layer, twin)]
-    differing = differing_weights(jax_module, torch_module, rename, set(chosen.paired))
+    differing = (
+        [] if _COMPARED.get() else differing_weights(jax_module, torch_module, rename, set(chosen.paired))
+    )
     return WeightsMatch(notes, chosen.ignored, differing, chosen.missing, chosen.paired)
+
+
+_COMPARED: contextvars.ContextVar[bool] = contextvars.ContextVar("crosscheck_values_compared", default=False)
+
+
+@contextlib.contextmanager
+def values_compared():
+    """Within: :func:`require_same_weights` maps keys and shapes but does not compare the values again
+    (``locate``'s rows: the whole models' values were compared first, and a row is judged on its numbers,
+    so reading each layer's weights again at every level of nesting tells nothing new)."""
+    token = _COMPARED.set(True)
+    try:
+        yield
+    finally:
+        _COMPARED.reset(token)
 
 
 _CHUNK = 1 << 22

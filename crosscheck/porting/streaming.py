@@ -26,6 +26,7 @@ widens those operands, as a float64 copy would have held them.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import gc
 import sys
@@ -58,6 +59,26 @@ def called_with(module: torch.nn.Module) -> list[torch.Tensor]:
     if type(module).__module__.startswith("torch.nn.") and not isinstance(module, _CONTAINERS):
         return list({id(t): t for m in module.modules() for t in own_floating(m)}.values())
     return own_floating(module)
+
+
+_LEFT: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar("crosscheck_left", default=frozenset())
+
+
+@contextlib.contextmanager
+def left_as_they_are(modules):
+    """While open, the float64 forms leave these modules' subtrees in their own dtype (children standing
+    in for ``locate``'s container rows: their ``forward`` does not read their weights); a tensor another
+    module holds too is still widened for that one."""
+    token = _LEFT.set(_LEFT.get() | {id(m) for module in modules for m in module.modules()})
+    try:
+        yield
+    finally:
+        _LEFT.reset(token)
+
+
+def _widened_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    left = _LEFT.get()
+    return [module for module in model.modules() if id(module) not in left]
 
 
 class _InPlace:
@@ -110,7 +131,7 @@ def float64_streamed(model: torch.nn.Module):
     For runs without gradients (autograd would keep the float64 tensors a layer saved)."""
     held = _InPlace()
     handles = []
-    for module in model.modules():
+    for module in _widened_modules(model):
         tensors = called_with(module)
         if not tensors:
             continue
@@ -134,7 +155,7 @@ def float64_whole(model: torch.nn.Module):
     dtype's storage is freed meanwhile); each is given back in its own dtype, exactly, on the way out."""
     held = _InPlace()
     try:
-        held.widen({id(t): t for m in model.modules() for t in own_floating(m)}.values())
+        held.widen({id(t): t for m in _widened_modules(model) for t in own_floating(m)}.values())
         yield model
     finally:
         held.give_back()

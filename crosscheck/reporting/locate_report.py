@@ -29,7 +29,8 @@ def locate_record(result) -> dict:
         layers.append({"path": layer.path, "jax_path": layer.jax_path, "torch_type": layer.torch_type,
                        "jax_type": layer.jax_type, "inputs": layer.inputs, "passed": layer.passed,
                        "judged": layer.error is None, "error": layer.error, "failure": layer.failure,
-                       "layouts": layer.layouts, "notes": layer.notes, "items": items})  # fmt: skip
+                       "layouts": layer.layouts, "notes": layer.notes, "stood_in": layer.stood_in,
+                       "items": items})  # fmt: skip
     return {"name": result.name, "dtype": result.dtype, "passed": result.passed,
             "first_failure": result.first_failure, "layers": layers, "torch_only": result.torch_only,
             "jax_only": result.jax_only, "mode": result.mode, "switched": result.switched,

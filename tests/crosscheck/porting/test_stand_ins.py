@@ -1,0 +1,207 @@
+"""Stand-in children: a container row of ``locate`` judged on its own code, its passing children replaced
+by the same function in both frameworks; what it still catches, and where it falls back to its real
+children."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxlin
+from crosscheck import copy_torch_to_jax, locate
+from crosscheck.porting.activation_layouts import find_layout
+from crosscheck.porting.capture import capture_jax, capture_torch
+from crosscheck.porting.stand_ins import StandIn, rebuildable_jax, rebuildable_torch
+from crosscheck.porting.streaming import float64_whole, left_as_they_are
+from crosscheck.weights.tree import submodules
+from tests.crosscheck.porting.models import build_jax, build_torch
+
+X = np.random.default_rng(0).standard_normal((3, 5, 16))
+
+
+def _pair(jax_model):
+    theirs = build_torch()
+    copy_torch_to_jax(theirs, jax_model)
+    return jax_model, theirs
+
+
+def _rows(result):
+    return {layer.path: layer for layer in result.layers}
+
+
+@settings(max_examples=12, deadline=None)
+@given(batch=st.integers(1, 3), heads=st.integers(1, 3), width=st.integers(1, 4), seed=st.integers(0, 99))
+def test_a_stand_in_is_one_function_in_both_layouts_forward_and_backward(batch, heads, width, seed):
+    """torch's (B, H·d) input and output against JAX's (B, H, d): the same values, the same input
+    gradient, each framework in its own layout."""
+    random = np.random.default_rng(seed)
+    star = random.standard_normal((batch, heads * width))
+    out = random.standard_normal((batch, heads * width))
+    split = find_layout(star.reshape(batch, heads, width), star)
+    stand_in = StandIn("layer", [star], [out], 1, template=torch.zeros(1))
+    stand_in.in_jax_layout([split], [split])
+    x = star + 1e-3 * random.standard_normal(star.shape)
+    cotangent = random.standard_normal(star.shape)
+
+    x_torch = torch.tensor(x, requires_grad=True)
+    y_torch = stand_in.torch_forward(None)(x_torch)
+    y_torch.backward(torch.tensor(cotangent))
+
+    def jax_side(value):
+        arrays = stand_in.jax
+        from crosscheck.porting.stand_ins import _directions, _follow
+
+        s = _directions([value], arrays["x"], arrays["w"], value.dtype, jnp)
+        return _follow(jnp.asarray(arrays["y"][0]), arrays["v"][0], s)
+
+    with jax.enable_x64(True):
+        x_jax = jnp.asarray(x.reshape(batch, heads, width))
+        y_jax, pullback = jax.vjp(jax_side, x_jax)
+        (grad_jax,) = pullback(jnp.asarray(cotangent.reshape(batch, heads, width)))
+    np.testing.assert_allclose(np.asarray(y_jax).reshape(star.shape), y_torch.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad_jax).reshape(star.shape), x_torch.grad.numpy(), rtol=1e-10)
+    assert not np.allclose(y_torch.detach().numpy(), out)  # the input moved it: a wrong input shows
+
+
+def test_at_its_truth_input_a_stand_in_gives_the_truth_output_and_a_gradient_for_its_input():
+    star = np.linspace(-1, 1, 6).reshape(2, 3)
+    stand_in = StandIn("fc", [star], [np.full((2, 4), 5.0)], 1, template=torch.zeros(1))
+    x = torch.tensor(star, requires_grad=True)
+    y = stand_in.torch_forward(None)(x)
+    y.sum().backward()
+    assert torch.equal(y, torch.full((2, 4), 5.0, dtype=torch.float64))
+    assert float(x.grad.abs().sum()) > 0  # the gradient flows where the input equals its truth too
+
+
+def test_an_infinity_equal_to_the_truths_adds_nothing():
+    star = np.array([[0.0, -np.inf, 1.0]])
+    stand_in = StandIn("mask", [star], [np.ones((1, 3))], 1, template=torch.zeros(1))
+    y = stand_in.torch_forward(None)(torch.tensor(star))
+    assert torch.equal(y, torch.ones(1, 3, dtype=torch.float64))
+
+
+def test_outputs_a_stand_in_can_rebuild():
+    assert rebuildable_torch((torch.ones(2), None)) and rebuildable_torch({"a": torch.ones(2)})
+    assert not rebuildable_torch(type("Pair", (tuple,), {})((torch.ones(1),)))
+    assert rebuildable_jax((jnp.ones(2), [jnp.ones(3)]))
+    assert not rebuildable_jax({"a": jnp.ones(2)}) and not rebuildable_jax(
+        (jnp.ones(2), jnp.ones(2, jnp.int32))
+    )
+
+
+def test_the_honest_port_judges_each_container_with_its_children_standing_in():
+    result = locate(*_pair(build_jax()), X, grads=True)
+    rows = _rows(result)
+    assert result.passed
+    assert rows["block"].stood_in == ["block.down", "block.norm", "block.up"]
+    assert rows[""].stood_in == ["head", "block"]  # the block stands in for its own layers there
+    assert [item.item for item in rows["block"].items] == ["output", "grads.input"]
+    assert rows["block.up"].stood_in == []
+
+
+class _SwappedBlock(nnx.Module):
+    """Two layers of one shape called in the other order: each layer passes, the block does not."""
+
+    def __init__(self):
+        self.first = jaxlin.Linear(8, 8, rngs=nnx.Rngs(0))
+        self.second = jaxlin.Linear(8, 8, rngs=nnx.Rngs(1))
+
+    def __call__(self, x):
+        return self.first(self.second(x))
+
+
+class _TorchBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def test_children_wired_in_the_wrong_order_fail_the_container_not_the_children():
+    torch.manual_seed(0)
+    theirs, ours = _TorchBlock(), _SwappedBlock()
+    copy_torch_to_jax(theirs, ours)
+    x = np.random.default_rng(1).standard_normal((4, 8))
+    result = locate(ours, theirs, x, grads=True)
+    rows = _rows(result)
+    assert result.first_failure == "" and not rows[""].passed
+    assert rows["first"].passed and rows["second"].passed  # each judged on the truth's own input
+
+
+def test_a_bug_in_a_containers_own_code_fails_it_and_is_named():
+    """The model's residual scaled by 1.01 around children that pass."""
+    ours = build_jax()
+    theirs = build_torch()
+    copy_torch_to_jax(theirs, ours)
+    original = type(ours).__call__
+    type(ours).__call__ = lambda self, x: self.head(1.01 * x + self.block(x))
+    try:
+        result = locate(ours, theirs, X, grads=True)
+    finally:
+        type(ours).__call__ = original
+    rows = _rows(result)
+    assert result.first_failure == "", str(result)
+    assert rows["block"].passed and rows["head"].passed
+
+
+def test_a_childs_bug_is_named_at_the_child_and_the_container_runs_it():
+    ours, theirs = _pair(build_jax())
+    ours.block.up.kernel[...] = ours.block.up.kernel[...] * 1.001
+    result = locate(ours, theirs, X, grads=True)
+    rows = _rows(result)
+    assert result.first_failure == "block.up"
+    assert "block.up" not in rows["block"].stood_in and not rows["block"].passed  # as without stand-ins
+    assert rows["block.norm"].passed and rows["block.down"].passed
+
+
+class _Twice(nnx.Module):
+    def __init__(self):
+        self.layer = jaxlin.Linear(8, 8, rngs=nnx.Rngs(0))
+
+    def __call__(self, x):
+        return self.layer(self.layer(x))
+
+
+class _TorchTwice(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.layer(self.layer(x))
+
+
+def test_a_child_called_twice_runs_as_it_is():
+    torch.manual_seed(0)
+    theirs, ours = _TorchTwice(), _Twice()
+    copy_torch_to_jax(theirs, ours)
+    x = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
+    assert [call.count for call in capture_torch(theirs, (torch.tensor(x),))[0]] == [1, 2]
+    assert [call.count for call in capture_jax(ours, (jnp.asarray(x),))[0]] == [1, 2]
+    result = locate(ours, theirs, x, grads=True)
+    assert result.passed and _rows(result)[""].stood_in == []
+
+
+def test_weights_left_as_they_are_stay_in_their_dtype_while_the_rest_is_widened():
+    model = build_torch()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with left_as_they_are([model.block]), float64_whole(model):
+        assert model.head.weight.dtype == torch.float64
+        assert {p.dtype for p in model.block.parameters()} == {torch.float32}
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+@pytest.mark.parametrize("grads", [False, True])
+def test_stand_ins_leave_both_models_as_they_were(grads):
+    ours, theirs = _pair(build_jax())
+    result = locate(ours, theirs, X, grads=grads)
+    assert result.passed
+    assert not any("crosscheck_stand_in" in vars(layer) for _, layer in submodules(ours))
+    assert not any("forward" in vars(module) for module in theirs.modules())
+    assert type(ours.block).__call__.__name__ == "__call__"
