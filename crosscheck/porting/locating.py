@@ -12,7 +12,9 @@ the working dtype), so an early error is not blamed on later modules, and their 
 in the two tiers of :func:`crosscheck.porting.checking.check`. A JAX argument takes the truth's
 value when the torch call has a floating array of the same shape at the same position (else the JAX
 model's own float64 value is used, and the layer says so). A submodule of one framework that is a
-function in the other (an activation) has no match and is judged inside its parent.
+function in the other (an activation) has no match and is judged inside its parent. Rows go deepest
+first, and a container's passing children stand in for themselves in its runs
+(:mod:`crosscheck.porting.stand_ins`): each level of nesting costs its own code, not its subtree again.
 """
 
 from __future__ import annotations
@@ -268,14 +270,15 @@ def _stand_ins(path: str, children: dict) -> list:
     return [child for child in below if not any(_below(child, other) for other in below)]
 
 
-def _judged_with_stand_ins(layer, judge, judged: set, children: dict, initial, models) -> LayerResult:
+def _judged_with_stand_ins(
+    layer, judge, judged: set, children: dict, learned: dict, initial, models
+) -> LayerResult:
     """The row judged with its passing children standing in (:mod:`crosscheck.porting.stand_ins`): its own
     code alone. Where that does not pass on the truth's inputs, or no child can stand in, the row is
     judged as it was, running its children."""
     stood_in = []
     for path in _stand_ins(layer.path, children):
         child, (jax_layers, torch_layers, jax_call, torch_call) = children[path]
-        learned = judge.keywords["learned"]
         stand_in = stand_in_of(child, jax_call, torch_call, learned)
         if stand_in is not None:
             instances = [jax_layers[child.jax_path], jax_call.module]
@@ -388,7 +391,7 @@ def _locate(
                     strict=layer_strict, dtype=dtype, learned=learned, total=total,
                 )  # fmt: skip
                 layer = _judged_with_stand_ins(
-                    layer, judge, judged, children, initial, (jax_module, torch_module)
+                    layer, judge, judged, children, learned, initial, (jax_module, torch_module)
                 )
             if _can_stand_in(layer, calls[1], grads, judged):
                 children[call.path] = (layer, calls)

@@ -283,6 +283,13 @@ def stand_in_of(layer: LayerResult, jax_call: Call, torch_call: Call, learned: d
         return None
     if not (rebuildable_torch(torch_call.output) and rebuildable_jax(jax_call.output)):
         return None
+    try:
+        return _built(layer, jax_call, torch_call, learned)
+    except Exception:  # noqa: BLE001 - a child whose arrays do not move between layouts runs as it is
+        return None
+
+
+def _built(layer: LayerResult, jax_call: Call, torch_call: Call, learned: dict) -> StandIn | None:
     probe = LayerResult(layer.path, layer.jax_path, layer.torch_type, layer.jax_type, "")
     found: list = []
     with jax.enable_x64(True):
