@@ -234,6 +234,13 @@ def _jax_call(original, treedefs: dict):
     return call
 
 
+def _has_floating_weights(jax_module, torch_module) -> bool:
+    jax_leaves = jax.tree.leaves(nnx.state(jax_module, nnx.Param))
+    return any(is_floating(leaf.dtype) for leaf in jax_leaves) and any(
+        p.is_floating_point() for p in torch_module.parameters()
+    )
+
+
 def _jax_parameter_dtype(layer):
     leaves = [leaf for leaf in jax.tree.leaves(nnx.state(layer, nnx.Param)) if is_floating(leaf.dtype)]
     return leaves[0].dtype if leaves else jnp.float64
@@ -298,6 +305,8 @@ def _built(layer: LayerResult, jax_call: Call, torch_call: Call, learned: dict) 
     if given != "truth" or outputs is None:
         return None
     x = [numpy_of_torch(t) for t in floating_leaves((torch_call.args, torch_call.kwargs))][: len(found)]
+    if not x and not _has_floating_weights(jax_call.module, torch_call.module):
+        return None  # nothing tells a run's dtype: its output would be float64 in the working runs too
     y = [numpy_of_torch(t) for t in floating_leaves(torch_call.output)]
     stand_in = StandIn(layer.path, x, y, len(outputs), template=torch_call.output)
     stand_in.in_jax_layout(found, outputs)
