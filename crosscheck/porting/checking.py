@@ -265,7 +265,8 @@ def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRu
     first and frees its float64 copies before torch's float64 run (``None``: finish_check runs torch)."""
     if _BESIDE.get() and fits_beside(torch_module):
         with ThreadPoolExecutor(1, thread_name_prefix="crosscheck-torch") as pool:
-            torch_runs = pool.submit(run_torch, prepared)
+            # in the caller's context: what it set for the torch runs (locate's stand-ins) holds there too
+            torch_runs = pool.submit(contextvars.copy_context().run, run_torch, prepared)
             evaluations = evaluate_all(prepared.requests)  # JAX's error first; the exit waits for torch
             done = torch_runs.result()
         prepared.requests.clear()

@@ -42,6 +42,7 @@ import torch
 from flax import nnx
 
 from crosscheck.numerics import is_floating
+from crosscheck.numerics.relative import rms
 from crosscheck.porting.capture import Call
 from crosscheck.porting.locate_layers import LayerResult, floating_leaves, output_layouts, substituted
 from crosscheck.porting.streaming import left_as_they_are
@@ -76,9 +77,7 @@ class StandInArrays(nnx.Module):
 
 def _scale(values: np.ndarray) -> float:
     """The root-mean-square of the finite values, 1 where there are none or they are all zero."""
-    finite = values[np.isfinite(values)]
-    scale = float(np.sqrt(np.mean(np.square(finite)))) if finite.size else 0.0
-    return scale or 1.0
+    return rms(values[np.isfinite(values)]) or 1.0
 
 
 @dataclass
@@ -134,7 +133,7 @@ class StandIn:
 
         def forward(*args, **kwargs):
             given = floating_leaves((args, kwargs))[: len(x)]
-            dtype = given[0].dtype if given else _torch_parameter_dtype(module)
+            dtype = given[0].dtype if given else _torch_weight_dtype(module)
             s = _directions(given, x, w, dtype, torch)
             values = iter(
                 _follow(target.to(dtype), direction, s) for target, direction in zip(y, v, strict=True)
@@ -144,9 +143,10 @@ class StandIn:
         return forward
 
 
-def _torch_parameter_dtype(module) -> torch.dtype:
+def _torch_weight_dtype(module) -> torch.dtype | None:
+    """The dtype of the module's first floating parameter (float64 in a truth run), ``None`` without one."""
     floating = [p.dtype for p in module.parameters() if p.is_floating_point()] if module is not None else []
-    return floating[0] if floating else torch.float64
+    return floating[0] if floating else None
 
 
 def _directions(given, stars, maps, dtype, xp):
@@ -223,7 +223,7 @@ def _jax_call(original, treedefs: dict):
             for leaf in jax.tree.leaves((args, kwargs))
             if isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(jnp.asarray(leaf).dtype)
         ]
-        dtype = given[0].dtype if given else _jax_parameter_dtype(layer)
+        dtype = given[0].dtype if given else _jax_weight_dtype(layer)
         s = _directions([jnp.asarray(g) for g in given], arrays["x"], arrays["w"], dtype, jnp)
         values = [
             _follow(jnp.asarray(target, dtype), direction, s)
@@ -234,16 +234,10 @@ def _jax_call(original, treedefs: dict):
     return call
 
 
-def _has_floating_weights(jax_module, torch_module) -> bool:
-    jax_leaves = jax.tree.leaves(nnx.state(jax_module, nnx.Param))
-    return any(is_floating(leaf.dtype) for leaf in jax_leaves) and any(
-        p.is_floating_point() for p in torch_module.parameters()
-    )
-
-
-def _jax_parameter_dtype(layer):
+def _jax_weight_dtype(layer):
+    """The dtype of the layer's first floating ``nnx.Param``, ``None`` without one."""
     leaves = [leaf for leaf in jax.tree.leaves(nnx.state(layer, nnx.Param)) if is_floating(leaf.dtype)]
-    return leaves[0].dtype if leaves else jnp.float64
+    return leaves[0].dtype if leaves else None
 
 
 @contextlib.contextmanager
@@ -305,7 +299,7 @@ def _built(layer: LayerResult, jax_call: Call, torch_call: Call, learned: dict) 
     if given != "truth" or outputs is None:
         return None
     x = [numpy_of_torch(t) for t in floating_leaves((torch_call.args, torch_call.kwargs))][: len(found)]
-    if not x and not _has_floating_weights(jax_call.module, torch_call.module):
+    if not x and None in (_jax_weight_dtype(jax_call.module), _torch_weight_dtype(torch_call.module)):
         return None  # nothing tells a run's dtype: its output would be float64 in the working runs too
     y = [numpy_of_torch(t) for t in floating_leaves(torch_call.output)]
     stand_in = StandIn(layer.path, x, y, len(outputs), template=torch_call.output)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxlin
-from crosscheck import copy_torch_to_jax, locate
+from crosscheck import check, copy_torch_to_jax, locate
 from crosscheck.porting.activation_layouts import find_layout
 from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.stand_ins import StandIn, rebuildable_jax, rebuildable_torch
@@ -195,6 +195,19 @@ def test_weights_left_as_they_are_stay_in_their_dtype_while_the_rest_is_widened(
         assert model.head.weight.dtype == torch.float64
         assert {p.dtype for p in model.block.parameters()} == {torch.float32}
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+def test_weights_left_as_they_are_stay_so_in_torchs_runs_beside_jax():
+    """check's torch runs go on a second thread: what the caller set holds there too."""
+    ours, theirs = _pair(build_jax())
+    seen = []
+    handle = theirs.block.up.register_forward_pre_hook(lambda m, a: seen.append((a[0].dtype, m.weight.dtype)))
+    try:
+        with left_as_they_are([theirs.block.up]):
+            check(ours, theirs, X, grads=True)
+    finally:
+        handle.remove()
+    assert (torch.float64, torch.float32) in seen and (torch.float64, torch.float64) not in seen
 
 
 @pytest.mark.parametrize("grads", [False, True])
