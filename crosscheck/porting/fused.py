@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import functools
 import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -131,7 +132,7 @@ def _run(structure, *arguments):
         return _compiled(structure, arguments)[0](*arguments)
     tree, shapes = _argument_shapes(arguments)
     # a part of the structure: graphdef, grads, constants, widen, notes (a float64 run's, else None)
-    options = tuple((part[:-1], part[-1] is None) for part in structure)
+    options = tuple(((_seen_through(part[0]), *part[1:-1]), part[-1] is None) for part in structure)
     key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), options, tree, shapes)
     if key in traced:
         program, said = traced[key]
@@ -142,6 +143,30 @@ def _run(structure, *arguments):
     program, said = _compiled(structure, arguments)
     traced[key] = program, [copy.deepcopy(notes) for notes in said]
     return program(*arguments)
+
+
+def _seen_through(graphdef):
+    """The graph definition with each ``functools.partial`` held as a static attribute (an activation
+    with its options) keyed by its function and arguments: a partial is equal only to itself, so each
+    instance of a repeated layer holding its own would otherwise be traced again."""
+    attributes = getattr(graphdef, "attributes", None)
+    if attributes is None:
+        return graphdef
+    nodes, leaves = tuple(graphdef.nodes), graphdef.num_leaves
+    return type(graphdef), nodes, tuple(_attribute_key(a) for a in attributes), leaves
+
+
+def _attribute_key(attribute):
+    name, value = attribute
+    held = getattr(value, "value", None)
+    if not isinstance(held, functools.partial):
+        return attribute
+    try:
+        key = (name, "partial", held.func, held.args, tuple(sorted(held.keywords.items())))
+        hash(key)
+    except TypeError:  # an argument that is not hashable: the partial itself
+        return attribute
+    return key
 
 
 def _compiled(structure, arguments) -> tuple:

@@ -2,11 +2,14 @@
 first one's compiled program, with the same verdicts, numbers and truth notes as tracing every row."""
 
 import contextlib
+import functools
 
+import jax
 import numpy as np
 import torch
 from flax import nnx
 
+import jaxlin
 from crosscheck import copy_torch_to_jax, locate
 from crosscheck.porting import fused, locating
 from crosscheck.porting.fused import Request, evaluate_all, traced_once
@@ -97,3 +100,32 @@ def test_outside_the_block_every_call_traces_afresh(monkeypatch):
     with traced_once():
         evaluate_all([request])
     assert len(compiled) == 2 + 2 + 1  # a new block traces anew
+
+
+class _Activated(nnx.Module):
+    """A linear layer and an activation held as a ``functools.partial`` (its own object per instance)."""
+
+    def __init__(self, approximate: bool, seed: int):
+        self.linear = jaxlin.Linear(3, 2, rngs=nnx.Rngs(seed))
+        self.activation = functools.partial(jax.nn.gelu, approximate=approximate)
+
+    def __call__(self, x):
+        return self.activation(self.linear(x))
+
+
+def test_within_traced_once_layers_holding_equal_partials_share_one_trace_and_unequal_ones_do_not(
+    monkeypatch,
+):
+    traced = []
+    compiled = fused._compiled
+    monkeypatch.setattr(fused, "_compiled", lambda *a: traced.append(1) or compiled(*a))
+    x = np.linspace(-2, 2, 12).reshape(4, 3).astype(np.float32)
+    layers = [_Activated(False, 0), _Activated(False, 1), _Activated(True, 0)]
+    with fused.traced_once():
+        results = [evaluate_all([Request(layer, (x,), np.ones((4, 2)))])[0] for layer in layers]
+    assert len(traced) == 2  # the exact GELU once for both weights, the tanh one apart
+    for layer, result in zip(layers, results, strict=True):  # the bits of each traced alone
+        np.testing.assert_array_equal(
+            result.output, evaluate_all([Request(layer, (x,), np.ones((4, 2)))])[0].output
+        )
+    assert not np.array_equal(results[0].output, results[2].output)
