@@ -31,6 +31,7 @@ from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.channels import Channels, to_channels_first
 from crosscheck.porting.check_parts import channels_of
 from crosscheck.porting.checking import one_after_the_other, require_same_weights, working_dtype
+from crosscheck.porting.compiled_capture import compiled_capture
 from crosscheck.porting.evaluate import jax_keywords, model_call_error, torch_keywords
 from crosscheck.porting.fused import traced_once
 from crosscheck.porting.locate_layers import LayerResult, check_layer, judge_layer
@@ -342,7 +343,10 @@ def _locate(
         try:
             keywords = jax_keywords(jax_side.kwargs_truth)
             arrays = tuple(jnp.asarray(a) for a in truth_inputs)
-            jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
+            if large:  # one layer's float64 weights at a time, as each is used
+                jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
+            else:
+                jax_calls, _ = compiled_capture(jax64, arrays, keywords, jax_notes)
         except Exception as error:
             raise model_call_error("JAX", jax_module, error) from error
     if large:
