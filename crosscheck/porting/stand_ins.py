@@ -53,7 +53,7 @@ RANK = 2
 
 FOLLOW = 2.0**-12
 """How far a stand-in's output follows its inputs: a child given another tensor moves its output by about
-``FOLLOW`` of its scale, 10¹¹ times float64's rounding, so the float64 runs show the wiring; the
+``FOLLOW`` of its scale, over 10¹¹ times float64's rounding, so the float64 runs show the wiring; the
 stand-in's own rounding in the working dtype (its products run over whole activations, summed in a
 different order in each framework) is scaled down as much, below the container's (at ``FOLLOW = 1`` it
 was not: a BERT layer's input gradient came out 1.2× the allowance, and the layer was run again)."""
