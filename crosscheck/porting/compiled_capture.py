@@ -54,8 +54,7 @@ def compiled_capture(module: nnx.Module, arrays: tuple, keywords: dict, notes: T
 
 def _compiled(module: nnx.Module, arrays: tuple, keywords: dict, notes: TruthNotes):
     traced, constants = split_keywords(keywords)
-    graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-    before = nnx.state(module, nnx.Not(nnx.Param))
+    graphdef, params, rest = nnx.split(module, nnx.Param, ...)  # rest: the state a pass may change
     found: dict = {}
     said = TruthNotes()  # the trace's notes, kept where the compiled pass is the one used
 
@@ -73,7 +72,7 @@ def _compiled(module: nnx.Module, arrays: tuple, keywords: dict, notes: TruthNot
         return [leaves[i] for i in kept], nnx.state(clone, nnx.Not(nnx.Param))
 
     values, after = jax.jit(passed)(params, rest, arrays, traced)
-    if not _same_state(before, after):
+    if not _same_state(rest, after):
         raise _NotCompiled("the pass changed the model's state")
     leaves = list(found["leaves"])
     for i, value in zip(found["kept"], values, strict=True):
