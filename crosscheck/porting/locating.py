@@ -336,6 +336,7 @@ def _locate(
             raise model_call_error("torch", torch_module, error) from error
     total = sum(p.numel() for p in torch_module.parameters())
     large = is_large(torch_module)
+    beside = rows_fit_beside(torch_module)
     if large:
         release_freed_memory()
     with jax.enable_x64(True):
@@ -343,7 +344,7 @@ def _locate(
         try:
             keywords = jax_keywords(jax_side.kwargs_truth)
             arrays = tuple(jnp.asarray(a) for a in truth_inputs)
-            if large:  # one layer's float64 weights at a time, as each is used
+            if not beside:  # a model near the machine's size: one layer's float64 weights at a time
                 jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
             else:
                 jax_calls, _ = compiled_capture(jax64, arrays, keywords, jax_notes)
@@ -373,7 +374,7 @@ def _locate(
     result.torch_only = [c.path for c in torch_calls if by_torch_path.get(c.path) not in jax_called]
     paired = [c for c in torch_calls if by_torch_path.get(c.path) in jax_called]
     quiet_collector = only_new_garbage() if large else contextlib.nullcontext()
-    rows_in_turn = one_after_the_other(not rows_fit_beside(torch_module))  # a 1 B model: one side at a time
+    rows_in_turn = one_after_the_other(not beside)  # a 1 B model: one side at a time
     rows = layer_progress(len(paired), "locate", progress)
     judged: set[int] = set()  # torch parameters whose gradients a row judged
     children: dict = {}  # the rows that may stand in for their containers' runs: path -> (layer, calls)
