@@ -16,11 +16,11 @@ pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
 FILES = sorted(path.name for path in (ROOT / "tests" / "sharded").glob("test_*.py"))
 
 
-@pytest.fixture(scope="module")
-def sharded_run(tmp_path_factory):
-    """All of tests/sharded in one process (one start of JAX and torch, not one per file), with a
-    JUnit report to tell each file's tests apart."""
-    report = tmp_path_factory.mktemp("sharded") / "junit.xml"
+def test_the_sharded_tests_pass_on_8_host_devices(tmp_path):
+    """All of tests/sharded in one process (one start of JAX and torch, not one per file), with a JUnit
+    report to tell each file's tests apart. One test, not one per file: tests sharing a module-scoped run
+    are split across the two test workers, each starting the process again."""
+    report = tmp_path / "junit.xml"
     env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable,
@@ -34,20 +34,16 @@ def sharded_run(tmp_path_factory):
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     cases = list(ElementTree.parse(report).iter("testcase")) if report.exists() else []
-    return done, cases
-
-
-@pytest.mark.parametrize("name", FILES)
-def test_the_sharded_tests_pass_on_8_host_devices(name, sharded_run):
-    done, cases = sharded_run
     output = done.stdout[-6000:] + done.stderr[-3000:]
-    module = f"tests.sharded.{name.removesuffix('.py')}"
-    mine = [case for case in cases if f"{case.get('classname')}.".startswith(f"{module}.")]
-    not_passed = {
-        case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")] for case in mine
-    }
-    assert mine, f"{name}: no test of it ran\n{output}"
-    assert not any(not_passed.values()), f"{name}: {not_passed}\n{output}"  # each of its tests passed
+    for name in FILES:
+        module = f"tests.sharded.{name.removesuffix('.py')}"
+        mine = [case for case in cases if f"{case.get('classname')}.".startswith(f"{module}.")]
+        not_passed = {
+            case.get("name"): [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
+            for case in mine
+        }
+        assert mine, f"{name}: no test of it ran\n{output}"
+        assert not any(not_passed.values()), f"{name}: {not_passed}\n{output}"  # each of its tests passed
     assert done.returncode == 0, output
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
 

@@ -13,18 +13,19 @@ from crosscheck.cli import main as cli_main
 pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
 
 
-@pytest.fixture(scope="module")
-def quick_study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("study")
+def test_one_quick_study_runs_agrees_writes_its_files_and_reports_what_it_measured(tmp_path):
+    """One test, not one per property: the study takes about two minutes on two cores, and tests sharing
+    a module-scoped run are split across the two test workers, each making the run again."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        status = cli_main(["study", "--quick", "--out", str(out)])
-    (out / "terminal.txt").write_text(printed.getvalue())
-    return status, out
+        status = cli_main(["study", "--quick", "--out", str(tmp_path)])
+    (tmp_path / "terminal.txt").write_text(printed.getvalue())
+    _every_formulation_agrees(status, tmp_path)
+    _writes_csv_json_markdown_and_plots(tmp_path)
+    _reports_what_it_measured_first_and_what_a_not_met_means(status, tmp_path)
 
 
-def test_quick_study_runs_and_every_formulation_agrees(quick_study):
-    status, out = quick_study
+def _every_formulation_agrees(status, out):
     assert status == 0
     data = json.loads((out / "study.json").read_text())
     records = data["measurements"]
@@ -85,8 +86,7 @@ def test_quick_study_runs_and_every_formulation_agrees(quick_study):
     assert all(r["dots"] > 1 for r in per_head if r["impl"] == "jaxlin loop")
 
 
-def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
-    _, out = quick_study
+def _writes_csv_json_markdown_and_plots(out):
     rows = list(csv.DictReader((out / "study.csv").open()))
     assert rows and {"study", "impl", "median_s", "gflops", "one_batched_dot"} <= set(rows[0])
     markdown = (out / "study.md").read_text()
@@ -113,8 +113,7 @@ def test_quick_study_writes_csv_json_markdown_and_plots(quick_study):
     assert any(g["target"].startswith("recommended call path") and g["value"] > 0 for g in goals)
 
 
-def test_quick_study_reports_what_it_measured_first_and_what_a_not_met_means(quick_study):
-    status, out = quick_study
+def _reports_what_it_measured_first_and_what_a_not_met_means(status, out):
     lines = (out / "terminal.txt").read_text().splitlines()
     assert lines[0].startswith("quick mode: every study once at small sizes")
     assert lines[2].startswith("targets measured in this run: ")
