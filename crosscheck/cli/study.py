@@ -69,7 +69,8 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: lis
     with common.session("pinned", args.device) as session:
         task = session.progress.add_task("study", total=len(steps))
         advance = lambda: session.progress.advance(task)  # noqa: E731
-        records = plan.run_plan(steps, torch_device=torch_target, advance=advance)
+        budget_s = plan.QUICK_BUDGET_S if args.quick else plan.TIME_BUDGET_S
+        records = plan.run_plan(steps, torch_device=torch_target, advance=advance, budget_s=budget_s)
     env = session.environment(argv, mesh=dict(args.mesh) if args.mesh else None)
     goals = targets.evaluate(targets.TARGETS, records)
     print("\n".join(summary.terminal_lines(goals, quick=args.quick)))

@@ -108,23 +108,28 @@ def _call(p: Prepared, args: tuple) -> float:
         return time.perf_counter() - start
 
 
-def _rounds(prepared: Mapping, repeats: int | None) -> int:
-    """``repeats``, or as many rounds as fit :data:`TIME_BUDGET_S` per call (the warm-up round sizes it)."""
+def _rounds(prepared: Mapping, repeats: int | None, budget_s: float) -> int:
+    """``repeats``, or as many rounds as fit ``budget_s`` per call (the warm-up round sizes it)."""
     once = sum(max(_call(p, p.argsets[1 % ROTATE]), 1e-7) for p in prepared.values())
     if repeats is not None:
         return repeats
-    return int(min(MAX_ROUNDS, max(MIN_ROUNDS, TIME_BUDGET_S * len(prepared) // once)))
+    return int(min(MAX_ROUNDS, max(MIN_ROUNDS, budget_s * len(prepared) // once)))
 
 
-def measure(prepared: Mapping[Hashable, Prepared], *, repeats: int | None = None) -> dict[Hashable, Timing]:
-    """Time every prepared call, interleaved round by round (see the module docstring).
+def measure(
+    prepared: Mapping[Hashable, Prepared], *, repeats: int | None = None, budget_s: float = TIME_BUDGET_S
+) -> dict[Hashable, Timing]:
+    """Time every prepared call, interleaved round by round (see the module docstring): ``repeats``
+    rounds, or as many as take about ``budget_s`` per call (never fewer than :data:`MIN_ROUNDS`).
 
     Raises:
-        ValueError: ``repeats`` below 1.
+        ValueError: ``repeats`` below 1, or ``budget_s`` not above 0.
     """
     if repeats is not None and repeats < 1:
         raise ValueError(f"measure: repeats must be at least 1, got {repeats}.")
-    rounds = _rounds(prepared, repeats)
+    if not budget_s > 0:
+        raise ValueError(f"measure: budget_s must be above 0 seconds, got {budget_s}.")
+    rounds = _rounds(prepared, repeats, budget_s)
     groups = [
         [k for k, p in prepared.items() if p.group == g]
         for g in dict.fromkeys(p.group for p in prepared.values())

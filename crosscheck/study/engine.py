@@ -24,7 +24,7 @@ import numpy as np
 
 from crosscheck.numerics import Bound
 from crosscheck.runtime.devices import torch_sync
-from crosscheck.runtime.timing import ROTATE, Prepared, measure, prepare
+from crosscheck.runtime.timing import ROTATE, TIME_BUDGET_S, Prepared, measure, prepare
 
 
 def dot_summary(hlo_text: str) -> tuple[int, bool]:
@@ -196,7 +196,9 @@ class _Reference:
         return bool(np.all(np.abs(out.astype(np.float64) - self.output) <= self.allowed))
 
 
-def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None = None) -> list[dict]:
+def run_config(
+    config: Config, *, torch_device: str = "cpu", repeats: int | None = None, budget_s: float = TIME_BUDGET_S
+) -> list[dict]:
     """Check every implementation against the first, then time them all, interleaved. One record each;
     an implementation that fails (on this device, say) is recorded with its error, not fatal."""
     records, prepared, reference = [], {}, None
@@ -227,7 +229,7 @@ def run_config(config: Config, *, torch_device: str = "cpu", repeats: int | None
         except Exception as error:  # an implementation that fails on this device is recorded, not fatal
             record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
     rounds = repeats if repeats is not None else config.rounds
-    for index, timing in measure(prepared, repeats=rounds).items() if prepared else ():
+    for index, timing in measure(prepared, repeats=rounds, budget_s=budget_s).items() if prepared else ():
         records[index] |= {key: value for key, value in timing.as_dict().items() if key != "compile_s"}
         records[index]["samples_s"] = list(timing.samples_s)  # round by round: paired ratios need them
     return records

@@ -12,12 +12,14 @@ import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from crosscheck.runtime.timing import TIME_BUDGET_S
 from crosscheck.study import bfloat16, configs, names, roofline, sharded
 from crosscheck.study.block import block
 from crosscheck.study.engine import Config, run_config
 from crosscheck.study.per_head import per_head
 
 MEMORY_BYTES = 256 * 2**20  # a streaming read at least this large comes from main memory
+QUICK_BUDGET_S = 0.15  # --quick: about this long timing each call (the full study: TIME_BUDGET_S)
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,22 @@ def _bandwidth_steps(quick: bool, device: str) -> list[Step]:
     ]
 
 
-def run_plan(steps: list[Step], *, torch_device: str, advance=None, repeats: int | None = None) -> list[dict]:
+def run_plan(
+    steps: list[Step],
+    *,
+    torch_device: str,
+    advance=None,
+    repeats: int | None = None,
+    budget_s: float = TIME_BUDGET_S,
+) -> list[dict]:
     """Build and run every step, one configuration's arrays freed before the next is built; a
-    configuration that cannot be built is one error record. Each
-    timed record gets its GFLOP/s, GB/s and fraction of this run's roofline
-    (:func:`crosscheck.study.roofline.annotate`)."""
+    configuration that cannot be built is one error record. Each call is timed for ``repeats`` rounds,
+    or for about ``budget_s`` (``--quick``: :data:`QUICK_BUDGET_S`). Each timed record gets its GFLOP/s,
+    GB/s and fraction of this run's roofline (:func:`crosscheck.study.roofline.annotate`)."""
     records = []
     for step in steps:
         try:
-            records += run_config(step.build(), torch_device=torch_device, repeats=repeats)
+            records += run_config(step.build(), torch_device=torch_device, repeats=repeats, budget_s=budget_s)
         except Exception as error:  # one configuration that cannot be built does not stop the study
             records.append(
                 {

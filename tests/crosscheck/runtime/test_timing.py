@@ -1,5 +1,7 @@
 """The one timing engine: the first call apart, inputs rotating, calls interleaved round by round."""
 
+import time
+
 import chex
 import jax
 import numpy as np
@@ -43,6 +45,20 @@ def test_measure_interleaves_the_calls_one_group_after_the_other_in_every_round(
 def test_without_a_number_of_rounds_the_budget_decides_within_its_limits():
     timing = time_call(lambda x: x, lambda i: (i,), sync=lambda r: r)
     assert 5 <= timing.repeats <= 200 and ROTATE == 3
+
+
+def test_a_smaller_budget_takes_fewer_rounds_but_never_fewer_than_five():
+    def rounds(budget_s: float) -> int:
+        prepared = {0: prepare(lambda x: time.sleep(0.002), lambda i: (i,), sync=lambda r: r)}
+        return measure(prepared, budget_s=budget_s)[0].repeats
+
+    assert rounds(0.001) == 5 and 5 < rounds(0.05) < rounds(0.2)
+
+
+def test_a_budget_that_is_not_above_zero_is_refused():
+    prepared = {0: prepare(lambda x: x, lambda i: (i,), sync=lambda r: r)}
+    with pytest.raises(ValueError, match="measure: budget_s must be above 0 seconds, got 0.0"):
+        measure(prepared, budget_s=0.0)
 
 
 def test_zero_rounds_is_refused():
