@@ -17,11 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import numpy as np
+from flax import nnx
 
 from crosscheck.weights.arrays import _torch, jax_of_numpy, numpy_of_torch, torch_dtype_name, torch_of_numpy
 from crosscheck.weights.fit import Spec, WeightsError
-from crosscheck.weights.tree import Entry, Rename, describe_module, renamed, torch_only
+from crosscheck.weights.rules import Packed
+from crosscheck.weights.tree import (
+    Entry,
+    Rename,
+    array_or_shape,
+    describe_module,
+    dotted,
+    is_abstract,
+    renamed,
+    torch_only,
+)
 
 
 def _keys(keys: list[str]) -> str:
@@ -207,16 +219,24 @@ def write_torch(module, arrays: Mapping[str, np.ndarray], source: str) -> None:
             tensor.copy_(values[key])
 
 
-def write_jax(entries: list[Entry], arrays: Mapping[str, np.ndarray], source: str, target: str) -> None:
+def write_jax(
+    entries: list[Entry], arrays: Mapping[str, np.ndarray], source: str, target: str, module=None
+) -> None:
     """Give each entry's variable its array (torch layout, keyed by the entry's key), converted to the
     variable's layout and dtype, all or nothing; a variable at two paths must get one value.
 
     Two passes, one array at a time: the first converts every array and checks it (a value the dtype
     would change, tied keys that disagree) and keeps none; only then does the second convert and write
-    each. A model is never held twice beside itself, and a failed copy still changes nothing."""
+    each. A model is never held twice beside itself, and a failed copy still changes nothing.
+
+    A ``module`` built by ``nnx.eval_shape`` (shapes and dtypes, no arrays) gets its arrays here,
+    placed as its abstract variables' shardings say; every abstract variable must be among the entries.
+    """
+    if module is not None:
+        require_abstract_written(module, entries, source, target)
 
     def converted_for(entry: Entry) -> np.ndarray:
-        return np.asarray(entry.rule.from_torch(arrays[entry.key]), entry.variable[...].dtype)
+        return np.asarray(entry.rule.from_torch(arrays[entry.key]), array_or_shape(entry.variable).dtype)
 
     shared: dict[int, list[str]] = {}
     for entry in entries:
@@ -232,5 +252,87 @@ def write_jax(entries: list[Entry], arrays: Mapping[str, np.ndarray], source: st
     del held
     for entry in entries:  # everything converted and checked above: these writes cannot fail half way
         value = converted_for(entry)
-        entry.variable[...] = jax_of_numpy(value, value.dtype)
+        raw = entry.variable.get_raw_value()
+        if is_abstract(raw):
+            array = jax_of_numpy(value, value.dtype)
+            entry.variable.set_raw_value(_placed(array, raw.sharding))
+        else:
+            entry.variable[...] = jax_of_numpy(value, value.dtype)
         del value
+
+
+def abstract_variables(module) -> dict[int, str]:
+    """The variables ``module`` holds as shapes only (``nnx.eval_shape``), by id, with their paths."""
+    return {
+        id(node): dotted(*path)
+        for path, node in nnx.iter_graph(module)
+        if isinstance(node, nnx.Variable) and is_abstract(node.get_raw_value())
+    }
+
+
+def _built_abstract(target: str) -> str:
+    return f"{target} was built abstract (nnx.eval_shape: shapes, no arrays)"
+
+
+def require_abstract_readable(module, entries: list[Entry], source: str, target: str) -> None:
+    """WeightsError where a torch tensor is made of several of an abstract module's variables (its
+    shape is read from their values)."""
+    packed = [entry.key for entry in entries if isinstance(entry.variable, Packed)]
+    if packed and abstract_variables(module):
+        raise WeightsError(
+            f"{source}: {_built_abstract(target)}, and {packed[0]!r} is one tensor made of several of its "
+            "variables, which cannot be read before they hold arrays; build the module with arrays (any "
+            "init), then copy"
+        )
+
+
+def require_arrays(module, source: str, target: str) -> None:
+    """WeightsError where ``module``, the source of a copy or a file, holds shapes only."""
+    if abstract_variables(module):
+        raise WeightsError(
+            f"{source}: {_built_abstract(target)} holds no weights to give; copy or load weights into it "
+            "first"
+        )
+
+
+def require_abstract_written(module, entries: list[Entry], source: str, target: str) -> None:
+    """WeightsError unless every variable ``module`` holds as a shape only is one the copy writes: one
+    left so would fail the first call that reads it, far from here."""
+    abstract = abstract_variables(module)
+    meshed = [
+        entry.key
+        for entry in entries
+        if id(entry.variable) in abstract
+        and isinstance(
+            getattr(entry.variable.get_raw_value().sharding, "mesh", None), jax.sharding.AbstractMesh
+        )
+    ]
+    if meshed and jax.sharding.get_mesh().empty:
+        raise WeightsError(
+            f"{source}: {_built_abstract(target)} under a mesh, and {meshed[0]!r} is to be placed on its "
+            "axes, but no mesh is set here; copy inside the same jax.set_mesh(...) as the build"
+        )
+    for entry in entries:
+        abstract.pop(id(entry.variable), None)
+    if abstract:
+        left = sorted(abstract.values())
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        raise WeightsError(
+            f"{source}: {_built_abstract(target)}, and this copy gives no value to "
+            f"{', '.join(map(repr, left[:3]))}{more} (no torch weight maps to them); build the module with "
+            "arrays (any init), or give them values first"
+        )
+
+
+def _on_abstract_mesh(sharding) -> bool:
+    return isinstance(getattr(sharding, "mesh", None), jax.sharding.AbstractMesh)
+
+
+def _placed(array, sharding):
+    """``array`` on the devices an abstract variable's ``sharding`` names: an abstract mesh's axes on
+    the mesh ``jax.set_mesh`` set (``nnx.eval_shape`` under it leaves the abstract one)."""
+    if sharding is None:
+        return array
+    if _on_abstract_mesh(sharding):
+        sharding = jax.sharding.NamedSharding(jax.sharding.get_mesh(), sharding.spec)
+    return jax.device_put(array, sharding)

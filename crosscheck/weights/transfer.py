@@ -24,6 +24,8 @@ from crosscheck.weights.files import Loaded
 from crosscheck.weights.fit import Spec, WeightsError, converted, require_fit, spec_of, whole_prefix
 from crosscheck.weights.selection import Copied, Ignore, select_keys, torch_part
 from crosscheck.weights.targets import (
+    require_abstract_readable,
+    require_arrays,
     require_torch_data,
     require_writable_torch,
     torch_arrays,
@@ -91,6 +93,7 @@ def save_weights(module, path: str | os.PathLike, *, rename: Rename = None) -> N
         arrays = torch_arrays(module, f"save_weights to {os.fspath(path)}", "save")
         state = {key: arrays[own] for key, own in torch_keys(arrays, rename, describe_module(module)).items()}
     else:
+        require_arrays(module, f"save_weights to {os.fspath(path)}", describe_module(module))
         state = torch_state_of_jax(module, rename=rename)
     metadata = {"format": "pt", "writer": "crosscheck", "module": describe_module(module)}
     files.write(path, state, metadata)
@@ -158,9 +161,10 @@ def load_weights(
         write_torch(module, {keys[key]: array for key, array in loaded.arrays.items()}, name)
         return loaded
     entries = plan(module, rename=rename)
+    require_abstract_readable(module, entries, name, target)
     expected = {entry.key: entry.torch_spec() for entry in entries}
     loaded = files.read(path, expected, target, cast=cast, prefix=prefix, strict=strict)
-    write_jax(entries, loaded.arrays, name, target)
+    write_jax(entries, loaded.arrays, name, target, module)
     return loaded
 
 
@@ -251,14 +255,16 @@ def copy_torch_to_jax(
     """
     options = (prefix, strict, ignore, rename, cast)
     with torch_twin(_twin_keys(torch_module, prefix, "copy_torch_to_jax")):
+        entries = plan(jax_module, rename=rename)
+        require_abstract_readable(jax_module, entries, "copy_torch_to_jax", describe_module(jax_module))
         part, source, target, chosen = _copy_options("copy_torch_to_jax", torch_module, jax_module, *options)
-        entries = [entry for entry in plan(jax_module, rename=rename) if entry.key in chosen.paired]
+        entries = [entry for entry in entries if entry.key in chosen.paired]
         state = torch_state(part)
         require_torch_data(part, state, source, "copy")
         expected = {entry.key: entry.torch_spec() for entry in entries}
         state = {key: a for key, a in state.items() if key in expected}
         require_fit(source, {key: torch_spec(a) for key, a in state.items()}, expected, target, cast=cast)
-        write_jax(entries, _Converted(source, state, expected, target, cast), source, target)
+        write_jax(entries, _Converted(source, state, expected, target, cast), source, target, jax_module)
     return Copied(chosen.ignored, chosen.missing)
 
 
@@ -303,6 +309,7 @@ def copy_jax_to_torch(
     part = torch_part(torch_module, prefix, "copy_jax_to_torch")
     source, target = f"copy_jax_to_torch from {describe_module(jax_module)}", describe_module(part)
     require_writable_torch(torch_state(part), source, target)  # a meta module: an error, not a no-op
+    require_arrays(jax_module, source, describe_module(jax_module))
     options = (prefix, strict, ignore, rename, cast)
     with torch_twin(torch_state(part).keys()):
         part, source, target, chosen = _copy_options("copy_jax_to_torch", torch_module, jax_module, *options)

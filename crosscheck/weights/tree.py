@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -61,9 +62,29 @@ class Entry:
 
     def torch_spec(self) -> Spec:
         """The torch-layout shape and the variable's dtype, computed without copying any value."""
-        value = self.variable[...]
+        value = array_or_shape(self.variable)
         dummy = np.broadcast_to(np.empty((), np.int8), value.shape)
         return Spec(tuple(self.rule.to_torch(dummy).shape), np.dtype(value.dtype).name)
+
+
+def array_or_shape(variable: nnx.Variable):
+    """The variable's array, or the ``jax.ShapeDtypeStruct`` a module built by ``nnx.eval_shape`` holds
+    in its place: what the shape and dtype of a copy's target are read from.
+
+    Shape:
+        the variable's.
+
+    >>> layer = nnx.eval_shape(lambda: nnx.Linear(2, 3, rngs=nnx.Rngs(0)))
+    >>> array_or_shape(layer.kernel)
+    ShapeDtypeStruct(shape=(2, 3), dtype=float32)
+    """
+    raw = variable.get_raw_value()
+    return raw if is_abstract(raw) else variable[...]
+
+
+def is_abstract(value) -> bool:
+    """Whether ``value`` is a shape and dtype only (what ``nnx.eval_shape`` leaves), not an array."""
+    return isinstance(value, jax.ShapeDtypeStruct)
 
 
 def torch_only(key: str) -> bool:

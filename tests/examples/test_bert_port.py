@@ -28,7 +28,7 @@ def hf():
 
 
 def _port(hf):
-    port = BertEncoderPort(CONFIG, rngs=nnx.Rngs(0))
+    port = nnx.eval_shape(lambda: BertEncoderPort(CONFIG, rngs=nnx.Rngs(0)))  # arrays: the copy's
     copy_torch_to_jax(hf, port, rename=RENAME)
     return port
 

@@ -26,7 +26,7 @@ def ref():
 
 
 def _port(ref, bug=None):
-    port = DecoderPort(CONFIG, rngs=nnx.Rngs(0), bug=bug)
+    port = nnx.eval_shape(lambda: DecoderPort(CONFIG, rngs=nnx.Rngs(0), bug=bug))  # arrays: the copy's
     copy_torch_to_jax(ref, port, rename=RENAME)  # every key maps: the inv_freq buffer is not persistent
     return port
 

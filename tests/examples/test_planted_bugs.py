@@ -63,7 +63,10 @@ def references():
 def _planted(references, example: str, bug: str):
     module = _module(example)
     ref, x, x_torch = references(example)
-    port = getattr(module, PORTS[example][1])(module.tiny_config(), rngs=nnx.Rngs(0), bug=bug)
+    port_class = getattr(module, PORTS[example][1])
+    port = nnx.eval_shape(
+        lambda: port_class(module.tiny_config(), rngs=nnx.Rngs(0), bug=bug)
+    )  # the copy's arrays
     copy_torch_to_jax(ref, port, rename=module.RENAME)
     return port, ref, x, x_torch, module.RENAME
 

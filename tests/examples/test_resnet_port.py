@@ -22,7 +22,7 @@ def ref():
 
 
 def _port(ref, bug=None):
-    port = ResNetPort(CONFIG, rngs=nnx.Rngs(0), bug=bug)
+    port = nnx.eval_shape(lambda: ResNetPort(CONFIG, rngs=nnx.Rngs(0), bug=bug))  # arrays: the copy's
     copied = copy_torch_to_jax(ref, port, rename=RENAME)  # num_batches_tracked: no twin, listed
     assert len(copied.ignored) == 6 and all(key.endswith("num_batches_tracked") for key in copied.ignored)
     return port

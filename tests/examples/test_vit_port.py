@@ -22,7 +22,7 @@ def ref():
 
 
 def _port(ref, bug=None):
-    port = ViTPort(CONFIG, rngs=nnx.Rngs(0), bug=bug)
+    port = nnx.eval_shape(lambda: ViTPort(CONFIG, rngs=nnx.Rngs(0), bug=bug))  # arrays: the copy's
     copied = copy_torch_to_jax(ref, port, rename=RENAME)  # every key maps: no strict=False needed
     assert copied.ignored == [] and copied.missing == []
     return port
