@@ -1,7 +1,8 @@
 """crosscheck.check: no false alarm on honest code across sizes and dtypes; every planted bug caught.
 
 The planted bugs are jaxlin subclasses with one mistake each, compared against the honest
-torch_ref module holding the same weights, at reduction lengths K=8 and K=4,096.
+torch_ref module holding the same weights, at reduction lengths K=8 and K=4,096. The JAX modules a
+copy fills are built abstract (``nnx.eval_shape``): a random init would compile a program per shape.
 """
 
 import jax
@@ -44,7 +45,7 @@ def _padding_mask(batch, seq):
 def test_honest_linear_passes_at_every_reduction_length(k, dtype):
     torch.manual_seed(k)
     theirs = torch_ref.Linear(k, 8, dtype=TORCH_DTYPES[dtype])
-    ours = jaxlin.Linear(k, 8, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(lambda: jaxlin.Linear(k, 8, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0)))
     result = check(*_pair(theirs, ours), _normal(16, k))
     assert result.passed, "\n".join(result.failures())
 
@@ -56,8 +57,10 @@ def test_honest_linear_passes_at_every_reduction_length(k, dtype):
 def test_honest_mean_passes_at_every_sequence_length(seq, masked, dtype):
     torch.manual_seed(seq)
     theirs = torch_ref.PooledHead(8, 8, 4, pool_at="output", reorder=False, dtype=TORCH_DTYPES[dtype])
-    ours = jaxlin.PooledHead(
-        8, 8, 4, pool_at="output", reorder=True, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0)
+    ours = nnx.eval_shape(
+        lambda: jaxlin.PooledHead(
+            8, 8, 4, pool_at="output", reorder=True, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0)
+        )
     )
     inputs = (_normal(3, seq, 8),) + ((_padding_mask(3, seq),) if masked else ())
     result = check(*_pair(theirs, ours), *inputs)
@@ -71,14 +74,18 @@ def test_honest_per_head_and_pointwise_pass(dtype):
     heads = check(
         *_pair(
             torch_ref.PerHeadLinear(4, 64, 16, dtype=TORCH_DTYPES[dtype]),
-            jaxlin.PerHeadLinear(4, 64, 16, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0)),
+            nnx.eval_shape(
+                lambda: jaxlin.PerHeadLinear(4, 64, 16, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0))
+            ),
         ),
         _normal(2, 8, 4, 64),
     )
     conv = check(
         *_pair(
             torch_ref.PointwiseConv(64, 16, impl="conv", dtype=TORCH_DTYPES[dtype]),
-            jaxlin.PointwiseConv(64, 16, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0)),
+            nnx.eval_shape(
+                lambda: jaxlin.PointwiseConv(64, 16, param_dtype=JAX_DTYPES[dtype], rngs=nnx.Rngs(0))
+            ),
         ),
         _normal(2, 8, 64),
     )
@@ -135,7 +142,7 @@ def _linear_bug(cls, k):
     torch.manual_seed(k)
     return _pair(
         torch_ref.Linear(k, k if cls is TransposedWeight else 8),
-        cls(k, k if cls is TransposedWeight else 8, rngs=nnx.Rngs(0)),
+        nnx.eval_shape(lambda: cls(k, k if cls is TransposedWeight else 8, rngs=nnx.Rngs(0))),
     )
 
 
@@ -168,7 +175,10 @@ def test_one_element_off_by_a_millionth_is_caught_by_the_same_function_tier(k):
 def test_swapped_heads_are_caught(k):
     torch.manual_seed(k)
     result = check(
-        *_pair(torch_ref.PerHeadLinear(4, k, 8), SwappedHeads(4, k, 8, rngs=nnx.Rngs(0))), _normal(3, 4, k)
+        *_pair(
+            torch_ref.PerHeadLinear(4, k, 8), nnx.eval_shape(lambda: SwappedHeads(4, k, 8, rngs=nnx.Rngs(0)))
+        ),
+        _normal(3, 4, k),
     )
     assert not result.passed
 
@@ -178,7 +188,10 @@ def test_mean_over_t_minus_one_is_caught(seq):
     torch.manual_seed(seq)
     theirs = torch_ref.PooledHead(8, 8, 4, pool_at="output")
     result = check(
-        *_pair(theirs, MeanOverTMinusOne(8, 8, 4, pool_at="output", rngs=nnx.Rngs(0))), _normal(2, seq, 8)
+        *_pair(
+            theirs, nnx.eval_shape(lambda: MeanOverTMinusOne(8, 8, 4, pool_at="output", rngs=nnx.Rngs(0)))
+        ),
+        _normal(2, seq, 8),
     )
     assert not result.passed and not result.items[0].same_function.passed
 
@@ -187,7 +200,7 @@ def test_mean_over_t_minus_one_is_caught(seq):
 def test_mean_over_the_padded_length_is_caught(seq):
     torch.manual_seed(seq)
     theirs = torch_ref.PooledHead(8, 8, 4, pool_at="output")
-    ours = MeanOverPaddedLength(8, 8, 4, pool_at="output", rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(lambda: MeanOverPaddedLength(8, 8, 4, pool_at="output", rngs=nnx.Rngs(0)))
     result = check(*_pair(theirs, ours), _normal(4, seq, 8), _padding_mask(4, seq))
     assert not result.passed
 
@@ -196,13 +209,20 @@ def test_mean_over_the_padded_length_is_caught(seq):
 def test_tanh_gelu_where_exact_gelu_was_asked_is_caught_by_the_same_function_tier(k):
     torch.manual_seed(k)
     theirs = torch_ref.PooledHead(k, 16, 4, pool_at="hidden", activation=torch.nn.functional.gelu)
-    ours = jaxlin.PooledHead(
-        k, 16, 4, pool_at="hidden", activation=jax.nn.gelu, rngs=nnx.Rngs(0)
+    ours = nnx.eval_shape(
+        lambda: jaxlin.PooledHead(k, 16, 4, pool_at="hidden", activation=jax.nn.gelu, rngs=nnx.Rngs(0))
     )  # tanh by default
     result = check(*_pair(theirs, ours), _normal(2, 6, k))
     assert not result.items[0].same_function.passed
-    exact = jaxlin.PooledHead(
-        k, 16, 4, pool_at="hidden", activation=lambda z: jax.nn.gelu(z, approximate=False), rngs=nnx.Rngs(0)
+    exact = nnx.eval_shape(
+        lambda: jaxlin.PooledHead(
+            k,
+            16,
+            4,
+            pool_at="hidden",
+            activation=lambda z: jax.nn.gelu(z, approximate=False),
+            rngs=nnx.Rngs(0),
+        )
     )
     assert check(*_pair(theirs, exact), _normal(2, 6, k)).passed
 
@@ -213,7 +233,9 @@ def test_nan_output_never_passes():
             return super().__call__(x).at[1].set(jnp.nan)
 
     torch.manual_seed(0)
-    result = check(*_pair(torch_ref.Linear(8, 4), NanRow(8, 4, rngs=nnx.Rngs(0))), _normal(3, 8))
+    result = check(
+        *_pair(torch_ref.Linear(8, 4), nnx.eval_shape(lambda: NanRow(8, 4, rngs=nnx.Rngs(0)))), _normal(3, 8)
+    )
     assert not result.passed
 
 
@@ -230,7 +252,7 @@ def test_failure_messages_name_the_item_and_the_bound():
 def test_an_input_holding_nan_or_inf_fails_as_non_finite_output_never_passes(bad):
     torch.manual_seed(0)
     theirs = torch_ref.Linear(8, 4)
-    ours = jaxlin.Linear(8, 4, rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(lambda: jaxlin.Linear(8, 4, rngs=nnx.Rngs(0)))
     copy_torch_to_jax(theirs, ours)
     x = _normal(3, 8)
     x[1, 2] = bad
@@ -243,7 +265,7 @@ def test_an_input_holding_nan_or_inf_fails_as_non_finite_output_never_passes(bad
 def test_equal_nan_lets_nan_pass_where_every_side_and_the_truth_agree():
     torch.manual_seed(0)
     theirs = torch_ref.Linear(8, 4)
-    ours = jaxlin.Linear(8, 4, rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(lambda: jaxlin.Linear(8, 4, rngs=nnx.Rngs(0)))
     copy_torch_to_jax(theirs, ours)
     x = _normal(3, 8)
     x[1] = np.nan  # row 1's outputs are NaN in both frameworks and in the float64 truth
@@ -259,7 +281,9 @@ def test_a_module_that_makes_nan_from_finite_input_fails_even_with_equal_nan():
 
     torch.manual_seed(0)
     result = check(
-        *_pair(torch_ref.Linear(8, 4), NanRow(8, 4, rngs=nnx.Rngs(0))), _normal(3, 8), equal_nan=True
+        *_pair(torch_ref.Linear(8, 4), nnx.eval_shape(lambda: NanRow(8, 4, rngs=nnx.Rngs(0)))),
+        _normal(3, 8),
+        equal_nan=True,
     )
     assert not result.passed and "non-finite output" in result.problems()
 
@@ -293,7 +317,7 @@ def test_different_math_in_a_users_tree_is_caught_in_float64():
 def test_a_plain_conv1d_is_detected_as_channels_first():
     torch.manual_seed(0)
     theirs = torch.nn.Conv1d(8, 4, 1)
-    ours = jaxlin.PointwiseConv(8, 4, rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(lambda: jaxlin.PointwiseConv(8, 4, rngs=nnx.Rngs(0)))
     copy_torch_to_jax(theirs, ours)
     result = check(ours, theirs, _normal(2, 7, 8))
     assert result.passed, "\n".join(result.failures())
