@@ -26,12 +26,14 @@ from crosscheck.porting.evaluate import param_paths
 from crosscheck.weights import expected_specs, layout_of
 from crosscheck.weights.arrays import numpy_view_of_torch
 from crosscheck.weights.selection import Ignore, select_keys
+from crosscheck.weights.targets import require_arrays
 from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
 
 
 def require_models(jax_module, torch_module, function: str) -> None:
     """TypeError unless ``jax_module`` is a Flax NNX module and ``torch_module`` a torch module, saying
-    which argument is which (and when they were swapped)."""
+    which argument is which (and when they were swapped); WeightsError where the JAX module holds shapes
+    only (built by ``nnx.eval_shape`` and given no weights yet)."""
     if isinstance(jax_module, torch.nn.Module) and isinstance(torch_module, nnx.Module):
         raise TypeError(
             f"{function}: the models are swapped: the first argument is the JAX model (a flax.nnx.Module) "
@@ -52,6 +54,7 @@ def require_models(jax_module, torch_module, function: str) -> None:
                 f"({type(value).__module__}.{type(value).__qualname__}); "
                 f"call {function}(jax_model, torch_model, *inputs)"
             )
+    require_arrays(jax_module, function, describe_module(jax_module))  # one built by nnx.eval_shape
 
 
 @dataclass

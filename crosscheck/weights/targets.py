@@ -287,11 +287,11 @@ def require_abstract_readable(module, entries: list[Entry], source: str, target:
 
 
 def require_arrays(module, source: str, target: str) -> None:
-    """WeightsError where ``module``, the source of a copy or a file, holds shapes only."""
+    """WeightsError where ``module`` holds shapes only: the source of a copy or a file, or the model
+    ``check``, ``locate`` and ``align`` run."""
     if abstract_variables(module):
         raise WeightsError(
-            f"{source}: {_built_abstract(target)} holds no weights to give; copy or load weights into it "
-            "first"
+            f"{source}: {_built_abstract(target)} and holds no weights; copy or load weights into it first"
         )
 
 

@@ -113,7 +113,7 @@ def test_an_abstract_module_has_no_weights_to_give(tmp_path):
     tail = (
         "jaxlin.Linear(in_features=3, out_features=2) was built abstract (nnx.eval_shape: shapes, no arrays) "
     )
-    tail += "holds no weights to give; copy or load weights into it first"
+    tail += "and holds no weights; copy or load weights into it first"
     with pytest.raises(WeightsError, match=r"^copy_jax_to_torch from jaxlin.Linear\(.*\): ") as raised:
         copy_jax_to_torch(ours, torch_ref.Linear(3, 2))
     assert str(raised.value).endswith(tail)
@@ -126,3 +126,16 @@ def test_a_tensor_made_of_several_abstract_variables_is_refused():
     ours = nnx.eval_shape(lambda: nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)))
     with pytest.raises(WeightsError, match=r"built abstract .*, and '\w+' is one tensor made of several"):
         copy_torch_to_jax(torch.nn.LSTMCell(3, 4), ours)
+
+
+@pytest.mark.parametrize("function", ["check", "locate", "align"])
+def test_a_model_given_no_weights_yet_is_refused_by_name(function):
+    import crosscheck
+
+    ours = nnx.eval_shape(lambda: jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)))
+    with pytest.raises(WeightsError) as raised:
+        getattr(crosscheck, function)(ours, torch_ref.Linear(3, 2), np.ones((1, 3)))
+    assert str(raised.value) == (
+        f"{function}: jaxlin.Linear(in_features=3, out_features=2) was built abstract (nnx.eval_shape: shapes, "
+        "no arrays) and holds no weights; copy or load weights into it first"
+    )
