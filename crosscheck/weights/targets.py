@@ -302,10 +302,7 @@ def require_abstract_written(module, entries: list[Entry], source: str, target: 
     meshed = [
         entry.key
         for entry in entries
-        if id(entry.variable) in abstract
-        and isinstance(
-            getattr(entry.variable.get_raw_value().sharding, "mesh", None), jax.sharding.AbstractMesh
-        )
+        if id(entry.variable) in abstract and _on_abstract_mesh(entry.variable.get_raw_value().sharding)
     ]
     if meshed and jax.sharding.get_mesh().empty:
         raise WeightsError(
@@ -325,6 +322,7 @@ def require_abstract_written(module, entries: list[Entry], source: str, target: 
 
 
 def _on_abstract_mesh(sharding) -> bool:
+    """Whether ``sharding`` names axes of an abstract mesh (what ``nnx.eval_shape`` under a mesh leaves)."""
     return isinstance(getattr(sharding, "mesh", None), jax.sharding.AbstractMesh)
 
 
