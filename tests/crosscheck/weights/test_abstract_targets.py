@@ -9,6 +9,7 @@ from flax import nnx
 from hypothesis import given
 from hypothesis import strategies as st
 
+import crosscheck
 import jaxlin
 import torch_ref
 from crosscheck import WeightsError, check, copy_jax_to_torch, copy_torch_to_jax, load_weights, save_weights
@@ -130,8 +131,6 @@ def test_a_tensor_made_of_several_abstract_variables_is_refused():
 
 @pytest.mark.parametrize("function", ["check", "locate", "align"])
 def test_a_model_given_no_weights_yet_is_refused_by_name(function):
-    import crosscheck
-
     ours = nnx.eval_shape(lambda: jaxlin.Linear(3, 2, rngs=nnx.Rngs(0)))
     with pytest.raises(WeightsError) as raised:
         getattr(crosscheck, function)(ours, torch_ref.Linear(3, 2), np.ones((1, 3)))
