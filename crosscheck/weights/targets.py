@@ -252,13 +252,13 @@ def write_jax(
     del held
     for entry in entries:  # everything converted and checked above: these writes cannot fail half way
         value = converted_for(entry)
-        raw = entry.variable.get_raw_value()
+        array, raw = jax_of_numpy(value, value.dtype), entry.variable.get_raw_value()
+        del value
         if is_abstract(raw):
-            array = jax_of_numpy(value, value.dtype)
             entry.variable.set_raw_value(_placed(array, raw.sharding))
         else:
-            entry.variable[...] = jax_of_numpy(value, value.dtype)
-        del value
+            entry.variable[...] = array
+        del array
 
 
 def abstract_variables(module) -> dict[int, str]:
