@@ -5,8 +5,8 @@ tiers for the output and every gradient. Every run differentiates the same loss:
 drawn representable in the working dtype, so the float64 truth sees bitwise the inputs and the
 cotangent the working-dtype runs see (with it rounded only for them, ``Linear(4, 1)`` failed at 8 rows).
 
-The JAX twins start from zeros (``BLANK``): their weights are all overwritten by the copy, and a random
-init compiles a program for every new shape (about half of this file's time, 0.5–1.2 s an example).
+The JAX twins are built abstract (``nnx.eval_shape``): the copy gives them every array, and a random
+init would compile a program for every new shape (about half of this file's time, 0.5–1.2 s an example).
 """
 
 import numpy as np
@@ -22,31 +22,32 @@ from crosscheck import check, copy_torch_to_jax
 
 pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
 
-ZEROS = nnx.initializers.zeros_init()
-BLANK = {"kernel_init": ZEROS, "bias_init": ZEROS}
-
 
 def _linear(i, o, rows):
-    return torch_ref.Linear(i, o), jaxlin.Linear(i, o, **BLANK, rngs=nnx.Rngs(0)), (rows, i)
+    return torch_ref.Linear(i, o), nnx.eval_shape(lambda: jaxlin.Linear(i, o, rngs=nnx.Rngs(0))), (rows, i)
 
 
 def _invariant(i, o, rows):
     return (
         torch_ref.BatchInvariantLinear(i, o),
-        jaxlin.BatchInvariantLinear(i, o, **BLANK, rngs=nnx.Rngs(0)),
+        nnx.eval_shape(lambda: jaxlin.BatchInvariantLinear(i, o, rngs=nnx.Rngs(0))),
         (rows, i),
     )
 
 
 def _pointwise(i, o, rows):
-    return torch_ref.PointwiseConv(i, o), jaxlin.PointwiseConv(i, o, **BLANK, rngs=nnx.Rngs(0)), (1, rows, i)
+    return (
+        torch_ref.PointwiseConv(i, o),
+        nnx.eval_shape(lambda: jaxlin.PointwiseConv(i, o, rngs=nnx.Rngs(0))),
+        (1, rows, i),
+    )
 
 
 def _per_head(i, o, rows):
     heads = 1 + rows % 3
     return (
         torch_ref.PerHeadLinear(heads, i, o),
-        jaxlin.PerHeadLinear(heads, i, o, **BLANK, rngs=nnx.Rngs(0)),
+        nnx.eval_shape(lambda: jaxlin.PerHeadLinear(heads, i, o, rngs=nnx.Rngs(0))),
         (rows, heads, i),
     )
 
@@ -54,13 +55,13 @@ def _per_head(i, o, rows):
 def _pooled(i, o, rows):
     pair = (
         torch_ref.PooledHead(i, 3, o, pool_at="hidden"),
-        jaxlin.PooledHead(i, 3, o, pool_at="hidden", **BLANK, rngs=nnx.Rngs(0)),
+        nnx.eval_shape(lambda: jaxlin.PooledHead(i, 3, o, pool_at="hidden", rngs=nnx.Rngs(0))),
     )
     return (*pair, (1 + rows % 4, 1 + rows // 4, i))
 
 
 def _nnx_linear(i, o, rows):
-    return torch.nn.Linear(i, o), nnx.Linear(i, o, **BLANK, rngs=nnx.Rngs(0)), (rows, i)
+    return torch.nn.Linear(i, o), nnx.eval_shape(lambda: nnx.Linear(i, o, rngs=nnx.Rngs(0))), (rows, i)
 
 
 def _nnx_conv(i, o, rows):
@@ -68,7 +69,7 @@ def _nnx_conv(i, o, rows):
     torch_conv = torch.nn.Conv1d(i, o, kernel)
     return (
         torch_conv,
-        nnx.Conv(i, o, (kernel,), padding="VALID", **BLANK, rngs=nnx.Rngs(0)),
+        nnx.eval_shape(lambda: nnx.Conv(i, o, (kernel,), padding="VALID", rngs=nnx.Rngs(0))),
         (1, rows + kernel - 1, i),
     )
 
@@ -87,7 +88,7 @@ def _layer_norm(i, o, rows):
 
 
 def _embed(i, o, rows):
-    return torch.nn.Embedding(i, o), nnx.Embed(i, o, embedding_init=ZEROS, rngs=nnx.Rngs(0)), (rows,)
+    return torch.nn.Embedding(i, o), nnx.eval_shape(lambda: nnx.Embed(i, o, rngs=nnx.Rngs(0))), (rows,)
 
 
 KINDS = {f.__name__[1:]: f for f in (_linear, _invariant, _pointwise, _per_head, _pooled, _nnx_linear, _nnx_conv,
@@ -122,7 +123,7 @@ def test_the_smallest_linears_pass_at_the_sizes_that_used_to_fail(seed):
         torch.manual_seed(seed)
         theirs, ours = (
             torch_ref.Linear(4, out_features),
-            jaxlin.Linear(4, out_features, **BLANK, rngs=nnx.Rngs(0)),
+            nnx.eval_shape(lambda o=out_features: jaxlin.Linear(4, o, rngs=nnx.Rngs(0))),
         )
         copy_torch_to_jax(theirs, ours)
         x = np.random.default_rng(seed).standard_normal((rows, 4))
@@ -131,7 +132,7 @@ def test_the_smallest_linears_pass_at_the_sizes_that_used_to_fail(seed):
 
 
 def test_a_failure_names_the_bound_it_applied():
-    theirs, ours = torch_ref.Linear(4, 1), jaxlin.Linear(4, 1, **BLANK, rngs=nnx.Rngs(0))
+    theirs, ours = torch_ref.Linear(4, 1), nnx.eval_shape(lambda: jaxlin.Linear(4, 1, rngs=nnx.Rngs(0)))
     copy_torch_to_jax(theirs, ours)
     ours.kernel[...] = ours.kernel[...] * (1 + 2**-20)  # a weight off by 4 ulps: beyond γ_1
     result = check(ours, theirs, np.random.default_rng(0).standard_normal((8, 4)))
