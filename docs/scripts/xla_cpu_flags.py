@@ -300,19 +300,27 @@ def programs_fingerprint(shapes: dict, dtypes=DTYPES) -> str:
 
 
 def _program_only(hlo_text: str) -> str:
-    """Compiled HLO text without source locations (metadata, stack-frame tables): the program alone.
+    """Compiled HLO text without source locations (metadata, the file, function, location and
+    stack-frame tables): the program alone. The tables name the call site that first traced the
+    program, which a persistent compilation cache hands to every later caller.
 
     >>> _program_only('%d = f32[2] dot(%a), metadata={op_name="x" stack_frame_id=2}')
     '%d = f32[2] dot(%a)'
-    >>> _program_only("1 {file_name_id=1 function_name_id=1 line=3}")
-    ''
+    >>> _program_only('HloModule m\\n\\nFileNames\\n1 "a.py"\\n\\nStackFrames\\n1 {id=1}\\n\\nENTRY %e')
+    'HloModule m\\n\\nENTRY %e'
     """
-    kept = []
+    kept, in_table = [], False
     for line in hlo_text.splitlines():
-        if re.match(r"\s*\d+ \{(file_name_id|file_location_id)", line):
-            continue
-        kept.append(re.sub(r",? ?metadata=\{[^}]*\}", "", line))
+        if line in _LOCATION_TABLES:
+            in_table = True
+        elif in_table and not line.strip():
+            in_table = False
+        elif not in_table:
+            kept.append(re.sub(r",? ?metadata=\{[^}]*\}", "", line))
     return "\n".join(kept)
+
+
+_LOCATION_TABLES = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
 
 
 def _worker(args) -> None:

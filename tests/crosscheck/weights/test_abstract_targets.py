@@ -14,20 +14,27 @@ import jaxlin
 import torch_ref
 from crosscheck import WeightsError, check, copy_jax_to_torch, copy_torch_to_jax, load_weights, save_weights
 
+# Each JAX maker takes the kernel's init: the default (what a port writes) for the abstract module,
+# zeros for the built one, whose kernel the copy overwrites (a random init compiles a program per
+# shape, a second each: most of this file's time).
+DEFAULT, ZEROS = {}, {"kernel_init": nnx.initializers.zeros_init()}
 LAYERS = {
     "jaxlin.Linear": (
         lambda i, o: torch_ref.Linear(i, o),
-        lambda i, o: jaxlin.Linear(i, o, rngs=nnx.Rngs(0)),
+        lambda i, o, init: jaxlin.Linear(i, o, rngs=nnx.Rngs(0), **init),
     ),
     "jaxlin.PerHeadLinear": (
         lambda i, o: torch_ref.PerHeadLinear(2, i, o),
-        lambda i, o: jaxlin.PerHeadLinear(2, i, o, rngs=nnx.Rngs(0)),
+        lambda i, o, init: jaxlin.PerHeadLinear(2, i, o, rngs=nnx.Rngs(0), **init),
     ),
     "nnx.Conv": (
         lambda i, o: torch.nn.Conv2d(i, o, 3),
-        lambda i, o: nnx.Conv(i, o, (3, 3), padding="VALID", rngs=nnx.Rngs(0)),
+        lambda i, o, init: nnx.Conv(i, o, (3, 3), padding="VALID", rngs=nnx.Rngs(0), **init),
     ),
-    "nnx.BatchNorm": (lambda i, o: torch.nn.BatchNorm1d(i), lambda i, o: nnx.BatchNorm(i, rngs=nnx.Rngs(0))),
+    "nnx.BatchNorm": (
+        lambda i, o: torch.nn.BatchNorm1d(i),
+        lambda i, o, init: nnx.BatchNorm(i, rngs=nnx.Rngs(0)),
+    ),
 }
 
 
@@ -41,7 +48,7 @@ def test_a_copy_into_an_abstract_module_gives_the_arrays_a_built_one_gets(kind, 
     make_torch, make_jax = LAYERS[kind]
     torch.manual_seed(seed)
     theirs = make_torch(n_in, n_out)
-    built, abstract = make_jax(n_in, n_out), nnx.eval_shape(lambda: make_jax(n_in, n_out))
+    built, abstract = make_jax(n_in, n_out, ZEROS), nnx.eval_shape(lambda: make_jax(n_in, n_out, DEFAULT))
     assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(nnx.state(abstract)))
     copy_torch_to_jax(theirs, built, strict=False)
     copy_torch_to_jax(theirs, abstract, strict=False)
