@@ -27,7 +27,8 @@ def summary(values, confidence: float = CONFIDENCE) -> dict:
     a = np.asarray(values, np.float64)
     if a.size < 2:
         raise ValueError(f"summary: a spread needs at least 2 values, got {a.size}.")
-    mean, std = float(a.mean()), float(a.std(ddof=1))
+    # The rounded sum can put the mean an ulp outside the values' range (five equal values: below them).
+    mean, std = float(np.clip(a.mean(), a.min(), a.max())), float(a.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, a.size - 1)) * std / np.sqrt(a.size)
     return {
         "n": int(a.size),

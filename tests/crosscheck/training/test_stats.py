@@ -20,6 +20,11 @@ def test_the_interval_is_scipys_t_interval_and_holds_the_mean(values):
     assert low <= result["mean"] <= high and result["min"] <= result["mean"] <= result["max"]
 
 
+def test_the_mean_of_equal_values_is_that_value():
+    value = 0.8379512081283557  # five of it sum to a mean an ulp below it
+    assert summary([value] * 5)["mean"] == value
+
+
 def test_paired_differences_count_the_seeds_each_way():
     result = paired([0.91, 0.92, 0.93, 0.94], [0.92, 0.92, 0.92, 0.92])
     assert (result["higher"], result["equal"], result["lower"]) == (2, 1, 1)
