@@ -14,7 +14,6 @@ from flax import nnx
 from hypothesis import HealthCheck, settings
 
 
-
 def _share_compiled_programs() -> str | None:
     """One persistent compilation cache for the whole run: its test workers and the processes its tests
     start load a program traced before with the same shapes (a layer of a size another test built, the

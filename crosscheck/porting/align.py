@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -40,6 +39,7 @@ from crosscheck.porting.model_pair import require_models, working_dtype
 from crosscheck.porting.modes import inference_mode
 from crosscheck.porting.sides import side
 from crosscheck.weights import torch_of_numpy
+from crosscheck.weights.arrays import jax_array
 from crosscheck.weights.tree import Rename, describe_module, submodules
 
 
@@ -135,7 +135,7 @@ def _capture(jax_model, torch_model, inputs, torch_inputs, jax_kwargs, torch_kwa
         except Exception as error:
             raise model_call_error("torch", torch_model, error) from error
     try:
-        ours = tuple(jnp.asarray(a) for a in jax_side.work)
+        ours = tuple(jax_array(a) for a in jax_side.work)
         jax_calls, _ = capture_jax(jax_model, ours, jax_keywords(jax_side.kwargs_work))
     except Exception as error:
         raise model_call_error("JAX", jax_model, error) from error

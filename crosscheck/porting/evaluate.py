@@ -23,7 +23,7 @@ from crosscheck.porting.channels import Channels, channels_option, to_channels_f
 from crosscheck.porting.outputs import flatten_output, is_floating_array
 from crosscheck.porting.truth import TruthNotes, promoted_call
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
-from crosscheck.weights.arrays import numpy_view_of_torch
+from crosscheck.weights.arrays import jax_array, numpy_view_of_torch
 from crosscheck.weights.tree import Rename, describe_module, plan
 
 
@@ -232,8 +232,8 @@ def evaluate_jax(
         array shaped like the first floating output.
     """
     graphdef, params, rest = nnx.split(module, differentiated(select), ...)
-    arrays = place(tuple(inputs)) if place is not None else tuple(jnp.asarray(a) for a in inputs)
-    ct = None if not grads else jax.tree.map(jnp.asarray, cotangent)
+    arrays = place(tuple(inputs)) if place is not None else tuple(jax_array(a) for a in inputs)
+    ct = None if not grads else jax.tree.map(jax_array, cotangent)
     keywords, constants = split_keywords(jax_keywords(kwargs))
     notes = TruthNotes() if promote else None
     evaluate = fresh_forward_and_grads()
@@ -256,7 +256,7 @@ def model_call_error(framework: str, module, error: BaseException) -> ModelCallE
 
 def jax_keywords(kwargs: dict | None) -> dict:
     """Keyword arguments for a JAX module: NumPy arrays as JAX arrays, anything else as it is."""
-    return {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
+    return {k: jax_array(v) if isinstance(v, np.ndarray) else v for k, v in (kwargs or {}).items()}
 
 
 def torch_keywords(kwargs: dict | None) -> dict:

@@ -50,6 +50,7 @@ from crosscheck.porting.evaluate import (
     split_keywords,
 )
 from crosscheck.porting.truth import TruthNotes
+from crosscheck.weights.arrays import jax_array
 from crosscheck.weights.tree import Rename
 
 
@@ -240,8 +241,8 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
     order, parts, split = [], [], []
     for request in requests:
         graphdef, params, rest = nnx.split(request.module, differentiated(request.select), ...)
-        inputs = tuple(jnp.asarray(a) for a in request.inputs)
-        cotangent = jax.tree.map(jnp.asarray, request.cotangent) if request.grads else None
+        inputs = tuple(jax_array(a) for a in request.inputs)
+        cotangent = jax.tree.map(jax_array, request.cotangent) if request.grads else None
         keywords, constants = split_keywords(jax_keywords(request.kwargs))
         leaves = jax.tree.leaves((params, rest, inputs, cotangent, keywords))
         kind = _kind(graphdef, request, constants, leaves)

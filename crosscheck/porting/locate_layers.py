@@ -38,6 +38,7 @@ from crosscheck.porting.verdicts import (
     judge_relative,
 )
 from crosscheck.weights import numpy_of_torch
+from crosscheck.weights.arrays import jax_array
 from crosscheck.weights.tree import Rename, renamed
 
 
@@ -127,7 +128,7 @@ def substituted(layer: LayerResult, jax_call: Call, torch_call: Call, learned: L
         replaced[0] += 1
         if found is not None:
             found.append(layout)
-        return jnp.asarray(value)
+        return jax_array(value)
 
     args, kwargs = jax.tree.map(swap, (jax_call.args, jax_call.kwargs))
     return args, kwargs, "truth" if replaced[0] == total[0] else "own"
@@ -151,7 +152,7 @@ def _int32(tree):
 
     def one(leaf):
         if isinstance(leaf, (jax.Array, np.ndarray)) and np.asarray(leaf).dtype == np.int64:
-            return jnp.asarray(np.asarray(leaf).astype(np.int32))
+            return jax_array(np.asarray(leaf).astype(np.int32))
         return leaf
 
     return jax.tree.map(one, tree)

@@ -24,7 +24,6 @@ import functools
 from dataclasses import dataclass, field, replace
 
 import jax
-import jax.numpy as jnp
 import torch
 
 from crosscheck.porting.capture import capture_jax, capture_torch
@@ -58,6 +57,7 @@ from crosscheck.porting.truth import (
     side_notes,
 )
 from crosscheck.weights import torch_of_numpy
+from crosscheck.weights.arrays import jax_array
 from crosscheck.weights.selection import Ignore, torch_part
 from crosscheck.weights.tree import Rename, dotted, renamed, submodules, torch_twin
 
@@ -343,7 +343,7 @@ def _locate(
         jax64 = float64_view(jax_module)
         try:
             keywords = jax_keywords(jax_side.kwargs_truth)
-            arrays = tuple(jnp.asarray(a) for a in truth_inputs)
+            arrays = tuple(jax_array(a) for a in truth_inputs)
             if not beside:  # a model near the machine's size: one layer's float64 weights at a time
                 jax_calls, _ = promoted_call(jax64, lambda: capture_jax(jax64, arrays, keywords), jax_notes)
             else:

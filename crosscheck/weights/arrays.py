@@ -1,6 +1,6 @@
 """Exact copies between torch tensors, NumPy arrays and JAX arrays: bit for bit, and never shared.
 
-A copy owns its memory: ``tensor.numpy()`` and ``jnp.asarray(array)`` are zero-copy on CPU, so a
+A copy owns its memory: ``tensor.numpy()`` and ``jax.device_put(array)`` are zero-copy on CPU, so a
 later in-place update of the source (an optimizer step) would silently change the copy. bfloat16
 crosses as ``ml_dtypes.bfloat16`` through its 16-bit pattern.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 
+import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
@@ -91,4 +92,27 @@ def jax_of_numpy(array: np.ndarray, dtype) -> jnp.ndarray:
     Shape:
         the array's shape.
     """
-    return jnp.asarray(np.array(array, dtype=np.dtype(dtype), copy=True))
+    return jax.device_put(np.array(array, dtype=np.dtype(dtype), copy=True))  # the private copy it may share
+
+
+def jax_array(value) -> jax.Array:
+    """``jnp.asarray(value)``: the same dtype, bits and placement, without compiling a program.
+
+    ``jnp.asarray`` of a NumPy array runs a small conversion program, compiled once per shape and dtype
+    (14 ms each on a 2-core Zen 1 EPYC, docs/scale.md (w)); a check meets a new shape at every tensor
+    of a new model. A NumPy array here is copied on the host and handed to the device as it is (the copy
+    keeps the result from sharing the caller's memory, as ``jnp.asarray`` does); anything else (a JAX
+    array, a Python scalar, which ``jnp.asarray`` makes weakly typed) goes through ``jnp.asarray``.
+
+    Shape:
+        the value's shape.
+
+    >>> a = np.arange(3.0)
+    >>> b = jax_array(a)
+    >>> a[0] = 7.0
+    >>> float(b[0]), b.dtype == jnp.asarray(a).dtype
+    (0.0, True)
+    """
+    if isinstance(value, np.ndarray):
+        return jax.device_put(np.array(value, copy=True))
+    return jnp.asarray(value)
