@@ -38,7 +38,7 @@ from crosscheck.porting.verdicts import (
     judge_relative,
 )
 from crosscheck.weights import numpy_of_torch
-from crosscheck.weights.arrays import jax_array
+from crosscheck.weights.arrays import jax_array, jax_of_numpy
 from crosscheck.weights.tree import Rename, renamed
 
 
@@ -152,7 +152,7 @@ def _int32(tree):
 
     def one(leaf):
         if isinstance(leaf, (jax.Array, np.ndarray)) and np.asarray(leaf).dtype == np.int64:
-            return jax_array(np.asarray(leaf).astype(np.int32))
+            return jax_of_numpy(np.asarray(leaf), np.int32)  # cast and copied in one
         return leaf
 
     return jax.tree.map(one, tree)

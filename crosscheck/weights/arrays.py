@@ -114,5 +114,5 @@ def jax_array(value) -> jax.Array:
     (0.0, True)
     """
     if isinstance(value, np.ndarray):
-        return jax.device_put(np.array(value, copy=True))
+        return jax_of_numpy(value, value.dtype)
     return jnp.asarray(value)
