@@ -299,6 +299,9 @@ def programs_fingerprint(shapes: dict, dtypes=DTYPES) -> str:
     return digest.hexdigest()
 
 
+_LOCATION_TABLES = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
+
+
 def _program_only(hlo_text: str) -> str:
     """Compiled HLO text without source locations (metadata, the file, function, location and
     stack-frame tables): the program alone. The tables name the call site that first traced the
@@ -318,9 +321,6 @@ def _program_only(hlo_text: str) -> str:
         elif not in_table:
             kept.append(re.sub(r",? ?metadata=\{[^}]*\}", "", line))
     return "\n".join(kept)
-
-
-_LOCATION_TABLES = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
 
 
 def _worker(args) -> None:
