@@ -26,7 +26,9 @@ def _conv_pair(spatial: int):
     torch.manual_seed(0)
     kinds = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
     theirs = kinds[spatial](3, 4, 3, padding=1)
-    ours = nnx.Conv(3, 4, (3,) * spatial, padding=((1, 1),) * spatial, rngs=nnx.Rngs(0))
+    ours = nnx.eval_shape(
+        lambda: nnx.Conv(3, 4, (3,) * spatial, padding=((1, 1),) * spatial, rngs=nnx.Rngs(0))
+    )
     copy_torch_to_jax(theirs, ours)
     return ours, theirs
 
@@ -104,7 +106,7 @@ def test_1d_and_3d_convolutions_are_detected(spatial):
 
 def test_only_the_input_channels_first_a_classifier():
     torch.manual_seed(0)
-    theirs, ours = TorchClassifier(), JaxClassifier(nnx.Rngs(0))
+    theirs, ours = TorchClassifier(), nnx.eval_shape(lambda: JaxClassifier(nnx.Rngs(0)))  # arrays: the copy's
     copy_torch_to_jax(theirs, ours)
     x = _normal(2, 5, 6, 3)
     for channels_first in ("input", None):
@@ -118,7 +120,7 @@ def test_only_the_input_channels_first_a_classifier():
 
 def test_locate_moves_a_2d_input_and_judges_every_layer():
     torch.manual_seed(0)
-    theirs, ours = TorchClassifier(), JaxClassifier(nnx.Rngs(0))
+    theirs, ours = TorchClassifier(), nnx.eval_shape(lambda: JaxClassifier(nnx.Rngs(0)))  # arrays: the copy's
     copy_torch_to_jax(theirs, ours)
     result = locate(ours, theirs, _normal(2, 5, 6, 3))
     assert result.first_failure is None, str(result)

@@ -173,25 +173,32 @@ def test_a_containers_rule_leaves_its_child_conv_to_the_convs_rule(tmp_path):
 # --- padding="SAME" against PyTorch's explicit padding --------------------------------------------
 
 
+def flax_conv(*args, **options) -> nnx.Conv:
+    """An ``nnx.Conv`` with zero weights: these tests read its sizes and padding (or copy weights over
+    them), and Flax's random init would compile once per kernel shape."""
+    return nnx.Conv(*args, kernel_init=nnx.initializers.zeros, rngs=nnx.Rngs(0), **options)
+
+
 def test_a_patch_embedding_conv_is_noted_with_the_sizes_where_it_differs():
-    ours = nnx.Conv(3, 8, (16, 16), strides=(16, 16), padding="SAME", rngs=nnx.Rngs(0))
+    ours = flax_conv(3, 8, (16, 16), strides=(16, 16), padding="SAME")
     assert require_same_weights(ours, torch.nn.Conv2d(3, 8, 16, stride=16)).notes == [
         "(root): padding 'SAME' in Flax vs (0, 0) in PyTorch: the same function where every spatial size is a "
         "multiple of 16 (SAME's padding depends on the size); other sizes differ"
     ]
 
 
-@pytest.mark.parametrize(
+@pytest.mark.parametrize(  # built in the test, not at collection (where every test worker would build them)
     ("flax", "torch_layer"),
     [
-        (nnx.Conv(3, 8, (1,), padding="SAME", rngs=nnx.Rngs(0)), torch.nn.Conv1d(3, 8, 1)),
-        (nnx.Conv(3, 8, (3, 3), padding="SAME", rngs=nnx.Rngs(0)), torch.nn.Conv2d(3, 8, 3, padding=1)),
-        (nnx.Conv(3, 8, (4,), padding="SAME", rngs=nnx.Rngs(0)), torch.nn.Conv1d(3, 8, 4, padding="same")),
-        (nnx.Conv(3, 8, (3,), padding=((1, 1),), rngs=nnx.Rngs(0)), torch.nn.Conv1d(3, 8, 3, padding="same")),
+        (lambda: flax_conv(3, 8, (1,), padding="SAME"), lambda: torch.nn.Conv1d(3, 8, 1)),
+        (lambda: flax_conv(3, 8, (3, 3), padding="SAME"), lambda: torch.nn.Conv2d(3, 8, 3, padding=1)),
+        (lambda: flax_conv(3, 8, (4,), padding="SAME"), lambda: torch.nn.Conv1d(3, 8, 4, padding="same")),
+        (lambda: flax_conv(3, 8, (3,), padding=((1, 1),)), lambda: torch.nn.Conv1d(3, 8, 3, padding="same")),
     ],
+    ids=["1-same", "3x3-same", "4-same", "3-explicit"],
 )
 def test_paddings_equal_for_every_size_are_not_noted(flax, torch_layer):
-    assert require_same_weights(flax, torch_layer).notes == []
+    assert require_same_weights(flax(), torch_layer()).notes == []
 
 
 @pytest.mark.slow  # deselect with -m "not slow" (README)
@@ -199,7 +206,7 @@ def test_paddings_equal_for_every_size_are_not_noted(flax, torch_layer):
     ("kernel", "stride", "pad"), [(16, 16, 0), (3, 2, 1), (4, 2, 1), (5, 3, 2), (2, 2, 0)]
 )
 def test_the_sizes_named_are_those_where_the_outputs_agree(kernel, stride, pad):
-    ours = nnx.Conv(2, 3, (kernel,), strides=(stride,), padding="SAME", rngs=nnx.Rngs(0))
+    ours = flax_conv(2, 3, (kernel,), strides=(stride,), padding="SAME")
     theirs = torch.nn.Conv1d(2, 3, kernel, stride=stride, padding=pad)
     copy_torch_to_jax(theirs, ours)
     for size in range(kernel + 1, kernel + 1 + 2 * stride):

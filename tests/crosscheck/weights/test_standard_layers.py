@@ -46,7 +46,9 @@ def test_nnx_linear_is_nn_linear_transposed():
 @pytest.mark.parametrize("bias", [True, False])
 def test_nnx_conv_1d_is_nn_conv1d_for_any_kernel_size(kernel_size, bias):
     theirs = torch.nn.Conv1d(4, 6, kernel_size, bias=bias, dtype=torch.float64)
-    ours = nnx.Conv(4, 6, (kernel_size,), padding="VALID", use_bias=bias, rngs=nnx.Rngs(0), **F64)
+    ours = nnx.eval_shape(  # arrays: the copy's
+        lambda: nnx.Conv(4, 6, (kernel_size,), padding="VALID", use_bias=bias, rngs=nnx.Rngs(0), **F64)
+    )
     _both_ways(theirs, ours, lambda: torch.nn.Conv1d(4, 6, kernel_size, bias=bias, dtype=torch.float64))
     x = np.random.default_rng(1).standard_normal((2, 11, 4))  # (batch, length, channels), Flax's layout
     y_torch = theirs(torch.from_numpy(np.ascontiguousarray(np.swapaxes(x, 1, 2))))
