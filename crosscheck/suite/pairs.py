@@ -33,7 +33,8 @@ def build_pair(case: Case, dtype: str, *, seed: int = 0, weights: str | os.PathL
     (a safetensors file in torch_ref's names, converted to ``dtype``)."""
     torch.manual_seed(seed)
     torch_module = case.make_torch(getattr(torch, dtype))
-    jax_module = case.make_jax(nnx.Rngs(seed), jnp.dtype(dtype))
+    # shapes only: the copy or the file gives every array (Flax's init would compile a program per shape)
+    jax_module = nnx.eval_shape(lambda: case.make_jax(nnx.Rngs(seed), jnp.dtype(dtype)))
     if weights is None:
         copy_torch_to_jax(torch_module, jax_module)
     else:
