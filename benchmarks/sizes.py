@@ -65,15 +65,15 @@ class Size:
         return self.example()[0].reference(self.config)
 
     def build(self):
-        """``(port, reference, inputs, torch_inputs, rename)``: the port's weights copied from the
-        reference."""
+        """``(port, reference, inputs, torch_inputs, rename)``: the port built abstract (``nnx.eval_shape``,
+        as docs/porting.md advises) and given its weights by a copy from the reference."""
         from flax import nnx
 
         from crosscheck import copy_torch_to_jax
 
         example, port_class = self.example()
         reference = example.reference(self.config)
-        port = port_class(self.config, rngs=nnx.Rngs(0))
+        port = nnx.eval_shape(lambda: port_class(self.config, rngs=nnx.Rngs(0)))
         copy_torch_to_jax(reference, port, rename=example.RENAME)
         inputs, torch_inputs = self.inputs()
         return port, reference, inputs, torch_inputs, example.RENAME
