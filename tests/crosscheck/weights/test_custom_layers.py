@@ -176,7 +176,7 @@ def test_a_containers_rule_leaves_its_child_conv_to_the_convs_rule(tmp_path):
 def flax_conv(*args, **options) -> nnx.Conv:
     """An ``nnx.Conv`` with zero weights: these tests read its sizes and padding (or copy weights over
     them), and Flax's random init would compile once per kernel shape."""
-    return nnx.Conv(*args, kernel_init=nnx.initializers.zeros, rngs=nnx.Rngs(0), **options)
+    return nnx.Conv(*args, kernel_init=nnx.initializers.zeros_init(), rngs=nnx.Rngs(0), **options)
 
 
 def test_a_patch_embedding_conv_is_noted_with_the_sizes_where_it_differs():
