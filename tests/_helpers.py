@@ -90,6 +90,12 @@ def float64_copy(module: nnx.Module) -> nnx.Module:
     return nnx.merge(graphdef, params, rest)
 
 
+COPIED_OVER = nnx.initializers.zeros_init()
+"""The kernel init of a JAX twin whose weights a copy from torch overwrites before anything reads them:
+zeros (a copy that failed would leave them, unequal to torch's random weights), where Flax's random init
+would compile a program per kernel shape."""
+
+
 def numpy_init(seed: int):
     """A plain Flax-style initializer drawing N(0, 1) with NumPy (no per-shape JAX compile).
 

@@ -30,6 +30,7 @@ from crosscheck.weights import (
     torch_state_of_jax,
 )
 from crosscheck.weights.layouts_conv import same_agrees
+from tests._helpers import COPIED_OVER
 from tests.crosscheck.weights._round_trips import round_trips, sample
 
 # --- a torch class with no rule, mapped by its parameter names and shapes ---------------------------
@@ -174,9 +175,8 @@ def test_a_containers_rule_leaves_its_child_conv_to_the_convs_rule(tmp_path):
 
 
 def flax_conv(*args, **options) -> nnx.Conv:
-    """An ``nnx.Conv`` with zero weights: these tests read its sizes and padding (or copy weights over
-    them), and Flax's random init would compile once per kernel shape."""
-    return nnx.Conv(*args, kernel_init=nnx.initializers.zeros_init(), rngs=nnx.Rngs(0), **options)
+    """An ``nnx.Conv`` with zero weights: these tests read its sizes and padding, or copy weights over it."""
+    return nnx.Conv(*args, kernel_init=COPIED_OVER, rngs=nnx.Rngs(0), **options)
 
 
 def test_a_patch_embedding_conv_is_noted_with_the_sizes_where_it_differs():

@@ -14,13 +14,10 @@ from flax import nnx
 from crosscheck import check
 from crosscheck.porting.checking import require_same_weights
 from crosscheck.weights import copy_torch_to_jax, numpy_of_torch, torch_state_of_jax
+from tests._helpers import COPIED_OVER
 from tests.crosscheck.weights._round_trips import round_trips, sample
 
 # --- nnx.ConvTranspose ↔ nn.ConvTranspose1d/2d/3d -------------------------------------------------
-
-# The JAX twins start from zeros: every test copies torch's random weights over them before reading them
-# (a copy that failed would leave zeros, unequal to those), and Flax's random init compiles once per shape.
-COPIED_OVER = nnx.initializers.zeros_init()
 
 TRANSPOSED_1D = [  # (kernel, stride, torch padding, output_padding, dilation, the same padding in Flax)
     (3, 1, 0, 0, 1, "VALID"),
@@ -42,7 +39,8 @@ def test_nnx_conv_transpose_is_nn_conv_transpose1d(k, s, p, q, d, padding, trans
 
     def make_jax(seed=1):
         return nnx.ConvTranspose(4, 6, (k,), strides=(s,), padding=padding, kernel_dilation=(d,),
-                                 transpose_kernel=transpose_kernel, kernel_init=COPIED_OVER, rngs=nnx.Rngs(seed))  # fmt: skip
+                                 transpose_kernel=transpose_kernel, kernel_init=COPIED_OVER,
+                                 rngs=nnx.Rngs(seed))  # fmt: skip
 
     theirs, ours = make_torch(), make_jax(0)
     round_trips(theirs, ours, make_torch, make_jax, tmp_path)
@@ -61,7 +59,8 @@ def test_nnx_conv_transpose_2d_and_3d_are_nn_conv_transpose_in_float64(transpose
 
         def make_jax(seed=1, spatial=spatial, kernel=kernel):
             return nnx.ConvTranspose(3, 5, kernel, strides=2, padding="VALID", transpose_kernel=transpose_kernel,
-                                     param_dtype=np.float64, kernel_init=COPIED_OVER, rngs=nnx.Rngs(seed))  # fmt: skip
+                                     param_dtype=np.float64, kernel_init=COPIED_OVER,
+                                     rngs=nnx.Rngs(seed))  # fmt: skip
 
         theirs, ours = make_torch(), make_jax(0)
         round_trips(theirs, ours, make_torch, make_jax, tmp_path)
@@ -106,7 +105,8 @@ def test_conv_transpose_padding_is_noted_exactly_when_the_functions_differ():
     checked = 0
     for k, s, d, word in itertools.product((1, 2, 3, 4), (1, 2, 3), (1, 2), ("SAME", "VALID")):
         ours = nnx.ConvTranspose(2, 3, (k,), strides=(s,), padding=word, kernel_dilation=(d,),
-                                 param_dtype=np.float64, kernel_init=COPIED_OVER, rngs=nnx.Rngs(0))  # fmt: skip
+                                 param_dtype=np.float64, kernel_init=COPIED_OVER,
+                                 rngs=nnx.Rngs(0))  # fmt: skip
         for p, q in itertools.product(range(d * (k - 1) + 1), range(max(s, d))):
             if 4 * s - 2 * p + d * (k - 1) + q + 1 < 1:  # torch's output length for 5 inputs
                 continue
