@@ -151,7 +151,7 @@ def _int32(tree):
     """int64 arrays as int32: what the working run (outside 64-bit mode) would have been given."""
 
     def one(leaf):
-        if isinstance(leaf, (jax.Array, np.ndarray)) and np.asarray(leaf).dtype == np.int64:
+        if isinstance(leaf, (jax.Array, np.ndarray)) and leaf.dtype == np.int64:
             return jax_of_numpy(np.asarray(leaf), np.int32)  # cast and copied in one
         return leaf
 
