@@ -133,6 +133,8 @@ def compare_relative(
     floor_ulps: float = FLOOR_ULPS,
     scale: float = 0.0,
     equal_nan=False,
+    finite: bool | None = None,
+    truth_rms: float | None = None,
 ) -> Comparison:
     """The rounding tier without an analytic bound: ``actual`` and ``expected`` (both frameworks in the
     working ``dtype``) each against the float64 ``reference``: each RMS error within ``factor`` × the
@@ -140,16 +142,18 @@ def compare_relative(
     that is larger. A tensor that is zero by cancellation (the gradient of an attention key bias) has
     no scale of its own: its rounding noise is that of the terms that cancel, so a caller passes the
     scale of the computation it belongs to (``check`` passes the RMS of all parameter gradients).
+    ``finite`` (every value of the three is finite) and ``truth_rms`` (the RMS of ``reference``), when
+    the caller has read them already, are not read again.
 
     Shape:
         all three share one shape.
     """
     a, e, t = (np.asarray(v) for v in (actual, expected, reference))
-    if all_finite(a, e, t):  # the common case: no mask, no float64 copies, sums a chunk at a time
+    if all_finite(a, e, t) if finite is None else finite:  # the usual case: no mask, no float64 copies
         bad, notes = np.zeros((), bool), ()
         off_a, off_e = difference(a, t), difference(e, t)
         err_a, err_e = off_a.rms, off_e.rms
-        max_a, max_e, scale_t = off_a.largest, off_e.largest, rms(t)
+        max_a, max_e, scale_t = off_a.largest, off_e.largest, rms(t) if truth_rms is None else truth_rms
         worst_at = {"actual": off_a, "expected": off_e}
     else:  # inf where an element is not kept, so that the worst index names it
         a, e, t = (v.astype(np.float64) for v in (a, e, t))
@@ -197,12 +201,15 @@ def compare_relative(
 def compare_same_function(
     actual64, expected64, *, working_error: float, dtype, factor: float = SAME_FUNCTION_FACTOR,
     floor_ulps: float = FLOOR_ULPS, equal_nan: bool = False, truth_dtype="float64",
+    expected_rms: float | None = None,
 ) -> Comparison:  # fmt: skip
     """The same-function tier without an analytic bound: both frameworks in float64 may differ by no
     more than float64 rounding explains — ``factor·(u64/u)·working_error`` plus ``floor_ulps`` ulps of
     float64 of the output's RMS, where ``working_error`` is the larger RMS error of the two frameworks
     against the float64 truth in the working ``dtype``. ``truth_dtype``: the precision the float64 runs
     actually reached (``"float32"`` where a narrowing could not be promoted): its ``u`` replaces ``u64``.
+    ``expected_rms``: the RMS of ``expected64`` where the caller has read it (used when every value is
+    finite).
 
     Shape:
         both share one shape.
@@ -212,7 +219,7 @@ def compare_same_function(
         bad, notes = np.zeros((), bool), ()
         worst_at = difference(a, e)
         measured = worst_at.rms
-        scale_e = rms(e)
+        scale_e = rms(e) if expected_rms is None else expected_rms
     else:
         a, e = a.astype(np.float64), e.astype(np.float64)
         bad, notes = _nonfinite([a], e, equal_nan)

@@ -64,7 +64,11 @@ def run_torch(prepared: PreparedCheck) -> TorchRuns:
     before = snapshot(p.torch_module)  # the truth runs on this very module, from the same state
     work = evaluate_torch(p.torch_module, sides.work, torch_cotangent, kwargs=sides.kwargs_work, **evaluate)
     restore(p.torch_module, before)
-    in_float64, promoted = float64_whole if p.grads else float64_streamed, TruthNotes()
+    promoted = TruthNotes()
+    if p.grads:  # the float32 weights held meanwhile where torch could run beside JAX (memory to spare)
+        in_float64 = partial(float64_whole, keep=fits_beside(p.torch_module))
+    else:
+        in_float64 = float64_streamed
     with in_float64(p.torch_module), promoting_torch(p.torch_module, promoted):
         truth = evaluate_torch(
             p.torch_module, sides.truth, torch_cotangent, kwargs=sides.kwargs_truth, **evaluate

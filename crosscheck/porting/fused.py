@@ -127,10 +127,14 @@ def _argument_shapes(arguments) -> tuple:
     return tree, shapes
 
 
-def _run(structure, *arguments):
+def _program(structure, arguments) -> Callable[[], object]:
+    """The program of ``structure`` on ``arguments``, traced now; calling what is returned compiles it
+    (or finds it compiled). Tracing holds the interpreter, compiling does not: ``evaluate_all`` traces
+    every group first, so that torch's runs beside it overlap the tracing, not XLA's compiling."""
     traced = _TRACED.get()
     if traced is None:
-        return _compiled(structure, arguments)[0](*arguments)
+        lowered = _lowered(structure, arguments)
+        return lambda: _compiled(lowered)
     tree, shapes = _argument_shapes(arguments)
     # a part of the structure: graphdef, grads, constants, widen, notes (a float64 run's, else None)
     options = tuple(((_seen_through(part[0]), *part[1:-1]), part[-1] is None) for part in structure)
@@ -140,10 +144,16 @@ def _run(structure, *arguments):
         for (*_, notes), traced_notes in zip(structure, said, strict=True):
             if notes is not None:
                 notes.merge(traced_notes)
-        return program(*arguments)
-    program, said = _compiled(structure, arguments)
-    traced[key] = program, [copy.deepcopy(notes) for notes in said]
-    return program(*arguments)
+        return lambda: program
+    lowered = _lowered(structure, arguments)
+    said = [copy.deepcopy(notes) for *_, notes in structure]
+
+    def compiled():
+        program = _compiled(lowered)
+        traced[key] = program, said
+        return program
+
+    return compiled
 
 
 def _seen_through(graphdef):
@@ -170,19 +180,24 @@ def _attribute_key(attribute):
     return key
 
 
-def _compiled(structure, arguments) -> tuple:
-    """The compiled program of ``structure`` on ``arguments``, and the truth notes its tracing wrote."""
+def _lowered(structure, arguments) -> tuple[str, object]:
+    """The traced program of ``structure`` on ``arguments`` and the key its compiled program is kept by."""
     lowered = _fresh_program().lower(structure, *arguments)
     # jit drops unused arguments from the program: their tree and shapes are part of the key too
     tree, shapes = _argument_shapes(arguments)
     text = f"{jax.config.jax_default_device}|{tree}|{shapes}|{lowered.as_text()}"
-    key = hashlib.sha1(text.encode()).hexdigest()
+    return hashlib.sha1(text.encode()).hexdigest(), lowered
+
+
+def _compiled(lowered: tuple[str, object]):
+    """The compiled program of a :func:`_lowered` one, compiled once per key."""
+    key, program = lowered
     if key not in _COMPILED:
-        _COMPILED[key] = lowered.compile()
+        _COMPILED[key] = program.compile()
         while len(_COMPILED) > _KEEP:
             _COMPILED.popitem(last=False)
     _COMPILED.move_to_end(key)
-    return _COMPILED[key], [notes for *_, notes in structure]
+    return _COMPILED[key]
 
 
 def _kind(graphdef, request: Request, constants, leaves) -> tuple:
@@ -208,21 +223,31 @@ def evaluate_all(requests: list[Request]) -> list[Evaluation]:
     (``Request.x64``: the float64 runs) from one compiled program, the others from another traced
     without it (a port's Python ints stay int32 beside its int32 indices, as when it runs alone); one by
     one when any request places its inputs (sharded inputs and single-device ones cannot share a
-    program)."""
+    program). Both programs are traced before either is compiled, and both run before any result is
+    read (XLA runs them asynchronously)."""
     results: list[Evaluation | None] = [None] * len(requests)
+    groups = []
     for x64 in (False, True):
         chosen = [i for i, request in enumerate(requests) if request.x64 == x64]
         if chosen:
             with jax.enable_x64(x64):
-                for i, evaluation in zip(chosen, _evaluate_group([requests[i] for i in chosen]), strict=True):
-                    results[i] = evaluation
+                groups.append((x64, chosen, _group_program([requests[i] for i in chosen])))
+    running = []
+    for x64, chosen, (program, finish) in groups:
+        with jax.enable_x64(x64):
+            running.append((x64, chosen, program(), finish))
+    for x64, chosen, computed, finish in running:
+        with jax.enable_x64(x64):
+            for i, evaluation in zip(chosen, finish(computed), strict=True):
+                results[i] = evaluation
     return results
 
 
-def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
-    """One group of requests, all in the mode ``evaluate_all`` chose for them."""
+def _group_program(requests: list[Request]) -> tuple[Callable[[], object], Callable[[object], list]]:
+    """One group of requests, all in the mode ``evaluate_all`` chose for them, traced: a function that
+    compiles and starts the program, and one that reads its results as the requests' evaluations."""
     if any(request.place is not None for request in requests):
-        return [
+        return lambda: None, lambda _: [
             evaluate_jax(
                 r.module,
                 r.inputs,
@@ -266,8 +291,9 @@ def _evaluate_group(requests: list[Request]) -> list[Evaluation]:
             )
         order.append(unique[key])
     structure = tuple(part[0] for part in parts)
-    computed = _run(structure, *([part[i] for part in parts] for i in range(1, 6)))
-    return [
+    arguments = tuple([part[i] for part in parts] for i in range(1, 6))
+    program = _program(structure, arguments)
+    return lambda: program()(*arguments), lambda computed: [
         evaluation_of(
             parts[i][0][0],
             parts[i][2],

@@ -216,21 +216,26 @@ def judge_relative(
     truth_dtype: str = "float64",
 ) -> ItemResult:  # fmt: skip
     """Both tiers without an analytic bound: errors judged against the other framework's (``scale``:
-    see :func:`crosscheck.numerics.relative.compare_relative`)."""
-    rounding = compare_relative(
-        evidence.jax_work, evidence.torch_work, evidence.torch_truth, dtype, scale=scale, equal_nan=equal_nan
-    )
-    truth = np.asarray(evidence.torch_truth, np.float64)
-    if all_finite(*(np.asarray(v) for v in (evidence.jax_work, evidence.torch_work, truth))):
+    see :func:`crosscheck.numerics.relative.compare_relative`). Whether every value is finite and the
+    truth's RMS are read once and given to both tiers."""
+    work = (evidence.jax_work, evidence.torch_work)
+    finite = all_finite(*work, evidence.torch_truth)
+    truth_rms = rms(evidence.torch_truth) if finite else None
+    known = {"finite": finite, "truth_rms": truth_rms}
+    rounding = compare_relative(*work, evidence.torch_truth, dtype, scale=scale, equal_nan=equal_nan, **known)
+    if finite:
         errors = [rounding.metrics[f"{side}_rms_error"] for side in ("actual", "expected")]
     else:
+        truth = np.asarray(evidence.torch_truth, np.float64)
         errors = [rms(_finite(evidence.jax_work, truth)), rms(_finite(evidence.torch_work, truth))]
     working = max(errors)
     if np.dtype(truth_dtype) != np.float64:  # u/u64 no longer shrinks the port's error: the reference's only
         working = errors[1]
-    same = compare_same_function(evidence.jax_truth, evidence.torch_truth, working_error=working, dtype=dtype,
-                                 equal_nan=equal_nan, truth_dtype=truth_dtype)  # fmt: skip
-    return _item(item, 0, same, rounding, evidence, equal_nan, "relative")
+    same = compare_same_function(
+        evidence.jax_truth, evidence.torch_truth, working_error=working, dtype=dtype, equal_nan=equal_nan,
+        truth_dtype=truth_dtype, expected_rms=truth_rms,
+    )  # fmt: skip
+    return _item(item, 0, same, rounding, evidence, equal_nan, "relative", work_finite=finite)
 
 
 def _finite(values, truth: np.ndarray) -> np.ndarray:
@@ -238,7 +243,10 @@ def _finite(values, truth: np.ndarray) -> np.ndarray:
     return difference[np.isfinite(difference)]
 
 
-def _item(item, k, same, rounding, evidence: Evidence, equal_nan: bool, rule: str) -> ItemResult:
-    count, first = nonfinite_count(evidence.jax_work, evidence.torch_work)
+def _item(
+    item, k, same, rounding, evidence: Evidence, equal_nan: bool, rule: str, work_finite: bool = False
+) -> ItemResult:
+    """``work_finite``: both working-dtype results are known to be finite (else they are counted)."""
+    count, first = (0, ()) if work_finite else nonfinite_count(evidence.jax_work, evidence.torch_work)
     cross = rounding.metrics.get("cross_bound_ratio", 0.0)
     return ItemResult(item, k, same, rounding, cross, count, first, equal_nan, rule)

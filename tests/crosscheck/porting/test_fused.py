@@ -48,6 +48,25 @@ def test_evaluations_in_one_program_are_the_bits_of_each_alone():
         assert all(_bits(one.grads[key]) == _bits(other.grads[key]) for key in one.grads)
 
 
+def test_both_programs_are_traced_before_either_is_compiled(monkeypatch):
+    from crosscheck.porting import fused
+
+    steps = []
+    lowered, compiled = fused._lowered, fused._compiled
+    monkeypatch.setattr(fused, "_lowered", lambda *a: steps.append("trace") or lowered(*a))
+    monkeypatch.setattr(fused, "_compiled", lambda *a: steps.append("compile") or compiled(*a))
+    layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
+    x = np.ones((4, 3), np.float32)
+    work = Request(layer, (x,), np.ones((4, 2), np.float32), x64=False)
+    truth = Request(layer, (x.astype(np.float64),), np.ones((4, 2)), widen=True)
+    together = evaluate_all([work, truth])
+    assert steps == ["trace", "trace", "compile", "compile"]
+    assert together[0].output.dtype == np.float32 and together[1].output.dtype == np.float64
+    with jax.enable_x64(True):
+        alone = evaluate_jax(layer, (x.astype(np.float64),), np.ones((4, 2)), widen=True)
+    assert all(_bits(together[1].grads[key]) == _bits(alone.grads[key]) for key in alone.grads)
+
+
 def test_equal_requests_get_equal_results_and_a_placed_request_is_evaluated_alone():
     layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
     x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)

@@ -41,14 +41,14 @@ X = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
 
 def _located(monkeypatch, keep_traces: bool):
     compiled = []
-    original = fused._compiled
+    original = fused._lowered
 
     def counting(structure, arguments):
         compiled.append(len(structure))
         return original(structure, arguments)
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_compiled", counting)
+        patch.setattr(fused, "_lowered", counting)
         if not keep_traces:
             patch.setattr(locating, "traced_once", contextlib.nullcontext)
         ref, port = TorchStack(), JaxStack()
@@ -83,8 +83,8 @@ def test_repeated_layers_are_traced_once_with_the_same_numbers_and_notes(monkeyp
 
 def test_outside_the_block_every_call_traces_afresh(monkeypatch):
     compiled = []
-    original = fused._compiled
-    monkeypatch.setattr(fused, "_compiled", lambda s, a: compiled.append(1) or original(s, a))
+    original = fused._lowered
+    monkeypatch.setattr(fused, "_lowered", lambda s, a: compiled.append(1) or original(s, a))
     layer = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
     request = Request(layer, (np.ones((4, 3), np.float32),), np.ones((4, 2), np.float32))
     evaluate_all([request])

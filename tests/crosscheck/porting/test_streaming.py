@@ -114,6 +114,36 @@ def test_whole_float64_gradients_equal_the_float64_copys_bit_for_bit(width, rows
     assert _same_tensors(model, saved)
 
 
+def test_whole_float64_keeping_the_originals_gives_back_the_very_tensors_and_the_same_gradients():
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    x = torch.randn(2, 4, dtype=torch.float64)
+    saved = _tensors(model)
+    results = []
+    for keep in (False, True):
+        with float64_whole(model, keep=keep):
+            results.append(torch.autograd.grad(model(x).square().sum(), list(model.parameters())))
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+    assert _same_tensors(model, saved)
+    kept = {name: p.data_ptr() for name, p in model.named_parameters()}
+    with float64_whole(model, keep=True):
+        assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert {name: p.data_ptr() for name, p in model.named_parameters()} == kept  # the very storage back
+
+
+def test_weights_whose_torch_layout_is_a_transposed_view_are_compared_in_place():
+    from crosscheck.porting import model_pair
+
+    kernel = np.arange(12, dtype=np.float32).reshape(3, 4)  # a JAX kernel, (in, out)
+    weight = np.ascontiguousarray(kernel.T)
+    assert model_pair._equal_in_torch(kernel.T, weight)
+    assert model_pair._largest_difference(kernel.T, weight) is None
+    weight[2, 1] += 0.25
+    assert not model_pair._equal_in_torch(kernel.T, weight)
+    assert model_pair._largest_difference(kernel.T, weight) == 0.25
+    assert not model_pair._equal_in_torch(kernel.T, weight.astype(np.float64))  # the chunked path then
+
+
 class JaxModel(nnx.Module):
     def __init__(self, rngs):
         self.embed = nnx.Embed(11, 8, rngs=rngs)
