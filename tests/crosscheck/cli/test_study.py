@@ -9,13 +9,17 @@ import json
 import pytest
 
 from crosscheck.cli import main as cli_main
+from crosscheck.study import plan
 
 pytestmark = pytest.mark.slow  # deselect with -m "not slow" (README)
 
 
-def test_one_quick_study_runs_agrees_writes_its_files_and_reports_what_it_measured(tmp_path):
+def test_one_quick_study_runs_agrees_writes_its_files_and_reports_what_it_measured(tmp_path, monkeypatch):
     """One test, not one per property: the study takes about two minutes on two cores, and tests sharing
-    a module-scoped run are split across the two test workers, each making the run again."""
+    a module-scoped run are split across the two test workers, each making the run again. What is
+    tested is what runs and what is written, not the numbers: each call is timed its minimum rounds
+    (the budget's own rule has its tests in tests/crosscheck/runtime)."""
+    monkeypatch.setattr(plan, "QUICK_BUDGET_S", 1e-3)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = cli_main(["study", "--quick", "--out", str(tmp_path)])
