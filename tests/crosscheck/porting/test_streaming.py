@@ -245,3 +245,20 @@ def test_only_new_garbage_hides_what_lived_before_and_gives_it_back():
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 90), min_size=1, max_size=3),  # up to 5.8 MB: many pages
+    dtype=st.sampled_from(["float32", "float64", "float16", "int32"]),
+    seed=st.integers(0, 2**16),
+    reversed_rows=st.booleans(),
+)
+def test_gradients_moved_to_c_order_hold_the_views_values_in_c_order(shape, dtype, seed, reversed_rows):
+    from crosscheck.porting.evaluate import c_order
+
+    base = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    view = base.T[::-1] if reversed_rows else base.T  # torch's layout of a JAX kernel: a transposed view
+    moved = c_order(view)
+    assert moved.flags.c_contiguous and moved.dtype == view.dtype
+    assert np.array_equal(moved, view) and moved.tobytes() == np.ascontiguousarray(view).tobytes()
