@@ -27,8 +27,8 @@ def program_memory(size_name: str, grads: bool = False) -> tuple[int, list[dict]
     rows: list[dict] = []
     compiled = fused._compiled
 
-    def measured(structure, arguments):
-        program, notes = compiled(structure, arguments)
+    def measured(lowered):
+        program = compiled(lowered)
         analysis = program.memory_analysis()
         rows.append(
             {
@@ -37,7 +37,7 @@ def program_memory(size_name: str, grads: bool = False) -> tuple[int, list[dict]
                 "output_bytes": analysis.output_size_in_bytes,
             }
         )
-        return program, notes
+        return program
 
     fused._compiled = measured
     try:
