@@ -158,7 +158,8 @@ def fresh_forward_and_grads():
 def c_order(array: np.ndarray) -> np.ndarray:
     """``array`` in C order: itself where it is, else copied by torch, whose blocked, threaded copy
     moves a transposed kernel several times faster than NumPy's (a model's gradients are hundreds of
-    MB; NumPy's copy for what torch cannot view: negative strides, dtypes torch lacks).
+    MB; NumPy's copy for what torch cannot view: negative strides, a foreign byte order, dtypes
+    torch lacks).
 
     >>> c_order(np.arange(6.0).reshape(2, 3).T).tolist()
     [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
@@ -166,7 +167,7 @@ def c_order(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.flags.c_contiguous or array.dtype.kind != "f" or array.dtype.itemsize < 4:
         return np.ascontiguousarray(array)
-    if min(array.strides, default=0) < 0:
+    if min(array.strides, default=0) < 0 or not array.dtype.isnative or array.dtype.itemsize > 8:
         return np.ascontiguousarray(array)
     out = np.empty(array.shape, array.dtype)
     # each new page touched first here, in order, by one thread: a new page's first touch is the costly

@@ -148,7 +148,7 @@ def _equal_in_torch(ours: np.ndarray, theirs: np.ndarray) -> bool:
         with warnings.catch_warnings():  # a read-only view (a JAX buffer's): torch only reads it
             warnings.simplefilter("ignore", UserWarning)
             return torch.equal(torch.from_numpy(ours), torch.from_numpy(theirs))
-    except TypeError:  # a dtype torch lacks
+    except (TypeError, ValueError, RuntimeError):  # a dtype or byte order torch cannot view
         return False
 
 

@@ -6,6 +6,7 @@ import copy
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 import pytest
 import torch
@@ -142,6 +143,15 @@ def test_weights_whose_torch_layout_is_a_transposed_view_are_compared_in_place()
     assert not model_pair._equal_in_torch(kernel.T, weight)
     assert model_pair._largest_difference(kernel.T, weight) == 0.25
     assert not model_pair._equal_in_torch(kernel.T, weight.astype(np.float64))  # the chunked path then
+    for dtype in (">f4", ml_dtypes.bfloat16):  # what torch cannot view: the chunked path alone
+        ours = kernel.astype(dtype).T
+        theirs = np.ascontiguousarray(ours)
+        assert (
+            not model_pair._equal_in_torch(ours, theirs)
+            and model_pair._largest_difference(ours, theirs) is None
+        )
+        theirs[0, 2] = 100
+        assert model_pair._largest_difference(ours, theirs) == 100 - 8
 
 
 class JaxModel(nnx.Module):
@@ -250,7 +260,7 @@ def test_only_new_garbage_hides_what_lived_before_and_gives_it_back():
 @settings(max_examples=25, deadline=None)
 @given(
     shape=st.lists(st.integers(0, 90), min_size=1, max_size=3),  # up to 5.8 MB: many pages
-    dtype=st.sampled_from(["float32", "float64", "float16", "int32"]),
+    dtype=st.sampled_from(["float32", "float64", "float16", "int32", ">f8", "longdouble"]),
     seed=st.integers(0, 2**16),
     reversed_rows=st.booleans(),
 )
