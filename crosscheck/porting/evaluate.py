@@ -8,7 +8,6 @@ the gradients are comparable element by element. Parameter gradients are keyed b
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from crosscheck.porting.channels import Channels, channels_option, to_channels_f
 from crosscheck.porting.outputs import flatten_output, is_floating_array
 from crosscheck.porting.truth import TruthNotes, promoted_call
 from crosscheck.weights import numpy_of_torch, torch_of_numpy
-from crosscheck.weights.arrays import jax_array, numpy_view_of_torch
+from crosscheck.weights.arrays import jax_array, numpy_view_of_torch, torch_view_of_numpy
 from crosscheck.weights.tree import Rename, describe_module, plan
 
 
@@ -167,7 +166,8 @@ def c_order(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.flags.c_contiguous or array.dtype.kind != "f" or array.dtype.itemsize < 4:
         return np.ascontiguousarray(array)
-    if min(array.strides, default=0) < 0 or not array.dtype.isnative or array.dtype.itemsize > 8:
+    source = torch_view_of_numpy(array)
+    if source is None:
         return np.ascontiguousarray(array)
     out = np.empty(array.shape, array.dtype)
     # each new page touched first here, in order, by one thread: a new page's first touch is the costly
@@ -175,9 +175,7 @@ def c_order(array: np.ndarray) -> np.ndarray:
     # 33 MB float64 kernel's pages, then 12 ms for the copy); left to the threads of torch's transposing
     # copy, the 12 copies of that shape took 0.88 s, not 0.70 s
     out.reshape(-1)[:: _PAGE // out.itemsize] = 0
-    with warnings.catch_warnings():  # a read-only view (a JAX buffer's): torch only reads it here
-        warnings.simplefilter("ignore", UserWarning)
-        torch.from_numpy(out).copy_(torch.from_numpy(array))
+    torch.from_numpy(out).copy_(source)
     return out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -25,7 +24,7 @@ from flax import nnx
 from crosscheck.numerics import is_floating
 from crosscheck.porting.evaluate import param_paths
 from crosscheck.weights import expected_specs, layout_of
-from crosscheck.weights.arrays import numpy_view_of_torch
+from crosscheck.weights.arrays import numpy_view_of_torch, torch_view_of_numpy
 from crosscheck.weights.selection import Ignore, select_keys
 from crosscheck.weights.targets import require_arrays
 from crosscheck.weights.tree import Rename, describe_module, dotted, plan, renamed, submodules
@@ -142,14 +141,10 @@ def _equal_in_torch(ours: np.ndarray, theirs: np.ndarray) -> bool:
     """Whether the two are equal, read by torch in place where it can view both in one dtype: a
     transposed view (a JAX kernel in torch's layout) is compared in blocks on every core, not copied
     to C order first as NumPy's flat comparison must (a whole model's check spent a second there)."""
-    if ours.dtype != theirs.dtype or ours.shape != theirs.shape or min(ours.strides, default=0) < 0:
+    if ours.dtype != theirs.dtype or ours.shape != theirs.shape:
         return False
-    try:
-        with warnings.catch_warnings():  # a read-only view (a JAX buffer's): torch only reads it
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.equal(torch.from_numpy(ours), torch.from_numpy(theirs))
-    except (TypeError, ValueError, RuntimeError):  # a dtype or byte order torch cannot view
-        return False
+    ours_viewed, theirs_viewed = torch_view_of_numpy(ours), torch_view_of_numpy(theirs)
+    return ours_viewed is not None and theirs_viewed is not None and torch.equal(ours_viewed, theirs_viewed)
 
 
 def _chunk_difference(ours: np.ndarray, theirs: np.ndarray) -> float | None:

@@ -16,6 +16,7 @@ torch is an optional extra: it is imported only by the functions that receive or
 from __future__ import annotations
 
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +67,25 @@ def contiguous(array) -> np.ndarray:
     ()
     """
     return np.asarray(array, order="C")
+
+
+def torch_view_of_numpy(array: np.ndarray):
+    """A torch tensor sharing a NumPy array's memory (a JAX buffer's read-only view included: read it,
+    never write it), or ``None`` where torch cannot view the array: negative strides, a foreign byte
+    order, a dtype torch lacks (``ml_dtypes.bfloat16``, ``longdouble``).
+
+    Shape:
+        the array's shape.
+    """
+    if min(array.strides, default=0) < 0 or not array.dtype.isnative:
+        return None
+    torch = _torch()
+    try:
+        with warnings.catch_warnings():  # torch warns of a read-only array: the view is only read
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(array)
+    except TypeError:
+        return None
 
 
 def torch_of_numpy(array: np.ndarray):

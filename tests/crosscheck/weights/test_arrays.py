@@ -63,3 +63,21 @@ def test_outside_64_bit_mode_float64_becomes_float32_as_jnp_asarray_makes_it():
         ours, theirs = jax_array(source), jnp.asarray(source)
     assert ours.dtype == theirs.dtype == jnp.float32
     np.testing.assert_array_equal(_bytes(ours), _bytes(theirs))
+
+
+def test_torch_views_a_numpy_array_in_place_or_says_it_cannot():
+    from crosscheck.weights.arrays import torch_view_of_numpy
+
+    kernel = np.arange(12, dtype=np.float32).reshape(3, 4)
+    viewed = torch_view_of_numpy(kernel.T)
+    assert tuple(viewed.shape) == (4, 3) and viewed.data_ptr() == kernel.ctypes.data  # no copy
+    read_only = kernel.copy()
+    read_only.flags.writeable = False  # as a JAX buffer's view is
+    assert torch_view_of_numpy(read_only).data_ptr() == read_only.ctypes.data
+    for cannot in (
+        kernel[::-1],
+        kernel.astype(">f4"),
+        kernel.astype(ml_dtypes.bfloat16),
+        kernel.astype(np.longdouble),
+    ):
+        assert torch_view_of_numpy(cannot) is None
