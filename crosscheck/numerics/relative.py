@@ -149,7 +149,8 @@ def compare_relative(
         all three share one shape.
     """
     a, e, t = (np.asarray(v) for v in (actual, expected, reference))
-    if all_finite(a, e, t) if finite is None else finite:  # the usual case: no mask, no float64 copies
+    finite = all_finite(a, e, t) if finite is None else finite
+    if finite:  # the usual case: no mask, no float64 copies, sums a chunk at a time
         bad, notes = np.zeros((), bool), ()
         off_a, off_e = difference(a, t), difference(e, t)
         err_a, err_e = off_a.rms, off_e.rms

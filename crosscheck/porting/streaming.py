@@ -82,12 +82,14 @@ def _widened_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 class _InPlace:
-    """Tensors moved to float64 in place and back, each counted by the calls holding it."""
+    """Tensors moved to float64 in place and back, each counted by the calls holding it; ``keep``: each
+    one's original storage held meanwhile, to be given back as it was."""
 
     def __init__(self, keep: bool = False):
-        self.dtypes: dict[int, tuple[torch.Tensor, torch.dtype]] = {}
+        # id -> the tensor, its own dtype and, where kept, its original storage
+        self.dtypes: dict[int, tuple[torch.Tensor, torch.dtype, torch.Tensor | None]] = {}
         self.holders: Counter = Counter()
-        self.kept: dict[int, torch.Tensor] | None = {} if keep else None
+        self.keep = keep
 
     def widen(self, tensors) -> None:
         with _unpromoted():
@@ -101,9 +103,7 @@ class _InPlace:
         for tensor in tensors:
             key = id(tensor)
             if self.holders[key] == 0 and tensor.dtype != _WIDE:
-                self.dtypes[key] = (tensor, tensor.dtype)
-                if self.kept is not None:
-                    self.kept[key] = tensor.data
+                self.dtypes[key] = (tensor, tensor.dtype, tensor.data if self.keep else None)
                 tensor.data = tensor.data.to(_WIDE)
             self.holders[key] += 1
 
@@ -120,11 +120,9 @@ class _InPlace:
 
     def give_back(self) -> None:
         """Every tensor still widened, back in its own dtype (an error left a call open)."""
-        kept = self.kept or {}
         with _unpromoted():
-            for key, (tensor, dtype) in self.dtypes.items():
-                tensor.data = kept[key] if key in kept else tensor.data.to(dtype)
-        kept.clear()
+            for tensor, dtype, original in self.dtypes.values():
+                tensor.data = original if original is not None else tensor.data.to(dtype)
         self.dtypes.clear()
         self.holders.clear()
 
