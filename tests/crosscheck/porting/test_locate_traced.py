@@ -40,11 +40,11 @@ X = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
 
 
 def _located(monkeypatch, keep_traces: bool):
-    compiled = []
+    traced = []
     original = fused._lowered
 
     def counting(structure, arguments):
-        compiled.append(len(structure))
+        traced.append(len(structure))
         return original(structure, arguments)
 
     with monkeypatch.context() as patch:
@@ -53,7 +53,7 @@ def _located(monkeypatch, keep_traces: bool):
             patch.setattr(locating, "traced_once", contextlib.nullcontext)
         ref, port = TorchStack(), JaxStack()
         copy_torch_to_jax(ref, port)
-        return locate(port, ref, X, grads=True), len(compiled)
+        return locate(port, ref, X, grads=True), len(traced)
 
 
 def _numbers(result):
@@ -82,24 +82,24 @@ def test_repeated_layers_are_traced_once_with_the_same_numbers_and_notes(monkeyp
 
 
 def test_outside_the_block_every_call_traces_afresh(monkeypatch):
-    compiled = []
+    traced = []
     original = fused._lowered
-    monkeypatch.setattr(fused, "_lowered", lambda s, a: compiled.append(1) or original(s, a))
+    monkeypatch.setattr(fused, "_lowered", lambda s, a: traced.append(1) or original(s, a))
     layer = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
     request = Request(layer, (np.ones((4, 3), np.float32),), np.ones((4, 2), np.float32))
     evaluate_all([request])
     evaluate_all([request])
-    assert len(compiled) == 2  # an edited port's code is never run from an earlier trace
+    assert len(traced) == 2  # an edited port's code is never run from an earlier trace
     with traced_once():
         first = evaluate_all([request])[0]
         second = evaluate_all([request])[0]
         wider = evaluate_all([Request(layer, (np.ones((5, 3), np.float32),), np.ones((5, 2), np.float32))])
-    assert len(compiled) == 2 + 2  # (4, 3) once, (5, 3) once
+    assert len(traced) == 2 + 2  # (4, 3) once, (5, 3) once
     assert all(np.array_equal(first.grads[k], second.grads[k]) for k in first.grads)
     assert wider[0].output.shape == (5, 2)
     with traced_once():
         evaluate_all([request])
-    assert len(compiled) == 2 + 2 + 1  # a new block traces anew
+    assert len(traced) == 2 + 2 + 1  # a new block traces anew
 
 
 class _Activated(nnx.Module):
