@@ -36,13 +36,14 @@ DEFAULT_JOBS = JOBS[:4]
 def machine() -> dict:
     """The CPU model, cores, memory and versions every row records."""
     cpu = platform.processor() or platform.machine()
-    try:
-        found = [
-            line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = found[0].split(":", 1)[1].strip() if found else cpu
+    fields: dict[str, str] = {}
+    try:  # the first processor's fields: a VM may name every AMD EPYC generation alike ("AMD EPYC")
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
+    cpu = fields.get("model name", cpu)
     memory = None
     try:
         total = [
@@ -56,6 +57,9 @@ def machine() -> dict:
     versions = {name: metadata.version(name) for name in ("jax", "flax", "torch", "transformers", "numpy")}
     return {
         "cpu": cpu,
+        "cpu_family": fields.get("cpu family"),
+        "cpu_model": fields.get("model"),
+        "avx512": "avx512f" in fields.get("flags", "").split(),
         "cores": os.cpu_count(),
         "memory_gib": memory,
         "python": platform.python_version(),
@@ -63,9 +67,18 @@ def machine() -> dict:
 
 
 def slug(info: dict) -> str:
-    """A file name for the machine: ``amd-epyc-2cores``."""
+    """A file name for the machine: ``amd-epyc-family26-model2-2cores`` (the family and model where
+    known: one model name covers several CPU generations).
+
+    >>> slug({"cpu": "AMD EPYC", "cpu_family": "26", "cpu_model": "2", "cores": 2})
+    'amd-epyc-family26-model2-2cores'
+    >>> slug({"cpu": "Intel(R) Xeon(R) Platinum", "cores": 2})
+    'intel-r-xeon-r-platinum-2cores'
+    """
     words = "".join(c if c.isalnum() else "-" for c in info["cpu"].lower()).split("-")
-    return "-".join([w for w in words if w] + [f"{info['cores']}cores"])
+    generation = [f"{name}{info[key]}" for name, key in (("family", "cpu_family"), ("model", "cpu_model"))
+                  if info.get(key)]  # fmt: skip
+    return "-".join([w for w in words if w] + generation + [f"{info['cores']}cores"])
 
 
 MEASURED = ["crosscheck", "jaxlin", "torch_ref", "layer_rules", "examples"]

@@ -23,6 +23,7 @@ False
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -68,24 +69,52 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
     >>> difference(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
     Difference(sum_of_squares=9.0, largest=3.0, index=1, count=2)
     """
-    flat_a = np.asarray(a).reshape(-1)
-    flat_b = None if b is None else np.asarray(b).reshape(-1)
-    scratch = np.empty(min(CHUNK, flat_a.size), np.float64)
+    a = np.asarray(a)
+    chunk_a = _chunk_reader(a)
+    chunk_b = None if b is None else _chunk_reader(np.asarray(b))
+    scratch = np.empty(min(CHUNK, a.size), np.float64)
     total, largest, index = 0.0, 0.0, 0
-    for start in range(0, flat_a.size, CHUNK):
-        step = scratch[: min(CHUNK, flat_a.size - start)]
-        if flat_b is None:
-            np.abs(flat_a[start : start + step.size], out=step, casting="same_kind")
+    for start in range(0, a.size, CHUNK):
+        step = scratch[: min(CHUNK, a.size - start)]
+        stop = start + step.size
+        if chunk_b is None:
+            np.abs(chunk_a(start, stop), out=step, casting="same_kind")
         else:
-            np.subtract(flat_a[start : start + step.size], flat_b[start : start + step.size], out=step)
+            np.subtract(chunk_a(start, stop), chunk_b(start, stop), out=step)
             np.abs(step, out=step)
         total += float(np.einsum("i,i->", step, step))
         where = int(np.argmax(step))
         if not step[where] <= largest:  # a larger value, or NaN: the first one is kept
             largest, index = float(step[where]), start + where
             if np.isnan(largest):
-                return Difference(float("nan"), largest, index, flat_a.size)
-    return Difference(total, largest, index, flat_a.size)
+                return Difference(float("nan"), largest, index, a.size)
+    return Difference(total, largest, index, a.size)
+
+
+def _chunk_reader(array: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """A function giving the elements ``[start, stop)`` of ``array`` in C order, flat: a view where the
+    array is in C order; for any other matrix (a JAX kernel's gradient viewed in torch's layout, its
+    transpose) the rows holding them, copied into one buffer used again for every chunk. A whole copy
+    would touch as many new pages as the matrix has, the costly part of a copy on a VM (docs/scale.md
+    (z)); this one touches a chunk's. Any other array is copied whole, as ``reshape`` does.
+
+    >>> m = np.arange(12.0).reshape(3, 4).T
+    >>> _chunk_reader(m)(2, 7).tolist()
+    [8.0, 1.0, 5.0, 9.0, 2.0]
+    """
+    if array.flags.c_contiguous or array.ndim != 2:
+        flat = array.reshape(-1)
+        return lambda start, stop: flat[start:stop]
+    row = array.shape[1]
+    buffer = np.empty((min(array.shape[0], CHUNK // max(row, 1) + 2), row), array.dtype)
+
+    def chunk(start: int, stop: int) -> np.ndarray:
+        first, last = start // row, -(-stop // row)
+        block = buffer[: last - first]
+        np.copyto(block, array[first:last])
+        return block.reshape(-1)[start - first * row : stop - first * row]
+
+    return chunk
 
 
 def sum_of_squares(a: np.ndarray) -> float:

@@ -179,6 +179,24 @@ def c_order(array: np.ndarray) -> np.ndarray:
     return out
 
 
+def judged_layout(array: np.ndarray) -> np.ndarray:
+    """A gradient in torch's layout as the verdicts read it: itself where it is in C order or a matrix
+    (a transposed kernel's gradient: the judging copies it a few rows at a time into one buffer,
+    :func:`crosscheck.numerics.relative.difference`, instead of into as much new memory as it holds),
+    else :func:`c_order`.
+
+    >>> kernel = np.zeros((3, 2))
+    >>> judged_layout(kernel.T).base is kernel
+    True
+    >>> judged_layout(np.zeros((2, 3, 4)).transpose(2, 0, 1)).flags.c_contiguous
+    True
+    """
+    array = np.asarray(array)
+    if array.ndim == 2 and min(array.strides, default=0) >= 0 and array.dtype.isnative:
+        return array
+    return c_order(array)
+
+
 _PAGE = 4096
 """Bytes of a memory page (the smallest: touching one element of each faults every page in)."""
 
@@ -206,7 +224,7 @@ def param_grads_by_key(
     merged = nnx.merge(graphdef, param_grads, rest)
     chosen = None if select is None else {id(node) for path, node in nnx.iter_graph(merged) if path in select}
     return {  # read-only views of the computed gradients; copied only into torch's layout
-        entry.key: c_order(entry.torch_value())
+        entry.key: judged_layout(entry.torch_value())
         for entry in plan(merged, rename=rename)
         if isinstance(entry.variable, nnx.Param) and (chosen is None or id(entry.variable) in chosen)
     }

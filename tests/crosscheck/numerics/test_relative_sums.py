@@ -68,3 +68,43 @@ def test_a_non_finite_input_takes_the_masked_path_with_the_same_verdict_as_befor
     a[4] = np.nan
     result = compare_relative(a, t.astype(np.float32), t, "float32")
     assert not result.passed and result.worst_index == (4,) and result.nonfinite
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    columns=st.integers(1, 40),
+    seed=st.integers(0, 1000),
+    chunk=st.sampled_from([1, 3, 7, 64, 1 << 18]),
+    dtype=st.sampled_from([np.float32, np.float64, np.float16]),
+    layout=st.sampled_from(["transposed", "strided", "reversed"]),
+)
+def test_a_matrix_not_in_c_order_is_summed_as_its_c_order_copy(rows, columns, seed, chunk, dtype, layout):
+    """A transposed kernel's gradient is read a few rows at a time (torch's copy, or NumPy's where torch
+    cannot view it: float16 goes through NumPy, a reversed view too), with the same chunks, so the same
+    sums to the bit, the same largest element and the same index as its C-order copy."""
+    rng = np.random.default_rng(seed)
+    stored_shape = (columns, 2 * rows) if layout == "strided" else (columns, rows)
+    stored = rng.standard_normal(stored_shape).astype(dtype)
+    view = {"transposed": stored.T, "strided": stored.T[::2], "reversed": stored.T[::-1]}[layout]
+    truth = rng.standard_normal(view.shape)
+    original = relative.CHUNK
+    relative.CHUNK = chunk
+    try:
+        read, copied = difference(view, truth), difference(np.ascontiguousarray(view), truth)
+        alone, alone_copied = difference(view), difference(np.ascontiguousarray(view))
+    finally:
+        relative.CHUNK = original
+    assert not view.flags.c_contiguous or min(view.shape) == 1
+    assert read == copied and alone == alone_copied
+
+
+def test_judged_layout_keeps_a_transposed_kernel_as_a_view_and_moves_the_rest_to_c_order():
+    from crosscheck.porting.evaluate import judged_layout
+
+    kernel = np.arange(12.0).reshape(3, 4)
+    assert np.shares_memory(judged_layout(kernel.T), kernel)  # no copy: read a chunk at a time
+    moved = judged_layout(np.arange(24.0).reshape(2, 3, 4).transpose(2, 0, 1))
+    assert moved.flags.c_contiguous and moved.shape == (4, 2, 3)
+    reversed_rows = judged_layout(kernel[::-1])
+    assert reversed_rows.flags.c_contiguous and reversed_rows.tolist() == kernel[::-1].tolist()
