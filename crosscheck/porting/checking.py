@@ -216,8 +216,8 @@ def check(
     shards them on a mesh); the torch module runs where it is. The JAX evaluations (working dtype,
     float64 truth, magnitudes) run as one compiled program (:mod:`crosscheck.porting.fused`); torch's two
     runs go on a second thread beside them where 30 times the model's parameter bytes fit in the memory
-    the system has free, and the items are judged two at a time there (the same results to the bit; a
-    larger model runs one side, then the other, and judges one item at a time).
+    the system has free (a larger model runs one side, then the other), and the items are judged two at
+    a time where two of the largest item's worst case fit (the same results to the bit).
     ``progress``: its three phases (weights and inputs, the JAX runs, torch's runs and the verdicts) as
     a bar on standard error (``True``; ``None``: when it is a terminal), or ``progress(done, 3)``; none by
     default (a check inside a larger job says nothing of its own).

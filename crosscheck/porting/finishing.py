@@ -23,7 +23,7 @@ from crosscheck.porting.evaluate import Evaluation, evaluate_torch
 from crosscheck.porting.modes import restore, snapshot
 from crosscheck.porting.outputs import item_name
 from crosscheck.porting.reductions import reduction_lengths
-from crosscheck.porting.streaming import fits_beside, float64_streamed, float64_whole
+from crosscheck.porting.streaming import fits_beside, float64_streamed, float64_whole, judging_fits_beside
 from crosscheck.porting.truth import (
     TruthNotes,
     float32_constants,
@@ -137,7 +137,8 @@ def finish_check(
             )
     scales = {"params": gradient_scale, "input": input_scale}
     judge = partial(_judged, result.name, p.analytic, ks, scales, dtype, judging)
-    if len(evidence_of) > 1 and fits_beside(p.torch_module):  # memory to spare: two items at a time
+    largest = max((np.size(evidence.torch_truth) for evidence, *_ in evidence_of.values()), default=0)
+    if len(evidence_of) > 1 and judging_fits_beside(largest):  # memory to spare: two items at a time
         with ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge") as pool:
             result.items.extend(pool.map(judge, evidence_of.items()))
     else:

@@ -255,6 +255,23 @@ def fits_beside(model: torch.nn.Module) -> bool:
     return BESIDE_FACTOR * parameter_bytes(model) < available - total // 4
 
 
+JUDGING_BYTES_PER_ELEMENT = 80
+"""The most judging one item may hold, in bytes per element of the item: the non-finite path's float64
+copies of both working values and the truth, its masks, differences and worst-index arrays (where every
+value is finite it holds a few MB of chunks, whatever the size)."""
+
+
+def judging_fits_beside(largest_item: int) -> bool:
+    """Whether ``check`` may judge two items at a time: two of its largest item's (``largest_item``
+    elements) worst case, :data:`JUDGING_BYTES_PER_ELEMENT` each, fit in the memory the system says is
+    available, less a quarter of the machine (as :func:`fits_beside`)."""
+    memory = system_memory()
+    if memory is None:
+        return False
+    available, total = memory
+    return 2 * JUDGING_BYTES_PER_ELEMENT * largest_item < available - total // 4
+
+
 ROWS_BESIDE_SHARE = 16
 """``locate`` runs each row's torch beside its JAX when the model's parameters take at most this
 fraction (1/16) of the machine's memory: a row is then small beside what is free, whereas a model near

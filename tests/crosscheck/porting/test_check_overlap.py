@@ -56,7 +56,7 @@ def test_items_judged_two_at_a_time_are_those_judged_one_after_the_other(monkeyp
 
     monkeypatch.setattr(finishing, "judge_relative", recorded)
     for spare in (True, False):
-        monkeypatch.setattr(finishing, "fits_beside", lambda model, spare=spare: spare)
+        monkeypatch.setattr(finishing, "judging_fits_beside", lambda largest, spare=spare: spare)
         results[spare] = check(ours, theirs, x)
     assert _items(results[True]) == _items(results[False]) and len(results[True].items) > 2
     assert any(name.startswith("crosscheck-judge") for name in threads)
@@ -86,6 +86,16 @@ def test_fits_beside_weighs_the_model_against_available_memory(monkeypatch):
     monkeypatch.setattr(streaming, "system_memory", lambda: (20 * 2**30, 24 * 2**30))
     assert streaming.fits_beside(torch.nn.Linear(1000, 1000))  # 4 MB: 120 MB at 30x
     assert not streaming.fits_beside(torch.nn.Embedding(130_000_000, 1, device="meta"))  # 15.6 GB > 20 - 6
+
+
+def test_judging_two_items_at_a_time_weighs_the_largest_items_worst_case_against_available_memory(
+    monkeypatch,
+):
+    monkeypatch.setattr(streaming, "system_memory", lambda: (20 * 2**30, 24 * 2**30))
+    assert streaming.judging_fits_beside(33_000_000)  # an embedding's gradient: 2 × 80 B each, 5.3 GB
+    assert not streaming.judging_fits_beside(263_000_000)  # a 1 B model's embedding: 42 GB > 20 - 6
+    monkeypatch.setattr(streaming, "system_memory", lambda: None)
+    assert not streaming.judging_fits_beside(1)
 
 
 def test_system_memory_reads_this_machine():
