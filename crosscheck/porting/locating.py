@@ -335,8 +335,10 @@ def _locate(
         except Exception as error:
             raise model_call_error("torch", torch_module, error) from error
     total = sum(p.numel() for p in torch_module.parameters())
-    large = is_large(torch_module)
     beside = rows_fit_beside(torch_module)
+    # freed memory handed back between phases and rows only where it is short: pages handed back are
+    # faulted in again by the next row, which on a VM costs more than the collection saves
+    large = is_large(torch_module) and not beside
     if large:
         release_freed_memory()
     with jax.enable_x64(True):

@@ -110,3 +110,22 @@ def test_check_reports_its_three_phases_when_asked_and_nothing_by_default(capsys
     assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
     check(port, ref, x)
     assert capsys.readouterr().err == ""
+
+
+def test_locate_hands_freed_memory_back_only_where_its_rows_cannot_run_beside(monkeypatch):
+    """A large model's freed pages go back to the system between rows only where memory is short: where
+    the rows run torch beside JAX, pages handed back would only be faulted in again by the next row."""
+    from crosscheck.porting import streaming
+
+    monkeypatch.setattr(streaming, "LARGE_MODEL", 0)  # the pair counts as large
+    monkeypatch.setattr(streaming, "_LARGE", 0)  # and every row as worth releasing after
+    released = []
+    monkeypatch.setattr(locating, "release_freed_memory", lambda *a, **k: released.append(1))
+    ref, port, x = _pair()
+    results = {}
+    for beside in (True, False):
+        released.clear()
+        monkeypatch.setattr(locating, "rows_fit_beside", lambda model, beside=beside: beside)
+        results[beside] = (locate(port, ref, x), len(released))
+    assert results[True][1] == 0 and results[False][1] > 2
+    assert results[True][0].passed and results[False][0].passed
