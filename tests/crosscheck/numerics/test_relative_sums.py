@@ -78,11 +78,15 @@ def test_a_non_finite_input_takes_the_masked_path_with_the_same_verdict_as_befor
     chunk=st.sampled_from([1, 3, 7, 64, 1 << 18]),
     dtype=st.sampled_from([np.float32, np.float64, np.float16]),
     layout=st.sampled_from(["transposed", "strided", "reversed"]),
+    tile=st.sampled_from([(64, 256), (2, 3), (1, 1)]),
 )
-def test_a_matrix_not_in_c_order_is_summed_as_its_c_order_copy(rows, columns, seed, chunk, dtype, layout):
-    """A transposed kernel's gradient is read a few rows at a time (torch's copy, or NumPy's where torch
-    cannot view it: float16 goes through NumPy, a reversed view too), with the same chunks, so the same
-    sums to the bit, the same largest element and the same index as its C-order copy."""
+def test_a_matrix_not_in_c_order_is_summed_as_its_c_order_copy(
+    rows, columns, seed, chunk, dtype, layout, tile, monkeypatch
+):
+    """A transposed kernel's gradient is read a few rows at a time, copied a tile at a time, with the
+    same chunks, so the same sums to the bit, the same largest element and the same index as its
+    C-order copy."""
+    monkeypatch.setattr(relative, "_TILE", tile)
     rng = np.random.default_rng(seed)
     stored_shape = (columns, 2 * rows) if layout == "strided" else (columns, rows)
     stored = rng.standard_normal(stored_shape).astype(dtype)
