@@ -55,7 +55,7 @@ from crosscheck.porting.outputs import (
 from crosscheck.porting.progress import Report, layer_progress
 from crosscheck.porting.reductions import reduction_lengths
 from crosscheck.porting.sides import input_axes, side
-from crosscheck.porting.streaming import fits_beside, is_large, release_freed_memory
+from crosscheck.porting.streaming import fits_beside, is_large, memory_is_short, release_freed_memory
 from crosscheck.porting.verdicts import (
     CaseResult,
     has_analytic_bound,
@@ -273,7 +273,7 @@ def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRu
         return evaluations, done
     evaluations = evaluate_all(prepared.requests)
     prepared.requests.clear()  # the JAX float64 copies are freed before torch's float64 run
-    if is_large(torch_module):
+    if is_large(torch_module) and memory_is_short(torch_module):
         release_freed_memory()
     return evaluations, None
 

@@ -43,6 +43,7 @@ from crosscheck.porting.stand_ins import stand_in_of, standing_in
 from crosscheck.porting.streaming import (
     float64_streamed,
     is_large,
+    memory_is_short,
     only_new_garbage,
     release_freed_memory,
     rows_fit_beside,
@@ -336,9 +337,7 @@ def _locate(
             raise model_call_error("torch", torch_module, error) from error
     total = sum(p.numel() for p in torch_module.parameters())
     beside = rows_fit_beside(torch_module)
-    # freed memory handed back between phases and rows only where it is short: pages handed back are
-    # faulted in again by the next row, which on a VM costs more than the collection saves
-    large = is_large(torch_module) and not beside
+    large = is_large(torch_module) and memory_is_short(torch_module)  # freed memory handed back
     if large:
         release_freed_memory()
     with jax.enable_x64(True):

@@ -278,6 +278,14 @@ fraction (1/16) of the machine's memory: a row is then small beside what is free
 the machine's size (a 1 B model on 24 GB) keeps each row's peak to one side at a time."""
 
 
+def memory_is_short(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s parameters take more than 1/:data:`ROWS_BESIDE_SHARE` of the machine's memory
+    (or the system does not say): where freed memory is worth handing back between the phases of a check
+    or a locate's rows (:func:`release_freed_memory`). Elsewhere a page handed back is faulted in again by
+    the next phase, which costs more than the memory is worth (on a VM, far more)."""
+    return not rows_fit_beside(model)
+
+
 def rows_fit_beside(model: torch.nn.Module) -> bool:
     """Whether ``locate``'s rows of ``model`` may run torch beside JAX (:data:`ROWS_BESIDE_SHARE`); each
     row's check still asks :func:`fits_beside` of its own layer."""

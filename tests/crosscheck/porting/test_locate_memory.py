@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from flax import nnx
 
-from crosscheck import copy_torch_to_jax, locate
+from crosscheck import check, copy_torch_to_jax, locate
 from crosscheck.porting import locating
 
 
@@ -112,20 +112,24 @@ def test_check_reports_its_three_phases_when_asked_and_nothing_by_default(capsys
     assert capsys.readouterr().err == ""
 
 
-def test_locate_hands_freed_memory_back_only_where_its_rows_cannot_run_beside(monkeypatch):
-    """A large model's freed pages go back to the system between rows only where memory is short: where
-    the rows run torch beside JAX, pages handed back would only be faulted in again by the next row."""
-    from crosscheck.porting import streaming
+def test_locate_and_check_hand_freed_memory_back_only_where_memory_is_short(monkeypatch):
+    """A large model's freed pages go back to the system between phases and rows only where the model
+    takes over a sixteenth of the machine: elsewhere a page handed back would only be faulted in again."""
+    from crosscheck.porting import checking, streaming
 
     monkeypatch.setattr(streaming, "LARGE_MODEL", 0)  # the pair counts as large
     monkeypatch.setattr(streaming, "_LARGE", 0)  # and every row as worth releasing after
     released = []
-    monkeypatch.setattr(locating, "release_freed_memory", lambda *a, **k: released.append(1))
+    for module in (locating, checking):
+        monkeypatch.setattr(module, "release_freed_memory", lambda *a, **k: released.append(1))
     ref, port, x = _pair()
-    results = {}
-    for beside in (True, False):
+    counts = {}
+    for machine in ((20 * 2**30, 24 * 2**30), (1000, 1000)):  # plenty; less than 16x the pair's 1.4 KB
+        monkeypatch.setattr(streaming, "system_memory", lambda machine=machine: machine)
         released.clear()
-        monkeypatch.setattr(locating, "rows_fit_beside", lambda model, beside=beside: beside)
-        results[beside] = (locate(port, ref, x), len(released))
-    assert results[True][1] == 0 and results[False][1] > 2
-    assert results[True][0].passed and results[False][0].passed
+        assert locate(port, ref, x).passed
+        located = len(released)
+        assert check(port, ref, x).passed
+        counts[machine[1]] = (located, len(released) - located)
+    assert counts[24 * 2**30] == (0, 0)
+    assert counts[1000][0] > 2 and counts[1000][1] == 1
