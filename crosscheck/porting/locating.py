@@ -43,7 +43,6 @@ from crosscheck.porting.stand_ins import stand_in_of, standing_in
 from crosscheck.porting.streaming import (
     float64_streamed,
     is_large,
-    memory_is_short,
     only_new_garbage,
     release_freed_memory,
     rows_fit_beside,
@@ -337,7 +336,7 @@ def _locate(
             raise model_call_error("torch", torch_module, error) from error
     total = sum(p.numel() for p in torch_module.parameters())
     beside = rows_fit_beside(torch_module)
-    large = is_large(torch_module) and memory_is_short(torch_module)  # freed memory handed back
+    large = is_large(torch_module) and not beside  # freed memory handed back where it is short
     if large:
         release_freed_memory()
     with jax.enable_x64(True):
