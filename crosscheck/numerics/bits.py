@@ -42,37 +42,41 @@ def ulp_distance(a, b) -> np.ndarray:
     """Number of representable values of ``a``'s dtype between ``a`` and ``b`` (as float64 counts).
 
     Both are rounded to ``a``'s floating dtype first (float64 for a non-floating ``a``); NaN anywhere
-    gives ``inf``; ``-0.0`` and ``0.0`` are 0 apart.
+    gives ``inf``; ``-0.0`` and ``0.0`` are 0 apart. Counts are exact up to 2^53 (float64 values more
+    than that many steps apart, across zero, are counted in float64's rounding).
 
     Shape:
         ``a`` and ``b`` broadcast together.
     """
     a = np.asarray(a)
     dtype = a.dtype if is_floating(a.dtype) else np.dtype(np.float64)
-    signed = _SIGNED[dtype.itemsize]
-    if dtype.itemsize <= 4 and np.shape(a) == np.shape(b):
-        return _narrow_ulp_distance(np.asarray(a, dtype), np.asarray(b).astype(dtype), signed)
-    ia = np.asarray(np.asarray(a, dtype).view(signed), np.float64)
-    ib = np.asarray(np.asarray(b).astype(dtype).view(signed), np.float64)
-    # Map sign-magnitude to a monotone integer line so -0.0 and +0.0 are 0 apart.
-    top = float(2 ** (8 * dtype.itemsize - 1))
-    ia = np.where(ia < 0, -top - ia, ia)
-    ib = np.where(ib < 0, -top - ib, ib)
-    nan = np.isnan(np.asarray(a, np.float64)) | np.isnan(np.asarray(b).astype(np.float64))
-    return np.where(nan, np.inf, np.abs(ia - ib))
+    a, b = np.broadcast_arrays(np.asarray(a, dtype), np.asarray(b).astype(dtype))
+    distance = np.asarray(ulp_steps(a, b), np.float64)
+    distance[np.isnan(a) | np.isnan(b)] = np.inf
+    return distance
 
 
-def _narrow_ulp_distance(a: np.ndarray, b: np.ndarray, signed) -> np.ndarray:
-    """:func:`ulp_distance` of two same-shape arrays of one floating dtype of at most 32 bits, in
-    integers: each bit pattern onto the monotone line (``-magnitude`` for a negative sign, so ``-0.0``
-    is ``0``), the distance in 64 bits; every count exact, as in float64 (under 2^33)."""
+def ulp_steps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The steps between two same-shape arrays of one floating dtype as unsigned 64-bit integers, exact for
+    every pair of bit patterns (a NaN's pattern is counted as any other's): each pattern onto the monotone
+    line (``-magnitude`` for a negative sign, so ``-0.0`` is ``0``), the distance in 64 bits.
+
+    Shape:
+        ``a``'s, which ``b`` shares.
+    """
+    signed = _SIGNED[a.dtype.itemsize]
     bits = 8 * a.dtype.itemsize
     lines = []
     for values in (a, b):
         pattern = np.ascontiguousarray(values).view(signed).reshape(values.shape)
         sign = pattern >> (bits - 1)  # -1 where negative, else 0
         magnitude = pattern & signed(2 ** (bits - 1) - 1)
-        lines.append(np.array((magnitude ^ sign) - sign, np.int64))
-    distance = np.array(np.abs(np.subtract(*lines, out=lines[0])), np.float64)
-    distance[np.isnan(a) | np.isnan(b)] = np.inf
-    return distance
+        lines.append(np.asarray((magnitude ^ sign) - sign, np.int64))
+    if bits < 64:  # the lines span less than 2^33: their difference is exact in 64 bits
+        return np.abs(np.subtract(*lines, out=lines[0])).view(np.uint64)
+    first, second = lines  # two's complement: the larger minus the smaller is exact in 64 unsigned bits
+    first, second = first.reshape(-1), second.reshape(-1)  # arrays, 0-d too (ufuncs give those scalars)
+    behind = np.negative((first < second).astype(np.uint64))  # all ones where the first is behind
+    steps = np.subtract(first.view(np.uint64), second.view(np.uint64))
+    steps = np.subtract(np.bitwise_xor(steps, behind, out=steps), behind, out=steps)  # -steps there
+    return steps.reshape(a.shape)

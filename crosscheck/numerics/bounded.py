@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from crosscheck.numerics.bits import bits_of, ulp_distance
+from crosscheck.numerics.bits import bits_of, ulp_steps
 from crosscheck.numerics.bounds import Bound
+from crosscheck.numerics.chunks import chunk_reader
 from crosscheck.numerics.comparison import Comparison
 from crosscheck.numerics.judging import ratio_to
 
@@ -48,8 +49,8 @@ class _Side:
         if ratio[at] > self.worst[0]:
             self.worst = (float(ratio[at]), float(error[at]), start + at, float(allowed[at]))
         self.max_ratio = max(self.max_ratio, float(ratio[at]))
-        self.det = max(self.det, float(np.max(_ratio(error, deterministic))))
-        self.prob = max(self.prob, float(np.max(_ratio(error, probabilistic))))
+        self.det = max(self.det, _largest_ratio(error, deterministic))
+        self.prob = max(self.prob, _largest_ratio(error, probabilistic))
 
     def metrics(self) -> dict[str, float]:
         label = self.label
@@ -70,6 +71,51 @@ def _ratio(error: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return ratio_to(error, allowed, _FINITE)
 
 
+def _largest_ratio(error: np.ndarray, allowed: np.ndarray) -> float:
+    """``max(_ratio(error, allowed))`` in two passes: the ratios are never negative, and a 0/0 (NaN, which
+    ``fmax`` passes over) counts as 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        largest = float(np.fmax.reduce(np.divide(error, allowed), axis=None))
+    return 0.0 if np.isnan(largest) else largest
+
+
+class _UlpMedian:
+    """The median of every element's ULP distance, from counts: distances under :data:`COUNTED` in a
+    histogram, the few above it kept; the median :func:`numpy.median` gives, without holding every
+    distance (8 bytes an element) or partitioning them."""
+
+    def __init__(self):
+        self.counts = np.zeros(COUNTED + 1, np.int64)
+        self.above: list[np.ndarray] = []
+        self.largest = 0
+
+    def add(self, steps: np.ndarray) -> None:
+        largest = int(np.max(steps))
+        self.largest = max(self.largest, largest)
+        if largest < COUNTED:  # the usual case: every distance counted as it is
+            self.counts += np.bincount(steps.view(np.int64), minlength=COUNTED + 1)
+            return
+        self.counts += np.bincount(np.minimum(steps, COUNTED).view(np.int64), minlength=COUNTED + 1)
+        self.above.append(steps[steps >= COUNTED])
+
+    def median(self) -> float:
+        size = int(self.counts.sum())
+        below = np.cumsum(self.counts[:COUNTED])
+        above = np.concatenate(self.above) if self.above else None
+
+        def at(rank: int) -> float:
+            if rank < below[-1]:
+                return float(np.searchsorted(below, rank, side="right"))
+            return float(np.partition(above, rank - below[-1])[rank - below[-1]])
+
+        middle = [at(size // 2)] if size % 2 else [at(size // 2 - 1), at(size // 2)]
+        return float(np.mean(np.array(middle, np.float64)))  # as numpy.median averages the two middles
+
+
+COUNTED = 1 << 12
+"""ULP distances below this are counted in a histogram; larger ones (rare on a passing item) are kept."""
+
+
 def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -> Comparison:
     """The :class:`Comparison` of finite ``actual`` and ``expected`` (each against ``reference`` when
     given, else ``actual`` against ``expected`` with the allowance doubled) under ``bound``.
@@ -77,30 +123,31 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
     Shape:
         ``actual``, ``expected``, ``reference`` and ``bound.magnitude`` share one shape.
     """
-    raw = [np.ascontiguousarray(actual).ravel(), np.ascontiguousarray(expected).ravel()]
-    truth = None if reference is None else np.ascontiguousarray(reference).ravel()
-    magnitude = np.ascontiguousarray(bound.magnitude).ravel()
-    sides = [_Side("actual")] + ([] if truth is None else [_Side("expected")])
-    ulps = np.empty(raw[0].size, np.float64)
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    read_actual, read_expected = chunk_reader(actual, CHUNK), chunk_reader(expected, CHUNK)
+    read_truth = None if reference is None else chunk_reader(np.asarray(reference), CHUNK)
+    read_magnitude = chunk_reader(bound.magnitude, CHUNK)
+    sides = [_Side("actual")] + ([] if read_truth is None else [_Side("expected")])
+    ulps = _UlpMedian()
     max_abs = max_rel = cross = 0.0
     equal_bits = mismatched = 0
-    for start in range(0, raw[0].size, CHUNK):
-        part = slice(start, start + CHUNK)
-        ours, theirs = raw[0][part], raw[1][part]
+    for start in range(0, actual.size, CHUNK):
+        stop = min(start + CHUNK, actual.size)
+        ours, theirs = read_actual(start, stop), read_expected(start, stop)
         a, e = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-        deterministic, probabilistic, allowed = bound.of(magnitude[part])
-        allowed = allowed if truth is not None else 2 * allowed
+        deterministic, probabilistic, allowed = bound.of(read_magnitude(start, stop))
+        allowed = allowed if read_truth is not None else 2 * allowed
         diff = np.abs(a - e)
         max_abs = max(max_abs, float(np.max(diff)))
         max_rel = max(max_rel, float(np.max(diff / np.where(e == 0, 1.0, np.abs(e)))))
-        ulps[part] = ulp_distance(ours, theirs)
+        ulps.add(ulp_steps(ours, theirs.astype(ours.dtype, copy=False)))
         equal_bits += int(np.count_nonzero(bits_of(ours) == bits_of(theirs)))
-        if truth is None:
+        if read_truth is None:
             targets = [(a, e)]
         else:
-            t = np.asarray(truth[part], np.float64)
+            t = np.asarray(read_truth(start, stop), np.float64)
             targets = [(a, t), (e, t)]
-            cross = max(cross, float(np.max(_ratio(diff, 2 * allowed))))
+            cross = max(cross, _largest_ratio(diff, 2 * allowed))
         bad = None
         for side, (values, target) in zip(sides, targets, strict=True):
             error = np.abs(values - target)
@@ -111,11 +158,11 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
     metrics = {
         "max_abs": max_abs,
         "max_rel": max_rel,
-        "max_ulp": float(np.max(ulps)),
-        "median_ulp": float(np.median(ulps)),
-        "bitwise_equal": equal_bits / ulps.size,
+        "max_ulp": float(ulps.largest),
+        "median_ulp": ulps.median(),
+        "bitwise_equal": equal_bits / actual.size,
     }
-    if truth is not None:
+    if read_truth is not None:
         metrics["cross_bound_ratio"] = cross
     for side in sides:
         metrics |= side.metrics()
@@ -125,7 +172,7 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
         passed=mismatched == 0,
         metrics=metrics,
         shape=shape,
-        dtype=str(np.asarray(actual).dtype),
+        dtype=str(actual.dtype),
         mismatched=mismatched,
         worst_index=tuple(int(i) for i in np.unravel_index(flat, shape)),
         worst_error=error,

@@ -23,12 +23,12 @@ False
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from crosscheck.numerics.bounds import unit_roundoff
+from crosscheck.numerics.chunks import chunk_reader
 from crosscheck.numerics.comparison import Comparison
 from crosscheck.numerics.judging import all_finite, nonfinite_mismatch
 
@@ -70,8 +70,8 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
     Difference(sum_of_squares=9.0, largest=3.0, index=1, count=2)
     """
     a = np.asarray(a)
-    chunk_a = _chunk_reader(a)
-    chunk_b = None if b is None else _chunk_reader(np.asarray(b))
+    chunk_a = chunk_reader(a, CHUNK)
+    chunk_b = None if b is None else chunk_reader(np.asarray(b), CHUNK)
     scratch = np.empty(min(CHUNK, a.size), np.float64)
     total, largest, index = 0.0, 0.0, 0
     for start in range(0, a.size, CHUNK):
@@ -89,40 +89,6 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
             if np.isnan(largest):
                 return Difference(float("nan"), largest, index, a.size)
     return Difference(total, largest, index, a.size)
-
-
-_TILE = (64, 256)
-"""Rows and columns of the tiles :func:`_chunk_reader` copies a transposed matrix in: 64 KB of float32
-read across 64 of the stored matrix's rows."""
-
-
-def _chunk_reader(array: np.ndarray) -> Callable[[int, int], np.ndarray]:
-    """A function giving the elements ``[start, stop)`` of ``array`` in C order, flat: a view where the
-    array is in C order; for any other matrix (a JAX kernel's gradient viewed in torch's layout, its
-    transpose) the rows holding them, copied into one buffer used again for every chunk. A whole copy
-    would touch as many new pages as the matrix has, the costly part of a copy on a VM (docs/scale.md
-    (z)); this one touches a chunk's. Any other array is copied whole, as ``reshape`` does.
-
-    >>> m = np.arange(12.0).reshape(3, 4).T
-    >>> _chunk_reader(m)(2, 7).tolist()
-    [8.0, 1.0, 5.0, 9.0, 2.0]
-    """
-    if array.flags.c_contiguous or array.ndim != 2:
-        flat = array.reshape(-1)
-        return lambda start, stop: flat[start:stop]
-    row = array.shape[1]
-    buffer = np.empty((min(array.shape[0], CHUNK // max(row, 1) + 2), row), array.dtype)
-
-    def chunk(start: int, stop: int) -> np.ndarray:
-        first, last = start // row, -(-stop // row)
-        block, rows = buffer[: last - first], array[first:last]
-        tall, wide = _TILE
-        for i in range(0, len(block), tall):  # a tile at a time: both sides stay in cache, 1.5-2.7x faster
-            for j in range(0, row, wide):
-                np.copyto(block[i : i + tall, j : j + wide], rows[i : i + tall, j : j + wide])
-        return block.reshape(-1)[start - first * row : stop - first * row]
-
-    return chunk
 
 
 def sum_of_squares(a: np.ndarray) -> float:

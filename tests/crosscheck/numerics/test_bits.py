@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crosscheck.numerics import bits_of, is_floating, ulp_distance
+from crosscheck.numerics.bits import ulp_steps
 
 
 @given(st.floats(-1e30, 1e30, allow_nan=False, allow_infinity=False).map(np.float32), st.integers(-5, 5))
@@ -60,3 +61,29 @@ def test_ulp_distance_of_any_bit_patterns_is_the_float64_count(dtype, patterns):
         np.testing.assert_array_equal(
             ulp_distance(a[0].reshape(()), b[0].reshape(())), _ulp_in_float64(a[:1], b[:1])[0]
         )
+
+
+def _line(pattern: int, bits: int) -> int:
+    """A bit pattern's place on the monotone line, in Python's exact integers."""
+    magnitude = pattern & ((1 << (bits - 1)) - 1)
+    return -magnitude if pattern >> (bits - 1) else magnitude
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)), min_size=1, max_size=40))
+def test_ulp_steps_of_float64_are_exact_for_any_bit_patterns(patterns):
+    """64-bit patterns are far beyond float64's 2^53 exact integers: steps are counted in 64 unsigned bits
+    (the float64 counts were rounded to multiples of up to 1024, so 1.0 and the next float64 were 0 apart)."""
+    raw = np.array(patterns, np.uint64)
+    a, b = raw[:, 0].view(np.float64), raw[:, 1].view(np.float64)
+    exact = [abs(_line(int(p), 64) - _line(int(q), 64)) for p, q in patterns]
+    assert ulp_steps(a, b).tolist() == exact
+    counts = ulp_distance(a, b)
+    nan = np.isnan(a) | np.isnan(b)
+    assert np.all(counts[nan] == np.inf)
+    np.testing.assert_array_equal(counts[~nan], np.array(exact, np.float64)[~nan])
+
+
+def test_ulp_distance_counts_float64_steps_one_by_one():
+    one = np.float64([1.0, -0.0, 3.0])
+    assert ulp_distance(one, np.nextafter(one, 4.0)).tolist() == [1.0, 1.0, 1.0]
+    assert ulp_distance(np.float64(1.0), np.float64(1.0 + 1e-14)) == 45

@@ -59,3 +59,39 @@ def test_non_finite_values_and_other_bounds_take_the_whole_array_path():
     assert not bounded.fits(x, x, None, 1e-3)
     assert not bounded.fits(x, x, None, Bound(np.ones(1), 4, "float32"))  # broadcast: the whole path
     assert not bounded.fits(x[:0], x[:0], None, Bound(np.ones(0), 4, "float32"))
+
+
+@given(
+    rows=st.integers(1, 12),
+    columns=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    noise=st.sampled_from([0.0, 1e-15, 1e-7, 1.0]),
+    chunk=st.integers(1, 40),
+    counted=st.sampled_from([1, 4, 1 << 12]),
+    seed=st.integers(0, 2**16),
+)
+def test_matrices_in_any_layout_give_their_c_order_copies_comparison(
+    rows, columns, dtype, noise, chunk, counted, seed
+):
+    """A kernel's gradient viewed in torch's layout (a transpose) and its magnitude are read a chunk at a
+    time, never copied whole: the same Comparison as their C-order copies, the ULP median included
+    whether the distances are counted or kept."""
+    rng = np.random.default_rng(seed)
+    truth = rng.standard_normal((rows, columns))
+    stored = (truth + noise * rng.standard_normal(truth.shape)).astype(dtype).T.copy()
+    expected = (truth + noise * rng.standard_normal(truth.shape)).astype(dtype)
+    magnitude = (np.abs(truth) * 10).T.copy().T
+    bound = Bound(magnitude, 64, "float32")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bounded, "CHUNK", chunk)
+        patch.setattr(bounded, "COUNTED", counted)
+        viewed = bounded.compare_bounded(stored.T, expected, truth, bound)
+        copied = bounded.compare_bounded(
+            np.ascontiguousarray(stored.T),
+            expected,
+            truth,
+            Bound(np.ascontiguousarray(magnitude), 64, "float32"),
+        )
+        whole = _whole_array(patch, np.ascontiguousarray(stored.T), expected, reference=truth, bound=bound)
+    _same(viewed, copied)
+    _same(viewed, whole)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crosscheck.numerics import relative
+from crosscheck.numerics import chunks, relative
 from crosscheck.numerics.judging import all_finite
 from crosscheck.numerics.relative import compare_relative, compare_same_function, difference
 
@@ -86,7 +86,7 @@ def test_a_matrix_not_in_c_order_is_summed_as_its_c_order_copy(
     """A transposed kernel's gradient is read a few rows at a time, copied a tile at a time, with the
     same chunks, so the same sums to the bit, the same largest element and the same index as its
     C-order copy."""
-    monkeypatch.setattr(relative, "_TILE", tile)
+    monkeypatch.setattr(chunks, "TILE", tile)
     rng = np.random.default_rng(seed)
     stored_shape = (columns, 2 * rows) if layout == "strided" else (columns, rows)
     stored = rng.standard_normal(stored_shape).astype(dtype)
