@@ -281,6 +281,11 @@ def _evaluate_both(prepared: PreparedCheck, torch_module) -> tuple[list, TorchRu
 _BESIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("crosscheck_torch_beside_jax", default=True)
 
 
+def runs_beside() -> bool:
+    """Whether torch's runs go beside JAX's: memory to spare (outside :func:`one_after_the_other`)."""
+    return _BESIDE.get()
+
+
 @contextlib.contextmanager
 def one_after_the_other(sequential: bool = True):
     """Within (when ``sequential``): every check runs JAX, then torch, whatever memory is free — what

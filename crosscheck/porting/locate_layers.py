@@ -25,11 +25,12 @@ import torch
 from crosscheck.numerics import is_floating
 from crosscheck.porting.activation_layouts import assumed_layout, find_layout
 from crosscheck.porting.capture import Call
-from crosscheck.porting.checking import check, reduction_lengths
+from crosscheck.porting.checking import check, reduction_lengths, runs_beside
+from crosscheck.porting.compiled_call import called
 from crosscheck.porting.layout_adapter import PREFIX, InJaxLayout, each_floating, replayable
 from crosscheck.porting.magnitudes import magnitudes
 from crosscheck.porting.streaming import float64_streamed
-from crosscheck.porting.truth import TruthNotes, inherited, promoted_call, promoting_torch, truth_dtype
+from crosscheck.porting.truth import TruthNotes, inherited, promoting_torch, truth_dtype
 from crosscheck.porting.verdicts import (
     Evidence,
     ItemResult,
@@ -224,13 +225,14 @@ def judge_layer(layer: LayerResult, jax_layers, torch_layers, jax_call, torch_ca
         torch_call.restore()  # the truth ran on this very module (its weights widened in place)
         torch_work_out = torch_work(*torch_args, **torch_kwargs)
     jax_call.restore()
+    compiled = runs_beside()  # else a model near the machine's size: one layer's float64 weights at a time
     with jax.enable_x64(True):
-        jax_truth_out = promoted_call(jax_call.module, lambda: jax_call.module(*args, **kwargs), notes)
+        jax_truth_out = called(jax_call.module, args, kwargs, compiled, notes)
         work_args, work_kwargs = cast((args, kwargs), dtype)
     x64 = bool(jax.config.jax_enable_x64) or np.dtype(dtype) == np.float64  # as the port runs alone
     with jax.enable_x64(x64):
         work_args, work_kwargs = (work_args, work_kwargs) if x64 else _int32((work_args, work_kwargs))
-        jax_work_out = jax_layers[layer.jax_path](*work_args, **work_kwargs)
+        jax_work_out = called(jax_layers[layer.jax_path], work_args, work_kwargs, compiled)
     evidence = _in_jax_layout(
         layer, (jax_truth_out, torch_truth_out), (jax_work_out, torch_work_out), learned
     )
