@@ -106,8 +106,10 @@ class StandIn:
     v: list[np.ndarray | None] = field(default_factory=list)
     template: object = None  # torch's output as captured: its structure, and what is not floating
     jax: dict | None = None  # {"x", "w", "y", "v"}: the same arrays in the JAX layout
+    finite: tuple[bool, ...] = ()  # per input: whether every value of ``x[i]`` is finite (torch's runs)
 
     def __post_init__(self):
+        self.finite = tuple(bool(np.isfinite(x).all()) for x in self.x)
         random = np.random.default_rng(zlib.crc32(self.path.encode()))
         paired = max(len(self.x), 1)
 
@@ -135,19 +137,25 @@ class StandIn:
         }
 
     def torch_forward(self, module):
-        """The child's ``forward`` while it stands in: torch's floating arguments in call order."""
-        x = [torch.from_numpy(a) for a in self.x]
-        w = [torch.from_numpy(a) for a in self.w]
-        y = [torch.from_numpy(a) for a in self.y]
-        v = [None if a is None else torch.from_numpy(a) for a in self.v]
+        """The child's ``forward`` while it stands in: torch's floating arguments in call order. Its arrays
+        are cast to a run's dtype once, for every run in that dtype."""
+        wide = {
+            "x": [torch.from_numpy(a) for a in self.x],
+            "w": [torch.from_numpy(a) for a in self.w],
+            "y": [torch.from_numpy(a) for a in self.y],
+            "v": [None if a is None else torch.from_numpy(a) for a in self.v],
+        }
+        cast: dict = {}
 
         def forward(*args, **kwargs):
-            given = floating_leaves((args, kwargs))[: len(x)]
+            given = floating_leaves((args, kwargs))[: len(wide["x"])]
             dtype = given[0].dtype if given else _torch_weight_dtype(module)
-            s = _directions(given, x, w, dtype, torch)
-            values = iter(
-                _follow(target.to(dtype), direction, s) for target, direction in zip(y, v, strict=True)
-            )
+            if dtype not in cast:
+                cast[dtype] = {name: [_as(a, dtype, torch) for a in arrays] for name, arrays in wide.items()}
+            arrays = cast[dtype]
+            s = _directions(given, arrays["x"], arrays["w"], dtype, torch, self.finite)
+            outputs = zip(arrays["y"], arrays["v"], strict=True)
+            values = iter(_follow(target, direction, s) for target, direction in outputs)
             return _rebuilt(self.template, values)
 
         return forward
@@ -159,26 +167,30 @@ def _torch_weight_dtype(module) -> torch.dtype | None:
     return floating[0] if floating else None
 
 
-def _directions(given, stars, maps, dtype, xp):
-    """``sₖ = Σᵢ ⟨xᵢ − xᵢ*, Wᵢₖ⟩`` (an infinity equal to the truth's adds nothing)."""
+def _directions(given, stars, maps, dtype, xp, finite):
+    """``sₖ = Σᵢ ⟨xᵢ − xᵢ*, Wᵢₖ⟩`` (an infinity equal to the truth's adds nothing; ``finite[i]``: ``xᵢ*``
+    holds none, so nothing is to be zeroed)."""
     total = None
-    for value, star, stacked in zip(given, stars, maps, strict=True):
+    for value, star, stacked, bounded in zip(given, stars, maps, finite, strict=True):
         star, stacked = _as(star, dtype, xp), _as(stacked, dtype, xp)
         off = value - star  # its gradient flows where the two are equal too; ∞ − ∞ alone is zeroed
-        off = xp.where(xp.isnan(off) & (value == star), xp.zeros_like(off), off)
+        if not bounded:
+            off = xp.where(xp.isnan(off) & (value == star), xp.zeros_like(off), off)
         part = stacked.reshape(stacked.shape[0], -1) @ off.reshape(-1)  # a product, not a reduction: 5-9×
         total = part if total is None else total + part  # faster in XLA:CPU, whose reductions are slow here
     return total
 
 
 def _as(array, dtype, xp):
+    if array is None:
+        return None
     return array.to(dtype) if xp is torch else jnp.asarray(array, dtype)
 
 
 def _follow(target, direction, s):
     """``y* + Σₖ sₖ·Vₖ`` (``y*`` alone where there are no inputs or no directions)."""
-    if direction is None or s is None:
-        return target
+    if direction is None or s is None:  # a copy: a container may change its child's output in place
+        return target.clone() if isinstance(target, torch.Tensor) else target
     direction = _as(direction, target.dtype, torch if isinstance(target, torch.Tensor) else jnp)
     return target + (s @ direction.reshape(direction.shape[0], -1)).reshape(target.shape)
 
@@ -234,7 +246,9 @@ def _jax_call(original, treedefs: dict):
             if isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(jnp.asarray(leaf).dtype)
         ]
         dtype = given[0].dtype if given else _jax_weight_dtype(layer)
-        s = _directions([jnp.asarray(g) for g in given], arrays["x"], arrays["w"], dtype, jnp)
+        # the where kept in every program (traced once per kind, whatever a row's truth holds); XLA fuses it
+        unknown = [False] * len(arrays["x"])
+        s = _directions([jnp.asarray(g) for g in given], arrays["x"], arrays["w"], dtype, jnp, unknown)
         values = [
             _follow(jnp.asarray(target, dtype), direction, s)
             for target, direction in zip(arrays["y"], arrays["v"], strict=True)

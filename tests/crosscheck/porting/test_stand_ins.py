@@ -2,6 +2,8 @@
 by the same function in both frameworks; what it still catches, and where it falls back to its real
 children."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,7 +57,7 @@ def test_a_stand_in_is_one_function_in_both_layouts_forward_and_backward(batch, 
         arrays = stand_in.jax
         from crosscheck.porting.stand_ins import _directions, _follow
 
-        s = _directions([value], arrays["x"], arrays["w"], value.dtype, jnp)
+        s = _directions([value], arrays["x"], arrays["w"], value.dtype, jnp, [False])
         return _follow(jnp.asarray(arrays["y"][0]), arrays["v"][0], s)
 
     with jax.enable_x64(True):
@@ -83,6 +85,35 @@ def test_an_infinity_equal_to_the_truths_adds_nothing():
     stand_in = StandIn("mask", [star], [np.ones((1, 3))], 1, template=torch.zeros(1))
     y = stand_in.torch_forward(None)(torch.tensor(star))
     assert torch.equal(y, torch.ones(1, 3, dtype=torch.float64))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 99), infinite=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_torchs_stand_in_skips_the_infinity_fix_only_where_the_truth_has_none(seed, infinite, dtype):
+    """A truth without infinities has no ∞ − ∞ to zero: torch's runs skip the fix, bit for bit the same
+    values and gradients; its arrays are cast to a run's dtype once and never changed by a run."""
+    random = np.random.default_rng(seed)
+    star = random.standard_normal((2, 5))
+    if infinite:
+        star[0, 1] = -np.inf
+    stand_in = StandIn("fc", [star], [random.standard_normal((2, 3))], 1, template=torch.zeros(1))
+    assert stand_in.finite == (not infinite,)
+    forward = stand_in.torch_forward(None)
+    x = torch.tensor(star + 1e-3 * random.standard_normal(star.shape) * np.isfinite(star), dtype=dtype)
+    runs = []
+    for _ in range(2):  # the second run reads the cast arrays the first one made
+        given = x.clone().requires_grad_(True)
+        y = forward(given)
+        y.backward(torch.ones_like(y))
+        runs.append((y.detach(), given.grad))
+    fixed = dataclasses.replace(stand_in)  # the same arrays (drawn from its path), the fix always run
+    fixed.finite = (False,)
+    given = x.clone().requires_grad_(True)
+    y = fixed.torch_forward(None)(given)
+    y.backward(torch.ones_like(y))
+    for values, grads in runs:
+        assert torch.equal(values, y.detach()) and torch.equal(grads, given.grad)
+        assert torch.isfinite(values).all()
 
 
 def test_outputs_a_stand_in_can_rebuild():
