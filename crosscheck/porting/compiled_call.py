@@ -1,11 +1,15 @@
 """A module called once as one compiled program, not primitive by primitive: ``locate``'s rows judged
-forward only (the whole model, an embedding table) ran eagerly, and XLA compiled every primitive of
-every new shape on its own, about 25 ms each on the 2-core machine of docs/scale.md, dozens per row.
+forward only (the whole model, an embedding table, every row of a locate without gradients) ran eagerly,
+and XLA compiled every primitive of every new shape on its own, about 25 ms each on the 2-core machine of
+docs/scale.md, dozens per row.
 
 The program is traced afresh for each call (the module's code as it is now) with its arguments' arrays
 as parameters and everything else (flags, sizes, ``None``) as constants, as the eager call sees them;
-the module's variables go in as arguments too, so no weight is baked into the program. What cannot be
-compiled (an output that is not arrays, a value a trace cannot take) runs eagerly, as before.
+the module's variables go in as arguments too, so no weight is baked into the program. Within
+:func:`crosscheck.porting.fused.traced_once` (one ``locate``), a call of the same structure, constants and
+shapes as one before runs that one's program, its truth notes given again: the rows of a model's repeated
+layers compile one. What cannot be compiled (an output that is not arrays, a value a trace cannot take)
+runs eagerly, as before.
 
 >>> import jaxlin
 >>> layer = jaxlin.Linear(3, 2, rngs=nnx.Rngs(0))
@@ -23,6 +27,7 @@ import jax.numpy as jnp  # noqa: F401 - the doctest's
 import numpy as np
 from flax import nnx
 
+from crosscheck.porting.fused import argument_shapes, seen_through, traced_programs
 from crosscheck.porting.truth import TruthNotes, promoted_call
 
 
@@ -34,31 +39,52 @@ def called(module: nnx.Module, args: tuple, kwargs: dict, compiled: bool, notes:
     Shape:
         as the module takes and gives.
     """
-
-    def call(layer, args, kwargs):
-        run = lambda: layer(*args, **kwargs)  # noqa: E731
-        return run() if notes is None else promoted_call(layer, run, notes)
-
     if compiled:
-        before = copy.deepcopy(notes)
+        own = None if notes is None else TruthNotes()  # this call's promotions alone: kept with its program
         try:
-            return _compiled_call(module, args, kwargs, call)
+            returned, said = _compiled_call(module, args, kwargs, own)
         except Exception:  # noqa: BLE001 - what a trace cannot take runs as it is: its error, if any, there
+            pass
+        else:
             if notes is not None:
-                notes.promoted, notes.limited = before.promoted, before.limited
-    return call(module, args, kwargs)
+                notes.merge(said)
+            return returned
+    run = lambda: module(*args, **kwargs)  # noqa: E731
+    return run() if notes is None else promoted_call(module, run, notes)
 
 
-def _compiled_call(module: nnx.Module, args: tuple, kwargs: dict, call):
+def _compiled_call(module: nnx.Module, args: tuple, kwargs: dict, notes: TruthNotes | None):
+    """The call's outputs and the promotions its trace noted: from a program of the same structure,
+    constants and shapes traced before in this ``traced_once`` block, else from one traced now."""
     leaves, tree = jax.tree.flatten((args, kwargs))
     arrays = [i for i, leaf in enumerate(leaves) if isinstance(leaf, (jax.Array, np.ndarray))]
     graphdef, state = nnx.split(module)
+    values = [leaves[i] for i in arrays]
+    traced, key = traced_programs(), None
+    if traced is not None:
+        constants = tuple((i, leaf) for i, leaf in enumerate(leaves) if i not in set(arrays))
+        shapes = argument_shapes((state, values))
+        key = ("called", seen_through(graphdef), tree, constants, shapes, notes is None)
+        key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), key)
+        try:
+            hash(key)
+        except TypeError:  # a constant that is not hashable: this call's program is its own
+            key = None
+    if key is not None and key in traced:
+        program, said = traced[key]
+        return program(state, values), copy.deepcopy(said)
 
-    def program(state, values):
+    def run(state, values):
         filled = list(leaves)
         for i, value in zip(arrays, values, strict=True):
             filled[i] = value
         given_args, given_kwargs = jax.tree.unflatten(tree, filled)
-        return call(nnx.merge(graphdef, state), given_args, given_kwargs)
+        layer = nnx.merge(graphdef, state)
+        call = lambda: layer(*given_args, **given_kwargs)  # noqa: E731
+        return call() if notes is None else promoted_call(layer, call, notes)
 
-    return jax.jit(program)(state, [leaves[i] for i in arrays])
+    program = jax.jit(run)
+    returned = program(state, values)
+    if key is not None:
+        traced[key] = program, copy.deepcopy(notes)
+    return returned, notes

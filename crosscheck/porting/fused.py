@@ -112,7 +112,13 @@ def traced_once():
         _TRACED.reset(token)
 
 
-def _argument_shapes(arguments) -> tuple:
+def traced_programs() -> dict | None:
+    """The programs traced in the enclosing :func:`traced_once` block, by key (``None`` outside one):
+    :mod:`crosscheck.porting.compiled_call` keeps its own there too."""
+    return _TRACED.get()
+
+
+def argument_shapes(arguments) -> tuple:
     """The tree, and each leaf's shape, dtype and placement: what a traced program depends on."""
     leaves, tree = jax.tree.flatten(arguments)
     shapes = tuple(
@@ -135,9 +141,9 @@ def _program(structure, arguments) -> Callable[[], object]:
     if traced is None:
         lowered = _lowered(structure, arguments)
         return lambda: _compiled(lowered)
-    tree, shapes = _argument_shapes(arguments)
+    tree, shapes = argument_shapes(arguments)
     # a part of the structure: graphdef, grads, constants, widen, notes (a float64 run's, else None)
-    options = tuple(((_seen_through(part[0]), *part[1:-1]), part[-1] is None) for part in structure)
+    options = tuple(((seen_through(part[0]), *part[1:-1]), part[-1] is None) for part in structure)
     key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), options, tree, shapes)
     if key in traced:
         program, said = traced[key]
@@ -156,7 +162,7 @@ def _program(structure, arguments) -> Callable[[], object]:
     return compiled
 
 
-def _seen_through(graphdef):
+def seen_through(graphdef):
     """The graph definition with each ``functools.partial`` held as a static attribute (an activation
     with its options) keyed by its function and arguments: a partial is equal only to itself, so each
     instance of a repeated layer holding its own would otherwise be traced again."""
@@ -184,7 +190,7 @@ def _lowered(structure, arguments) -> tuple[str, object]:
     """The traced program of ``structure`` on ``arguments`` and the key its compiled program is kept by."""
     lowered = _fresh_program().lower(structure, *arguments)
     # jit drops unused arguments from the program: their tree and shapes are part of the key too
-    tree, shapes = _argument_shapes(arguments)
+    tree, shapes = argument_shapes(arguments)
     text = f"{jax.config.jax_default_device}|{tree}|{shapes}|{lowered.as_text()}"
     return hashlib.sha1(text.encode()).hexdigest(), lowered
 

@@ -17,6 +17,7 @@ from flax import nnx
 
 from crosscheck.numerics import is_floating
 from crosscheck.porting.evaluate import Evaluation, evaluate_jax
+from crosscheck.porting.fused import argument_shapes, seen_through, traced_programs
 from crosscheck.porting.outputs import flatten_output
 from crosscheck.weights.tree import Rename, submodules
 
@@ -124,5 +125,17 @@ def _forward_magnitudes(module: nnx.Module, inputs) -> Evaluation:
         merged = nnx.merge(graphdef, jax.tree.map(absolute_weight, params), rest)
         return dict(flatten_output(merged(*arrays), type(module).__name__))
 
-    outputs = jax.jit(forward)(params, rest, arrays)
+    traced = traced_programs()  # within one locate, the rows of repeated layers compile one
+    key = (
+        "magnitudes",
+        jax.config.jax_default_device,
+        seen_through(graphdef),
+        argument_shapes((params, rest, arrays)),
+    )
+    program = None if traced is None else traced.get(key)
+    if program is None:
+        program = jax.jit(forward)
+        if traced is not None:
+            traced[key] = program
+    outputs = program(params, rest, arrays)
     return Evaluation({path: np.asarray(y) for path, y in outputs.items()}, {})

@@ -150,9 +150,11 @@ class StandIn:
         def forward(*args, **kwargs):
             given = floating_leaves((args, kwargs))[: len(wide["x"])]
             dtype = given[0].dtype if given else _torch_weight_dtype(module)
-            if dtype not in cast:
-                cast[dtype] = {name: [_as(a, dtype, torch) for a in arrays] for name, arrays in wide.items()}
-            arrays = cast[dtype]
+            arrays = cast.get(dtype)
+            if arrays is None:
+                arrays = {name: [_as(a, dtype, torch) for a in values] for name, values in wide.items()}
+                if all(a is None or a.dtype == dtype for values in arrays.values() for a in values):
+                    cast[dtype] = arrays  # not where a truth run promoted the cast: that run's alone
             s = _directions(given, arrays["x"], arrays["w"], dtype, torch, self.finite)
             outputs = zip(arrays["y"], arrays["v"], strict=True)
             values = iter(_follow(target, direction, s) for target, direction in outputs)

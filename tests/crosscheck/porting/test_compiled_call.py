@@ -10,6 +10,7 @@ import jaxlin
 from crosscheck import copy_torch_to_jax, locate
 from crosscheck.porting import compiled_call, locating
 from crosscheck.porting.compiled_call import called
+from crosscheck.porting.fused import traced_once
 from crosscheck.porting.truth import TruthNotes
 from tests.crosscheck.porting.test_locate_traced import JaxStack, TorchStack
 from tests.crosscheck.porting.test_locate_traced import X as STACK_X
@@ -102,3 +103,25 @@ def test_locate_runs_its_forward_rows_compiled_where_rows_run_beside(monkeypatch
     runs.clear()
     eager = locate(port, ref, STACK_X, grads=True)
     assert not runs and [str(row) for row in eager.rows()] == [str(row) for row in compiled.rows()]
+
+
+def test_calls_of_one_structure_and_shapes_compile_once_within_a_locate_and_say_their_notes(monkeypatch):
+    traced = []
+    original = compiled_call.jax.jit
+    monkeypatch.setattr(compiled_call.jax, "jit", lambda function: traced.append(1) or original(function))
+    first, second = JaxModel(), JaxModel()
+    second.norm.scale[...] = 2 * second.norm.scale[...]
+    x = np.random.default_rng(1).standard_normal((4, 8))
+    outputs, lines = [], []
+    with jax.enable_x64(True), traced_once():
+        for model in (first, second, first):
+            notes = TruthNotes()
+            outputs.append(np.asarray(called(model, (jnp.asarray(x),), {}, True, notes)))
+            lines.append(notes.lines())
+        called(first, (jnp.asarray(x[:2]),), {}, True, TruthNotes())  # other shapes: traced again
+    assert len(traced) == 2
+    assert lines[0] == lines[1] == lines[2] and lines[0]
+    with jax.enable_x64(True):
+        alone = np.asarray(called(second, (jnp.asarray(x),), {}, True, TruthNotes()))  # its own program
+    np.testing.assert_array_equal(outputs[1], alone)  # the second model's own weights, not the first's
+    np.testing.assert_array_equal(outputs[0], outputs[2])

@@ -19,6 +19,7 @@ from crosscheck.porting.activation_layouts import find_layout
 from crosscheck.porting.capture import capture_jax, capture_torch
 from crosscheck.porting.stand_ins import StandIn, rebuildable_jax, rebuildable_torch
 from crosscheck.porting.streaming import float64_whole, left_as_they_are
+from crosscheck.porting.truth import TruthNotes, promoting_torch
 from crosscheck.weights.tree import submodules
 from tests.crosscheck.porting.models import build_jax, build_torch
 
@@ -114,6 +115,20 @@ def test_torchs_stand_in_skips_the_infinity_fix_only_where_the_truth_has_none(se
     for values, grads in runs:
         assert torch.equal(values, y.detach()) and torch.equal(grads, given.grad)
         assert torch.isfinite(values).all()
+
+
+def test_a_cast_a_truth_run_promoted_is_not_kept_for_the_working_run():
+    """A child without inputs takes its dtype from its weights (float32 in both runs); the float64 truth
+    run promotes the cast to float32, and the working run after it must still get float32."""
+    linear = torch.nn.Linear(2, 3)
+    stand_in = StandIn("embeddings", [], [np.linspace(0.1, 0.6, 6).reshape(2, 3)], 1, template=torch.zeros(1))
+    forward = stand_in.torch_forward(linear)
+    notes = TruthNotes()
+    with promoting_torch(linear, notes):
+        truth = forward()
+    work = forward()
+    assert truth.dtype == torch.float64 and work.dtype == torch.float32
+    assert torch.equal(work, torch.tensor(stand_in.y[0], dtype=torch.float32))
 
 
 def test_outputs_a_stand_in_can_rebuild():
