@@ -49,23 +49,29 @@ def called(module: nnx.Module, args: tuple, kwargs: dict, compiled: bool, notes:
             if notes is not None:
                 notes.merge(said)
             return returned
-    run = lambda: module(*args, **kwargs)  # noqa: E731
-    return run() if notes is None else promoted_call(module, run, notes)
+    return _call(module, args, kwargs, notes)
+
+
+def _call(layer: nnx.Module, args: tuple, kwargs: dict, notes: TruthNotes | None):
+    """``layer(*args, **kwargs)``, its narrowing casts promoted into ``notes`` where given."""
+    run = lambda: layer(*args, **kwargs)  # noqa: E731
+    return run() if notes is None else promoted_call(layer, run, notes)
 
 
 def _compiled_call(module: nnx.Module, args: tuple, kwargs: dict, notes: TruthNotes | None):
     """The call's outputs and the promotions its trace noted: from a program of the same structure,
     constants and shapes traced before in this ``traced_once`` block, else from one traced now."""
     leaves, tree = jax.tree.flatten((args, kwargs))
-    arrays = [i for i, leaf in enumerate(leaves) if isinstance(leaf, (jax.Array, np.ndarray))]
+    is_array = [isinstance(leaf, (jax.Array, np.ndarray)) for leaf in leaves]
+    arrays = [i for i, array in enumerate(is_array) if array]
     graphdef, state = nnx.split(module)
     values = [leaves[i] for i in arrays]
     traced, key = traced_programs(), None
     if traced is not None:
-        constants = tuple((i, leaf) for i, leaf in enumerate(leaves) if i not in set(arrays))
+        constants = tuple((i, leaves[i]) for i, array in enumerate(is_array) if not array)
         shapes = argument_shapes((state, values))
-        key = ("called", seen_through(graphdef), tree, constants, shapes, notes is None)
-        key = (jax.config.jax_default_device, bool(jax.config.jax_enable_x64), key)
+        device, x64 = jax.config.jax_default_device, bool(jax.config.jax_enable_x64)
+        key = ("called", device, x64, seen_through(graphdef), tree, constants, shapes, notes is None)
         try:
             hash(key)
         except TypeError:  # a constant that is not hashable: this call's program is its own
@@ -79,9 +85,7 @@ def _compiled_call(module: nnx.Module, args: tuple, kwargs: dict, notes: TruthNo
         for i, value in zip(arrays, values, strict=True):
             filled[i] = value
         given_args, given_kwargs = jax.tree.unflatten(tree, filled)
-        layer = nnx.merge(graphdef, state)
-        call = lambda: layer(*given_args, **given_kwargs)  # noqa: E731
-        return call() if notes is None else promoted_call(layer, call, notes)
+        return _call(nnx.merge(graphdef, state), given_args, given_kwargs, notes)
 
     program = jax.jit(run)
     returned = program(state, values)
