@@ -248,11 +248,17 @@ def fits_beside(model: torch.nn.Module) -> bool:
     bytes fit in the memory the system says is available, less a quarter of the machine (other
     processes, the allocator's slack). Where the system does not say (not Linux), they run one after
     the other, as they must for a model near the machine's size."""
+    return _fits_with_a_quarter_spare(BESIDE_FACTOR * parameter_bytes(model))
+
+
+def _fits_with_a_quarter_spare(needed: int) -> bool:
+    """Whether ``needed`` bytes fit in the memory the system says is available, less a quarter of the
+    machine (other processes, the allocator's slack); ``False`` where the system does not say."""
     memory = system_memory()
     if memory is None:
         return False
     available, total = memory
-    return BESIDE_FACTOR * parameter_bytes(model) < available - total // 4
+    return needed < available - total // 4
 
 
 JUDGING_BYTES_PER_ELEMENT = 80
@@ -265,11 +271,7 @@ def judging_fits_beside(largest_item: int) -> bool:
     """Whether ``check`` may judge two items at a time: two of its largest item's (``largest_item``
     elements) worst case, :data:`JUDGING_BYTES_PER_ELEMENT` each, fit in the memory the system says is
     available, less a quarter of the machine (as :func:`fits_beside`)."""
-    memory = system_memory()
-    if memory is None:
-        return False
-    available, total = memory
-    return 2 * JUDGING_BYTES_PER_ELEMENT * largest_item < available - total // 4
+    return _fits_with_a_quarter_spare(2 * JUDGING_BYTES_PER_ELEMENT * largest_item)
 
 
 ROWS_BESIDE_SHARE = 16
