@@ -46,6 +46,7 @@ from crosscheck.numerics.relative import rms
 from crosscheck.porting.capture import Call
 from crosscheck.porting.locate_layers import LayerResult, floating_leaves, output_layouts, substituted
 from crosscheck.porting.streaming import left_as_they_are
+from crosscheck.porting.truth import in_truth_run
 from crosscheck.weights import numpy_of_torch
 
 RANK = 2
@@ -68,10 +69,12 @@ class StandInValue(nnx.Variable):
 
 class StandInArrays(nnx.Module):
     """A stand-in's arrays on the JAX child, so that traced programs take them as arguments (the rows of a
-    model's repeated layers share one program); ``treedef_key`` names the output's tree."""
+    model's repeated layers share one program); ``treedef_key`` names the output's tree, ``finite`` says
+    per input whether the truth's holds only finite values (static: rows alike share a program)."""
 
-    def __init__(self, arrays: dict[str, list], treedef_key: str):
+    def __init__(self, arrays: dict[str, list], treedef_key: str, finite: tuple[bool, ...]):
         self.treedef_key = treedef_key
+        self.finite = finite
         self.counts = tuple((name, len(values)) for name, values in arrays.items())
         with jax.enable_x64(True):
             for name, values in arrays.items():
@@ -149,7 +152,7 @@ class StandIn:
 
         def forward(*args, **kwargs):
             given = floating_leaves((args, kwargs))[: len(wide["x"])]
-            dtype = given[0].dtype if given else _torch_weight_dtype(module)
+            dtype = _run_dtype(given, module, torch.float64, _torch_weight_dtype)
             arrays = cast.get(dtype)
             if arrays is None:
                 arrays = {name: [_as(a, dtype, torch) for a in values] for name, values in wide.items()}
@@ -241,16 +244,14 @@ def _jax_call(original, treedefs: dict):
         carried = vars(layer).get(ATTRIBUTE)
         if carried is None:
             return original(layer, *args, **kwargs)
-        arrays = carried.arrays()
         given = [
             leaf
             for leaf in jax.tree.leaves((args, kwargs))
             if isinstance(leaf, (jax.Array, np.ndarray)) and is_floating(jnp.asarray(leaf).dtype)
         ]
-        dtype = given[0].dtype if given else _jax_weight_dtype(layer)
-        # the where kept in every program (traced once per kind, whatever a row's truth holds); XLA fuses it
-        unknown = [False] * len(arrays["x"])
-        s = _directions([jnp.asarray(g) for g in given], arrays["x"], arrays["w"], dtype, jnp, unknown)
+        dtype = _run_dtype(given, layer, jnp.float64, _jax_weight_dtype)
+        arrays = carried.arrays()
+        s = _directions([jnp.asarray(g) for g in given], arrays["x"], arrays["w"], dtype, jnp, carried.finite)
         values = [
             _follow(jnp.asarray(target, dtype), direction, s)
             for target, direction in zip(arrays["y"], arrays["v"], strict=True)
@@ -258,6 +259,14 @@ def _jax_call(original, treedefs: dict):
         return jax.tree.unflatten(treedefs[carried.treedef_key], values)
 
     return call
+
+
+def _run_dtype(given: list, module, float64, weight_dtype):
+    """The dtype a stand-in computes in: float64 in a truth run, else its first floating input's, else its
+    weights' (in a truth run those may still be the working dtype's: widened only where used)."""
+    if in_truth_run():
+        return float64
+    return given[0].dtype if given else weight_dtype(module)
 
 
 def _jax_weight_dtype(layer):
@@ -281,7 +290,7 @@ def standing_in(stood_in: list[tuple[StandIn, list, object, object]]):
                 owner = next(c for c in type(instance).__mro__ if "__call__" in vars(c))
                 if owner not in originals:
                     originals[owner] = vars(owner)["__call__"]
-                setattr(instance, ATTRIBUTE, StandInArrays(stand_in.jax, key))
+                setattr(instance, ATTRIBUTE, StandInArrays(stand_in.jax, key, stand_in.finite))
                 carriers.append(instance)
             forwards.append((torch_module, vars(torch_module).get("forward")))
             torch_module.forward = stand_in.torch_forward(torch_module)

@@ -35,6 +35,7 @@ inputs of the function, as weights are.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -202,13 +203,26 @@ def promoting_torch(model: torch.nn.Module, notes: TruthNotes):
     handles = [hooks.register_module_forward_pre_hook(before), hooks.register_module_forward_hook(after)]
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
+    token = _TRUTH_RUN.set(True)
     try:
         with _PromoteCasts(notes, where):
             yield notes
     finally:
+        _TRUTH_RUN.reset(token)
         torch.set_default_dtype(default)
         for handle in handles:
             handle.remove()
+
+
+_TRUTH_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("crosscheck_truth_run", default=False)
+
+
+def in_truth_run() -> bool:
+    """Whether a float64 truth run is under way (torch's inside :func:`promoting_torch`, JAX's traced
+    inside :func:`promoting_jax`): a value made there without inputs to follow (a stand-in's output) is
+    float64, whatever the weights it would take its dtype from hold (streamed or widened only where used,
+    they are still the working dtype's there)."""
+    return _TRUTH_RUN.get()
 
 
 def _dtype(value):
@@ -265,10 +279,12 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
             return original(primitive, *args, **params)
 
         core.Primitive.bind = bind
+        token = _TRUTH_RUN.set(True)
         try:
             with jax.disable_jit():
                 yield notes
         finally:
+            _TRUTH_RUN.reset(token)
             core.Primitive.bind = original
 
 

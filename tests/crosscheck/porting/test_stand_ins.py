@@ -117,6 +117,29 @@ def test_torchs_stand_in_skips_the_infinity_fix_only_where_the_truth_has_none(se
         assert torch.isfinite(values).all()
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 99), dtype=st.sampled_from([jnp.float32, jnp.float64]))
+def test_jaxs_stand_in_without_the_infinity_fix_gives_the_same_bits_where_the_truth_has_none(seed, dtype):
+    """A static flag per input: where the truth holds no infinity, JAX's programs leave the fix out (fewer
+    kernels to compile), and the values and input gradients are those the fix gives, bit for bit."""
+    from crosscheck.porting.stand_ins import _directions
+
+    random = np.random.default_rng(seed)
+    star = random.standard_normal((2, 5))
+    maps = random.standard_normal((2, 2, 5))
+    x = star + 1e-3 * random.standard_normal(star.shape)
+
+    def product(value, finite):
+        return _directions([value], [star], [maps], value.dtype, jnp, [finite])
+
+    with jax.enable_x64(True):
+        value = jnp.asarray(x, dtype)
+        runs = [jax.value_and_grad(lambda v, f=f: jnp.sum(product(v, f) ** 2))(value) for f in (True, False)]
+    (fast, fast_grad), (fixed, fixed_grad) = runs
+    assert np.array_equal(np.asarray(fast), np.asarray(fixed))
+    assert np.array_equal(np.asarray(fast_grad), np.asarray(fixed_grad))
+
+
 def test_a_cast_a_truth_run_promoted_is_not_kept_for_the_working_run():
     """A child without inputs takes its dtype from its weights (float32 in both runs); the float64 truth
     run promotes the cast to float32, and the working run after it must still get float32."""
@@ -129,6 +152,74 @@ def test_a_cast_a_truth_run_promoted_is_not_kept_for_the_working_run():
     work = forward()
     assert truth.dtype == torch.float64 and work.dtype == torch.float32
     assert torch.equal(work, torch.tensor(stand_in.y[0], dtype=torch.float32))
+
+
+def test_a_truth_run_after_a_working_run_gets_float64_from_a_child_without_inputs():
+    """The working run casts the arrays to the weights' float32 and keeps them; the truth run after it,
+    whose weights may still be float32 (streamed in only while their own layer is called, which a stand-in
+    never is), must get the float64 values, not the kept float32 ones."""
+    linear = torch.nn.Linear(2, 3)
+    stand_in = StandIn(
+        "embeddings", [], [np.linspace(0.1, 0.6, 6).reshape(2, 3) / 3], 1, template=torch.zeros(1)
+    )
+    forward = stand_in.torch_forward(linear)
+    work = forward()
+    with promoting_torch(linear, TruthNotes()):
+        truth = forward()
+    assert work.dtype == torch.float32 and truth.dtype == torch.float64
+    assert torch.equal(truth, torch.from_numpy(stand_in.y[0]))
+
+
+class _Tokens(nnx.Module):
+    """A container of an embedding and a norm, as BERT's embeddings are: its own call holds no weights."""
+
+    def __init__(self):
+        self.table = nnx.Embed(10, 8, rngs=nnx.Rngs(0))
+        self.norm = nnx.LayerNorm(8, epsilon=1e-5, rngs=nnx.Rngs(1))
+
+    def __call__(self, ids):
+        return self.norm(self.table(ids))
+
+
+class _TokensThenProject(nnx.Module):
+    def __init__(self):
+        self.embed = _Tokens()
+        self.proj = jaxlin.Linear(8, 4, rngs=nnx.Rngs(2))
+
+    def __call__(self, ids):
+        return self.proj(self.embed(ids))
+
+
+class _TorchTokens(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table, self.norm = torch.nn.Embedding(10, 8), torch.nn.LayerNorm(8)
+
+    def forward(self, ids):
+        return self.norm(self.table(ids))
+
+
+class _TorchTokensThenProject(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.proj = _TorchTokens(), torch.nn.Linear(8, 4)
+
+    def forward(self, ids):
+        return self.proj(self.embed(ids))
+
+
+@pytest.mark.parametrize("grads", [False, True])
+def test_a_child_without_floating_inputs_stands_in_in_float64_in_both_truth_runs(grads):
+    """In both frameworks' float64 runs an embedding standing in gives its float64 truth, though the
+    weights it takes its dtype from are float32 there: a truth rounded to float32 would fail the model's
+    same-function tier, and the model would be judged again with its real children."""
+    torch.manual_seed(0)
+    theirs, ours = _TorchTokensThenProject(), _TokensThenProject()
+    copy_torch_to_jax(theirs, ours)
+    ids = np.random.default_rng(0).integers(0, 10, (2, 5))
+    model = _rows(locate(ours, theirs, ids, grads=grads))[""]
+    assert model.passed and model.stood_in == ["proj", "embed"]
+    assert all(item.same_function.metrics.get("rms_difference", 0.0) == 0.0 for item in model.items)
 
 
 def test_outputs_a_stand_in_can_rebuild():
