@@ -35,7 +35,9 @@ def _own_float64_state(state):
     there, and the truth downstream of it would be float32's."""
 
     def own(array):
-        return _on_host(array, np.float64) if jnp.issubdtype(array.dtype, jnp.floating) else array
+        if not jnp.issubdtype(array.dtype, jnp.floating) or array.dtype == jnp.float64:
+            return array  # immutable: a value the view writes replaces the view's own, not the original's
+        return _on_host(array, np.float64)
 
     return jax.tree.map(own, state)
 

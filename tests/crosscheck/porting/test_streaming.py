@@ -204,6 +204,20 @@ def test_the_float64_modules_own_floating_state_is_float64_and_the_working_modul
     assert int(model.index[...]) == 0
 
 
+def test_a_float64_views_float64_state_is_the_working_modules_array_and_its_writes_stay_its_own():
+    """State already float64 (a stand-in's arrays, a float64 cache) is not copied into the view: arrays
+    cannot change, and a value the view writes replaces the view's own variable only."""
+    model = CachedSum()
+    with jax.enable_x64(True):
+        model.cache = nnx.Cache(jnp.zeros((2, 3), jnp.float64))
+        before = model.cache.get_value()
+        view = float64_view(model)
+        assert view.cache.get_value() is before
+        promoted_call(view, lambda: view(jnp.ones((2, 3))), TruthNotes())
+    assert model.cache.get_value() is before and float(np.asarray(before).sum()) == 0.0
+    assert float(np.asarray(view.cache[...]).sum()) == 6.0
+
+
 def test_forward_magnitudes_taken_inside_the_program_equal_the_float64_copys_bit_for_bit():
     from crosscheck.porting.evaluate import evaluate_jax
     from crosscheck.porting.magnitudes import absolute, magnitudes
