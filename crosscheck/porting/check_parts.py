@@ -16,7 +16,7 @@ from crosscheck.numerics import is_floating
 from crosscheck.numerics.relative import rms, sum_of_squares
 from crosscheck.porting.channels import Channels, channels_first_of, channels_option
 from crosscheck.porting.evaluate import Evaluation, model_call_error
-from crosscheck.porting.fused import Request
+from crosscheck.porting.fused import Request, argument_shapes, seen_through, traced_programs
 from crosscheck.porting.model_pair import GradientKeys
 from crosscheck.porting.outputs import OutputTreeError, flatten_output
 from crosscheck.porting.sides import Side, to_jax_layout
@@ -76,11 +76,42 @@ def channels_of(channels_first, torch_module, torch_inputs) -> Channels:
 
 
 def output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
-    """The JAX output's paths, in order, and their shapes and dtypes, without computing anything.
+    """The JAX output's paths, in order, and their shapes and dtypes, without computing anything; within
+    :func:`crosscheck.porting.fused.traced_once`, traced once per structure and argument shapes (a
+    model's repeated layers).
 
     Raises:
         ModelCallError: the module raised on the inputs.
     """
+    traced = traced_programs()
+    key = None if traced is None else _shapes_key(jax_module, work_inputs, kwargs)
+    if key is None:
+        return _output_shapes(jax_module, work_inputs, kwargs)
+    if key not in traced:
+        traced[key] = _output_shapes(jax_module, work_inputs, kwargs)
+    order, shapes = traced[key]
+    return list(order), dict(shapes)
+
+
+def _shapes_key(jax_module, work_inputs, kwargs: dict) -> tuple | None:
+    """What the output's shapes depend on: the module's structure, the x64 mode, each array argument's
+    shape and dtype and every other argument's value (``None`` where one cannot be a key)."""
+    graphdef, state = nnx.split(jax_module)
+    leaves, tree = jax.tree.flatten((tuple(work_inputs), kwargs))
+    arguments = tuple(
+        (np.shape(leaf), str(leaf.dtype)) if hasattr(leaf, "dtype") and hasattr(leaf, "shape") else leaf
+        for leaf in leaves
+    )
+    key = ("output shapes", bool(jax.config.jax_enable_x64), seen_through(graphdef), argument_shapes(state))
+    key += (tree, arguments)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
     order: list[str] = []
 
     def flat(*arrays):
@@ -100,6 +131,27 @@ def output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dic
 def representable(rng, shape: jax.ShapeDtypeStruct) -> np.ndarray:
     """Standard normal values rounded to ``shape``'s dtype, held in float64: the same loss for every run."""
     return rng.standard_normal(shape.shape).astype(np.dtype(shape.dtype)).astype(np.float64)
+
+
+def drawn_cotangents(seed: int, shapes: dict) -> dict:
+    """``{path: representable(...)}`` for ``shapes`` in order, from one generator seeded ``seed``; within
+    :func:`crosscheck.porting.fused.traced_once`, drawn once per seed and shapes and shared, read-only
+    (every run copies them: a model's repeated layers draw the same values).
+
+    Shape:
+        each value has its output's shape.
+    """
+    traced = traced_programs()
+    key = ("cotangents", seed, tuple((tuple(s.shape), str(s.dtype)) for s in shapes.values()))
+    drawn = None if traced is None else traced.get(key)
+    if drawn is None:
+        rng = np.random.default_rng(seed)
+        drawn = [representable(rng, shape) for shape in shapes.values()]
+        if traced is not None:
+            for array in drawn:
+                array.setflags(write=False)
+            traced[key] = drawn
+    return dict(zip(shapes, drawn, strict=True))
 
 
 def absolute_keywords(kwargs: dict) -> dict:

@@ -31,8 +31,8 @@ from crosscheck.porting.check_parts import (
     PreparedCheck,
     absolute_keywords,
     channels_of,
+    drawn_cotangents,
     output_shapes,
-    representable,
 )
 from crosscheck.porting.evaluate import evaluate_torch, split_keywords
 from crosscheck.porting.finishing import TorchRuns, finish_check, run_torch
@@ -125,8 +125,8 @@ def prepare_check(
         pairs, result.unpaired_jax, result.unpaired_torch = pair_paths(order, torch_paths)
     floating = [path for path in order if is_floating_array(shapes[path])]
     paired = floating if pairs is None else [j for j, _ in pairs if j in floating]
-    rng = np.random.default_rng(seed)
-    cotangents = {path: representable(rng, shapes[path]) for path in paired[: 1 if pairs is None else None]}
+    drawn = paired[: 1 if pairs is None else None]
+    cotangents = drawn_cotangents(seed, {path: shapes[path] for path in drawn})
     keys = select = torch_grads = None
     if grads and not cotangents:
         result.notes.append("no floating output: gradients not compared")

@@ -129,3 +129,45 @@ def test_within_traced_once_layers_holding_equal_partials_share_one_trace_and_un
             result.output, evaluate_all([Request(layer, (x,), np.ones((4, 2)))])[0].output
         )
     assert not np.array_equal(results[0].output, results[2].output)
+
+
+class Twice(nnx.Module):
+    """A constant keyword changes what it returns: one array, or two."""
+
+    def __init__(self):
+        self.layer = jaxlin.Linear(8, 3, rngs=nnx.Rngs(0))
+
+    def __call__(self, x, both=False):
+        y = self.layer(x)
+        return (y, 2 * y) if both else y
+
+
+def test_within_traced_once_output_shapes_are_traced_once_per_structure_shapes_and_constants(monkeypatch):
+    from crosscheck.porting import check_parts
+
+    traced = []
+    original = check_parts._output_shapes
+    monkeypatch.setattr(check_parts, "_output_shapes", lambda *a: traced.append(1) or original(*a))
+    model, other = Twice(), Twice()
+    with traced_once():
+        one = check_parts.output_shapes(model, (X,), {})
+        assert check_parts.output_shapes(other, (X,), {}) == one and len(traced) == 1
+        both = check_parts.output_shapes(model, (X,), {"both": True})
+        longer = check_parts.output_shapes(model, (np.ones((6, 8), np.float32),), {})
+    assert len(traced) == 3 and len(both[0]) == 2 and len(one[0]) == 1
+    assert longer[1][longer[0][0]].shape == (6, 3)
+    assert check_parts.output_shapes(model, (X,), {}) == one and len(traced) == 4  # outside: afresh
+
+
+def test_within_traced_once_cotangents_are_drawn_once_and_shared_read_only():
+    from crosscheck.porting.check_parts import drawn_cotangents, representable
+
+    shapes = {"a": jax.ShapeDtypeStruct((3, 4), np.float32), "b": jax.ShapeDtypeStruct((2,), np.float32)}
+    rng = np.random.default_rng(7)
+    expected = {path: representable(rng, shape) for path, shape in shapes.items()}
+    fresh = drawn_cotangents(7, shapes)
+    assert all(np.array_equal(fresh[p], expected[p]) and fresh[p].flags.writeable for p in shapes)
+    with traced_once():
+        first, second = drawn_cotangents(7, shapes), drawn_cotangents(7, {"c": shapes["a"], "d": shapes["b"]})
+    assert first["a"] is second["c"] and not first["a"].flags.writeable
+    assert all(np.array_equal(first[p], expected[p]) for p in shapes)
