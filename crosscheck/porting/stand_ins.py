@@ -118,7 +118,9 @@ class StandIn:
 
         def directions(shape, scale):  # unit variance; uniform float32 draws take half a normal's time
             drawn = random.random((RANK, *shape), np.float32).astype(np.float64)
-            return (drawn - 0.5) * (np.sqrt(12.0) * scale)
+            drawn -= 0.5  # in place: the same operations as (drawn - 0.5) * ..., without two temporaries
+            drawn *= np.sqrt(12.0) * scale
+            return drawn
 
         self.w = [directions(x.shape, 1 / (np.sqrt(x.size * paired) * _scale(x))) for x in self.x]
         self.v = [
