@@ -14,13 +14,14 @@ True
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from crosscheck.numerics.bits import bits_of, ulp_steps
 from crosscheck.numerics.bounds import Bound
 from crosscheck.numerics.chunks import chunk_reader
 from crosscheck.numerics.comparison import Comparison
-from crosscheck.numerics.judging import ratio_to
 
 CHUNK = 1 << 16
 """Elements per chunk: a few float64 buffers of it stay in the caches."""
@@ -43,14 +44,16 @@ class _Side:
         self.max_error = self.max_ratio = self.det = self.prob = 0.0
         self.worst = (-1.0, 0.0, 0, 0.0)  # ratio, error, flat index, allowed
 
-    def add(self, error, ratio, allowed, deterministic, probabilistic, start: int) -> None:
+    def add(self, error, ratio, allowed, deterministic, probabilistic, start: int, spare=None) -> None:
+        """``spare``: a float64 buffer of ``error``'s shape the deterministic and probabilistic ratios may
+        be written into."""
         self.max_error = max(self.max_error, float(np.max(error)))
         at = int(np.argmax(ratio))
         if ratio[at] > self.worst[0]:
             self.worst = (float(ratio[at]), float(error[at]), start + at, float(allowed[at]))
         self.max_ratio = max(self.max_ratio, float(ratio[at]))
-        self.det = max(self.det, _largest_ratio(error, deterministic))
-        self.prob = max(self.prob, _largest_ratio(error, probabilistic))
+        self.det = max(self.det, _largest_ratio(error, deterministic, spare))
+        self.prob = max(self.prob, _largest_ratio(error, probabilistic, spare))
 
     def metrics(self) -> dict[str, float]:
         label = self.label
@@ -63,20 +66,45 @@ class _Side:
         }
 
 
-_FINITE = np.zeros((), bool)
-"""No element fails for being non-finite: every value on this path is finite."""
-
-
-def _ratio(error: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    return ratio_to(error, allowed, _FINITE)
-
-
-def _largest_ratio(error: np.ndarray, allowed: np.ndarray) -> float:
-    """``max(_ratio(error, allowed))`` in two passes: the ratios are never negative, and a 0/0 (NaN, which
-    ``fmax`` passes over) counts as 0."""
+def _ratio(error: np.ndarray, allowed: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`~crosscheck.numerics.judging.ratio_to` with every element finite, into ``out``: the same
+    values (0/0 = 0, x/0 = inf)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        largest = float(np.fmax.reduce(np.divide(error, allowed), axis=None))
+        ratio = np.divide(error, allowed, out=out)
+    if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios >= 0: a NaN sum means a 0/0
+        ratio[np.isnan(ratio)] = 0.0
+    return ratio
+
+
+def _largest_ratio(error: np.ndarray, allowed: np.ndarray, out: np.ndarray | None = None) -> float:
+    """``max(_ratio(error, allowed))`` in two passes: the ratios are never negative, and a 0/0 (NaN, which
+    ``fmax`` passes over) counts as 0. ``out``: a float64 buffer of ``error``'s shape for the ratios."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        largest = float(np.fmax.reduce(np.divide(error, allowed, out=out), axis=None))
     return 0.0 if np.isnan(largest) else largest
+
+
+class _Buffers(threading.local):
+    """Each thread's float64 and boolean buffers of :data:`CHUNK` elements, made once and reused: a new
+    array per operation and chunk costs more in fresh pages than the operation does."""
+
+    def __init__(self):
+        self.floats = [np.empty(CHUNK) for _ in range(9)]
+        self.flags = [np.empty(CHUNK, bool) for _ in range(2)]
+
+    def of(self, size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return [b[:size] for b in self.floats], [b[:size] for b in self.flags]
+
+
+_BUFFERS = _Buffers()
+
+
+def _float64(values: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """``np.asarray(values, np.float64)``: ``values`` itself when float64 already, else in ``buffer``."""
+    if values.dtype == np.float64:
+        return values
+    np.copyto(buffer, values)
+    return buffer
 
 
 class _UlpMedian:
@@ -133,27 +161,34 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
     equal_bits = mismatched = 0
     for start in range(0, actual.size, CHUNK):
         stop = min(start + CHUNK, actual.size)
+        # every operation as in the whole-array path, into this thread's buffers (see _Buffers)
+        (a, e, t, det, prob, allowed, diff, ratio, work), (bad, flags) = _BUFFERS.of(stop - start)
         ours, theirs = read_actual(start, stop), read_expected(start, stop)
-        a, e = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-        deterministic, probabilistic, allowed = bound.of(read_magnitude(start, stop))
-        allowed = allowed if read_truth is not None else 2 * allowed
-        diff = np.abs(a - e)
+        a, e = _float64(ours, a), _float64(theirs, e)
+        magnitude = read_magnitude(start, stop)
+        deterministic, probabilistic, allowed = bound.of(magnitude, out=(det, prob, allowed))
+        if read_truth is None:
+            allowed = np.multiply(2, allowed, out=allowed)
+        np.abs(np.subtract(a, e, out=diff), out=diff)
         max_abs = max(max_abs, float(np.max(diff)))
-        max_rel = max(max_rel, float(np.max(diff / np.where(e == 0, 1.0, np.abs(e)))))
+        scale = np.abs(e, out=work)
+        np.copyto(scale, 1.0, where=np.equal(e, 0, out=flags))
+        max_rel = max(max_rel, float(np.max(np.divide(diff, scale, out=scale))))
         ulps.add(ulp_steps(ours, theirs.astype(ours.dtype, copy=False)))
-        equal_bits += int(np.count_nonzero(bits_of(ours) == bits_of(theirs)))
+        equal_bits += int(np.count_nonzero(np.equal(bits_of(ours), bits_of(theirs), out=flags)))
         if read_truth is None:
             targets = [(a, e)]
         else:
-            t = np.asarray(read_truth(start, stop), np.float64)
+            t = _float64(read_truth(start, stop), t)
             targets = [(a, t), (e, t)]
-            cross = max(cross, _largest_ratio(diff, 2 * allowed))
-        bad = None
-        for side, (values, target) in zip(sides, targets, strict=True):
-            error = np.abs(values - target)
-            ratio = _ratio(error, allowed)
-            side.add(error, ratio, allowed, deterministic, probabilistic, start)
-            bad = ratio > 1 if bad is None else bad | (ratio > 1)
+            cross = max(cross, _largest_ratio(diff, np.multiply(2, allowed, out=work), work))
+        for i, (side, (values, target)) in enumerate(zip(sides, targets, strict=True)):
+            error = np.abs(np.subtract(values, target, out=diff), out=diff)  # the difference is read no more
+            side.add(error, _ratio(error, allowed, ratio), allowed, deterministic, probabilistic, start, work)
+            if i == 0:
+                np.greater(ratio, 1, out=bad)
+            else:
+                np.logical_or(bad, np.greater(ratio, 1, out=flags), out=bad)
         mismatched += int(np.count_nonzero(bad))
     metrics = {
         "max_abs": max_abs,

@@ -90,7 +90,9 @@ class Bound:
 
     def __post_init__(self):
         magnitude = np.asarray(self.magnitude, np.float64)
-        if np.isnan(magnitude).any() or (magnitude < 0).any():
+        with np.errstate(over="ignore", invalid="ignore"):  # two reductions; element tests only if they fail
+            doubtful = magnitude.size > 0 and (np.isnan(np.sum(magnitude)) or np.min(magnitude) < 0)
+        if doubtful and (np.isnan(magnitude).any() or (magnitude < 0).any()):
             raise ValueError(
                 "Bound: magnitudes must be non-negative numbers (Σ|x||w| per element), got "
                 f"{int(np.isnan(magnitude).sum())} NaN and {int((magnitude < 0).sum())} negative."
@@ -114,11 +116,21 @@ class Bound:
         """The verdict's allowance: ``min(c·√K·u, γ_K) · M``, never below zero."""
         return self.of(self.magnitude, slack)[2]
 
-    def of(self, magnitude: np.ndarray, slack: float = SLACK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def of(
+        self, magnitude: np.ndarray, slack: float = SLACK, out: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(deterministic, probabilistic, allowed)`` for ``magnitude``, this bound's or a chunk of it:
-        the same operations as the properties, element by element."""
-        deterministic, probabilistic = self._deterministic(magnitude), self._probabilistic(magnitude)
-        return deterministic, probabilistic, np.minimum(slack * probabilistic, deterministic)
+        the same operations as the properties, element by element; ``out``: three float64 arrays of
+        ``magnitude``'s shape to write them into (a chunked comparison reuses its buffers)."""
+        factor = gamma(self.k, self.dtype)
+        if out is None or not math.isfinite(factor):
+            deterministic, probabilistic = self._deterministic(magnitude), self._probabilistic(magnitude)
+            return deterministic, probabilistic, np.minimum(slack * probabilistic, deterministic)
+        deterministic, probabilistic, allowed = out
+        np.multiply(factor, magnitude, out=deterministic)
+        np.multiply(gamma(self.k, self.dtype, probabilistic=True), magnitude, out=probabilistic)
+        np.multiply(slack, probabilistic, out=allowed)
+        return deterministic, probabilistic, np.minimum(allowed, deterministic, out=allowed)
 
     def _deterministic(self, magnitude: np.ndarray) -> np.ndarray:
         factor = gamma(self.k, self.dtype)

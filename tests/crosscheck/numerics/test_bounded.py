@@ -95,3 +95,32 @@ def test_matrices_in_any_layout_give_their_c_order_copies_comparison(
         whole = _whole_array(patch, np.ascontiguousarray(stored.T), expected, reference=truth, bound=bound)
     _same(viewed, copied)
     _same(viewed, whole)
+
+
+@given(seed=st.integers(0, 99), k=st.integers(1, 4096), dtype=st.sampled_from(["float32", "bfloat16"]))
+def test_a_bounds_arrays_written_into_buffers_are_those_it_returns(seed, k, dtype):
+    magnitude = np.abs(np.random.default_rng(seed).standard_normal(50)) * 10.0 ** (seed % 7 - 3)
+    bound = Bound(magnitude, k, dtype)
+    buffers = tuple(np.full(50, np.nan) for _ in range(3))
+    for made, written in zip(bound.of(magnitude), bound.of(magnitude, out=buffers), strict=True):
+        assert np.array_equal(made.view(np.uint64), written.view(np.uint64))
+
+
+def test_comparisons_on_two_threads_at_once_are_those_made_one_after_the_other():
+    """Each thread judges in its own buffers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for size in (3 * bounded.CHUNK + 17, 2 * bounded.CHUNK + 5):
+        truth = rng.standard_normal(size)
+        work = [(truth * (1 + 1e-7 * rng.standard_normal(size))).astype(np.float32) for _ in range(2)]
+        cases.append((*work, truth, Bound(np.abs(truth) * 8, 64, "float32")))
+
+    def judged(case):
+        return [compare(case[0], case[1], reference=case[2], bound=case[3]) for _ in range(4)]
+
+    alone = [judged(case) for case in cases]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(judged, cases))
+    assert together == alone
