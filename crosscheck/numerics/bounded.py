@@ -22,6 +22,7 @@ from crosscheck.numerics.bits import bits_of, ulp_steps
 from crosscheck.numerics.bounds import Bound
 from crosscheck.numerics.chunks import chunk_reader
 from crosscheck.numerics.comparison import Comparison
+from crosscheck.numerics.judging import ratio_to
 
 CHUNK = 1 << 16
 """Elements per chunk: a few float64 buffers of it stay in the caches."""
@@ -66,14 +67,8 @@ class _Side:
         }
 
 
-def _ratio(error: np.ndarray, allowed: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """:func:`~crosscheck.numerics.judging.ratio_to` with every element finite, into ``out``: the same
-    values (0/0 = 0, x/0 = inf)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.divide(error, allowed, out=out)
-    if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios >= 0: a NaN sum means a 0/0
-        ratio[np.isnan(ratio)] = 0.0
-    return ratio
+_FINITE = np.zeros((), bool)
+"""No element fails for being non-finite: every value on this path is finite."""
 
 
 def _largest_ratio(error: np.ndarray, allowed: np.ndarray, out: np.ndarray | None = None) -> float:
@@ -184,7 +179,8 @@ def compare_bounded(actual, expected, reference, bound: Bound, text: str = "") -
             cross = max(cross, _largest_ratio(diff, np.multiply(2, allowed, out=work), work))
         for i, (side, (values, target)) in enumerate(zip(sides, targets, strict=True)):
             error = np.abs(np.subtract(values, target, out=diff), out=diff)  # the difference is read no more
-            side.add(error, _ratio(error, allowed, ratio), allowed, deterministic, probabilistic, start, work)
+            ratio_to(error, allowed, _FINITE, out=ratio)
+            side.add(error, ratio, allowed, deterministic, probabilistic, start, work)
             if i == 0:
                 np.greater(ratio, 1, out=bad)
             else:

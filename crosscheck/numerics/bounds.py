@@ -122,24 +122,20 @@ class Bound:
         """``(deterministic, probabilistic, allowed)`` for ``magnitude``, this bound's or a chunk of it:
         the same operations as the properties, element by element; ``out``: three float64 arrays of
         ``magnitude``'s shape to write them into (a chunked comparison reuses its buffers)."""
-        factor = gamma(self.k, self.dtype)
-        if out is None or not math.isfinite(factor):
-            deterministic, probabilistic = self._deterministic(magnitude), self._probabilistic(magnitude)
-            return deterministic, probabilistic, np.minimum(slack * probabilistic, deterministic)
-        deterministic, probabilistic, allowed = out
-        np.multiply(factor, magnitude, out=deterministic)
-        np.multiply(gamma(self.k, self.dtype, probabilistic=True), magnitude, out=probabilistic)
-        np.multiply(slack, probabilistic, out=allowed)
-        return deterministic, probabilistic, np.minimum(allowed, deterministic, out=allowed)
+        into_deterministic, into_probabilistic, into_allowed = (None, None, None) if out is None else out
+        deterministic = self._deterministic(magnitude, into_deterministic)
+        probabilistic = self._probabilistic(magnitude, into_probabilistic)
+        scaled = np.multiply(slack, probabilistic, out=into_allowed)
+        return deterministic, probabilistic, np.minimum(scaled, deterministic, out=into_allowed)
 
-    def _deterministic(self, magnitude: np.ndarray) -> np.ndarray:
+    def _deterministic(self, magnitude: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         factor = gamma(self.k, self.dtype)
         if math.isfinite(factor):  # a finite γ times M = 0 is 0 already: one pass
-            return factor * magnitude
+            return np.multiply(factor, magnitude, out=out)
         return np.where(magnitude == 0, 0.0, factor * np.where(magnitude == 0, 1.0, magnitude))
 
-    def _probabilistic(self, magnitude: np.ndarray) -> np.ndarray:
-        return gamma(self.k, self.dtype, probabilistic=True) * magnitude
+    def _probabilistic(self, magnitude: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.multiply(gamma(self.k, self.dtype, probabilistic=True), magnitude, out=out)
 
     def describe(self) -> str:
         """The bound :meth:`allowed` applies, as a failure message names it: ``"bound c·√K·u·|x|·|W| with

@@ -47,12 +47,15 @@ def nonfinite_mismatch(values: np.ndarray, target: np.ndarray, equal_nan: bool) 
     return ~finite & ~same_infinity & ~(both_nan & equal_nan)
 
 
-def ratio_to(error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray) -> np.ndarray:
+def ratio_to(
+    error: np.ndarray, allowed: np.ndarray, nonfinite: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """``error / allowed`` with 0/0 = 0, x/0 = inf, inf wherever ``nonfinite`` and 0 for matched
-    non-finite values (whose error is NaN)."""
+    non-finite values (whose error is NaN); ``out``: a float64 array of the result's shape to write it
+    into (a chunked comparison's buffer)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.asarray(np.divide(error, allowed), np.float64)  # x/0 = inf; 0/0 and NaN errors: below
-    if not ratio.flags.writeable or ratio.base is not None:
+        ratio = np.asarray(np.divide(error, allowed, out=out), np.float64)  # x/0 = inf; 0/0, NaN: below
+    if out is None and (not ratio.flags.writeable or ratio.base is not None):
         ratio = ratio.copy()
     if ratio.size and np.isnan(np.add.reduce(ratio, axis=None)):  # ratios >= 0: a NaN sum means a 0/0
         ratio[np.isnan(ratio)] = 0.0

@@ -203,18 +203,25 @@ def promoting_torch(model: torch.nn.Module, notes: TruthNotes):
     handles = [hooks.register_module_forward_pre_hook(before), hooks.register_module_forward_hook(after)]
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    token = _TRUTH_RUN.set(True)
     try:
-        with _PromoteCasts(notes, where):
+        with _truth_run(), _PromoteCasts(notes, where):
             yield notes
     finally:
-        _TRUTH_RUN.reset(token)
         torch.set_default_dtype(default)
         for handle in handles:
             handle.remove()
 
 
 _TRUTH_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("crosscheck_truth_run", default=False)
+
+
+@contextlib.contextmanager
+def _truth_run():
+    token = _TRUTH_RUN.set(True)
+    try:
+        yield
+    finally:
+        _TRUTH_RUN.reset(token)
 
 
 def in_truth_run() -> bool:
@@ -279,12 +286,10 @@ def promoting_jax(module: nnx.Module, notes: TruthNotes):
             return original(primitive, *args, **params)
 
         core.Primitive.bind = bind
-        token = _TRUTH_RUN.set(True)
         try:
-            with jax.disable_jit():
+            with _truth_run(), jax.disable_jit():
                 yield notes
         finally:
-            _TRUTH_RUN.reset(token)
             core.Primitive.bind = original
 
 
