@@ -132,3 +132,36 @@ def test_rows_fit_beside_for_a_model_up_to_a_sixteenth_of_the_machine(monkeypatc
     assert not streaming.rows_fit_beside(torch.nn.Embedding(500_000_000, 1, device="meta"))  # 2 GB
     monkeypatch.setattr(streaming, "system_memory", lambda: None)
     assert not streaming.rows_fit_beside(torch.nn.Linear(2, 2))
+
+
+def test_torchs_float64_run_goes_first_and_both_runs_start_from_the_same_state(monkeypatch):
+    from flax import nnx
+
+    from tests.crosscheck.porting.test_locate_layouts import TorchCounter
+
+    class FirstCall(nnx.Module):
+        """TorchCounter's first call: a run from another state scales its output by another count."""
+
+        def __init__(self):
+            self.proj = nnx.Linear(4, 4, rngs=nnx.Rngs(0))
+
+        def __call__(self, x):
+            return self.proj(x)
+
+    theirs, ours = TorchCounter(), FirstCall()
+    copy_torch_to_jax(theirs, ours)
+    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    seen, original = [], finishing.evaluate_torch
+
+    def recorded(module, *args, **kwargs):
+        seen.append((module.proj.weight.dtype, float(module.calls)))
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(finishing, "evaluate_torch", recorded)
+    for beside in (True, False):
+        monkeypatch.setattr(checking, "fits_beside", lambda model, beside=beside: beside)
+        seen.clear()
+        result = check(ours, theirs, x)
+        assert result.passed, str(result)
+        assert seen == [(torch.float64, 0.0), (torch.float32, 0.0)]
+        assert float(theirs.calls) == 0  # left as it was
