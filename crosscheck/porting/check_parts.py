@@ -113,14 +113,15 @@ def _shapes_key(jax_module, work_inputs, kwargs: dict) -> tuple | None:
 
 def _output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
     order: list[str] = []
+    graphdef, state = nnx.split(jax_module)  # an argument: a module that changes its state changes a copy's
 
-    def flat(*arrays):
-        leaves = flatten_output(jax_module(*arrays, **kwargs), describe_module(jax_module))
+    def flat(state, *arrays):
+        leaves = flatten_output(nnx.merge(graphdef, state)(*arrays, **kwargs), describe_module(jax_module))
         order[:] = [path for path, _ in leaves]
         return dict(leaves)
 
     try:
-        shapes = jax.eval_shape(flat, *work_inputs)
+        shapes = jax.eval_shape(flat, state, *work_inputs)
     except OutputTreeError:
         raise
     except Exception as error:

@@ -116,7 +116,7 @@ def forward_and_grads(
         params, rest = jax.tree.map(_widened, (params, rest))
 
     def outputs_of(p, x):
-        module = nnx.merge(graphdef, p, rest)
+        module = nnx.merge(graphdef, p, rest, copy=True)  # fresh variables: a module may change its state
 
         def call():
             return module(x, *inputs[1:], **(keywords or {}), **dict(constants))

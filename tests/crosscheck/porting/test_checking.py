@@ -330,3 +330,15 @@ def test_weights_that_do_not_map_are_a_weights_error_before_anything_runs():
         WeightsError, match=r"check of jaxlin.Linear\(in_features=8, out_features=4\): missing key 'bias'"
     ):
         check(jaxlin.Linear(8, 4, rngs=nnx.Rngs(0)), torch.nn.Linear(8, 4, bias=False), _normal(2, 8))
+
+
+@pytest.mark.parametrize("grads", [True, False])
+def test_a_jax_module_that_changes_its_own_state_is_checked_from_the_state_it_had(grads):
+    from tests.crosscheck.porting.test_locate_layouts import JaxCounter, TorchCounter
+
+    theirs, ours = TorchCounter(), JaxCounter()  # each call counts, and the count scales the output
+    copy_torch_to_jax(theirs, ours)
+    result = check(ours, theirs, _normal(3, 4), grads=grads)
+    assert result.passed, "\n".join(result.failures())
+    assert len(result.items) == (4 if grads else 1)  # the output, the kernel, the bias, the input
+    assert float(ours.calls[...]) == 0 and float(theirs.calls) == 0  # left as they were
