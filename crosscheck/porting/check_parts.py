@@ -84,19 +84,19 @@ def output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dic
         ModelCallError: the module raised on the inputs.
     """
     traced = traced_programs()
-    key = None if traced is None else _shapes_key(jax_module, work_inputs, kwargs)
+    split = nnx.split(jax_module)
+    key = None if traced is None else _shapes_key(*split, work_inputs, kwargs)
     if key is None:
-        return _output_shapes(jax_module, work_inputs, kwargs)
+        return _output_shapes(jax_module, *split, work_inputs, kwargs)
     if key not in traced:
-        traced[key] = _output_shapes(jax_module, work_inputs, kwargs)
+        traced[key] = _output_shapes(jax_module, *split, work_inputs, kwargs)
     order, shapes = traced[key]
     return list(order), dict(shapes)
 
 
-def _shapes_key(jax_module, work_inputs, kwargs: dict) -> tuple | None:
+def _shapes_key(graphdef, state, work_inputs, kwargs: dict) -> tuple | None:
     """What the output's shapes depend on: the module's structure, the x64 mode, each array argument's
     shape and dtype and every other argument's value (``None`` where one cannot be a key)."""
-    graphdef, state = nnx.split(jax_module)
     leaves, tree = jax.tree.flatten((tuple(work_inputs), kwargs))
     arguments = tuple(
         (np.shape(leaf), str(leaf.dtype)) if hasattr(leaf, "dtype") and hasattr(leaf, "shape") else leaf
@@ -111,11 +111,10 @@ def _shapes_key(jax_module, work_inputs, kwargs: dict) -> tuple | None:
     return key
 
 
-def _output_shapes(jax_module, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
+def _output_shapes(jax_module, graphdef, state, work_inputs, kwargs: dict) -> tuple[list[str], dict]:
     order: list[str] = []
-    graphdef, state = nnx.split(jax_module)  # an argument: a module that changes its state changes a copy's
 
-    def flat(state, *arrays):
+    def flat(state, *arrays):  # the state an argument: a module that changes its state changes a copy's
         leaves = flatten_output(nnx.merge(graphdef, state)(*arrays, **kwargs), describe_module(jax_module))
         order[:] = [path for path, _ in leaves]
         return dict(leaves)
