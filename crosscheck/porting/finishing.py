@@ -58,8 +58,9 @@ def run_torch(prepared: PreparedCheck) -> TorchRuns:
 
     The float64 run goes first for a large model's sake, which runs this after JAX's runs: its float64
     weights and activations then take the pages JAX's float64 copies just freed. A few seconds later the
-    system has taken those back (on a VM, the host), and new pages cost up to 2.6 s a GiB to touch:
-    bert-large's check took 40 s the other way round, 34–35 s this way (the same results to the bit)."""
+    system has taken those back (on a VM, the host), and touching new pages costs more the more a process
+    holds (here 0.35 s a GiB for 4 GiB, 1.25 s a GiB for 8): bert-large's check took 40 s the other way
+    round, 34–35 s this way (the same results to the bit)."""
     p = prepared
     evaluate = {"grads": p.grads, "channels_first": p.channels_first, "params": p.torch_grads}
     sides = p.torch_side
