@@ -59,7 +59,7 @@ class Difference(NamedTuple):
     @property
     def rms(self) -> float:
         """``√(Σ(a − b)² / n)``, 0 for no elements."""
-        return float(np.sqrt(self.sum_of_squares / self.count)) if self.count else 0.0
+        return root_mean(self.sum_of_squares, self.count)
 
 
 def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
@@ -69,19 +69,35 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
     >>> difference(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
     Difference(sum_of_squares=9.0, largest=3.0, index=1, count=2)
     """
+    if b is None:
+        return _largest_of_zero_difference(np.asarray(a))
     a = np.asarray(a)
-    chunk_a = chunk_reader(a, CHUNK)
-    chunk_b = None if b is None else chunk_reader(np.asarray(b), CHUNK)
+    chunk_a, chunk_b = chunk_reader(a, CHUNK), chunk_reader(np.asarray(b), CHUNK)
     scratch = np.empty(min(CHUNK, a.size), np.float64)
     total, largest, index = 0.0, 0.0, 0
     for start in range(0, a.size, CHUNK):
         step = scratch[: min(CHUNK, a.size - start)]
         stop = start + step.size
-        if chunk_b is None:
-            np.abs(chunk_a(start, stop), out=step, casting="same_kind")
-        else:
-            np.subtract(chunk_a(start, stop), chunk_b(start, stop), out=step)
-            np.abs(step, out=step)
+        np.subtract(chunk_a(start, stop), chunk_b(start, stop), out=step)
+        total += float(np.einsum("i,i->", step, step))  # the signed difference: the same squares
+        # the largest |a - b| from the two extremes; the first index only where it beats the last
+        if not max(step.max(initial=0.0), -step.min(initial=0.0)) <= largest:
+            where = int(np.argmax(np.abs(step, out=step)))  # the first of the largest, or the first NaN
+            largest, index = float(step[where]), start + where
+            if np.isnan(largest):
+                return Difference(float("nan"), largest, index, a.size)
+    return Difference(total, largest, index, a.size)
+
+
+def _largest_of_zero_difference(a: np.ndarray) -> Difference:
+    """:func:`difference` of ``a`` and zero."""
+    chunk_a = chunk_reader(a, CHUNK)
+    scratch = np.empty(min(CHUNK, a.size), np.float64)
+    total, largest, index = 0.0, 0.0, 0
+    for start in range(0, a.size, CHUNK):
+        step = scratch[: min(CHUNK, a.size - start)]
+        stop = start + step.size
+        np.abs(chunk_a(start, stop), out=step, casting="same_kind")
         total += float(np.einsum("i,i->", step, step))
         where = int(np.argmax(step))
         if not step[where] <= largest:  # a larger value, or NaN: the first one is kept
@@ -92,13 +108,40 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
 
 
 def sum_of_squares(a: np.ndarray) -> float:
-    """``Σ a²`` in float64, without a float64 or squared copy of ``a``."""
-    return difference(a).sum_of_squares
+    """``Σ a²`` in float64, without a float64 or squared copy of ``a``: the same sum, to the bit, as
+    :func:`difference` of ``a`` and zero (the same chunks; a square needs no absolute value).
+
+    >>> sum_of_squares(np.array([3.0, -4.0], np.float32))
+    25.0
+    """
+    a = np.asarray(a)
+    chunk_a = chunk_reader(a, CHUNK)
+    scratch = np.empty(min(CHUNK, a.size) if a.dtype != np.float64 else 0, np.float64)
+    total = 0.0
+    for start in range(0, a.size, CHUNK):
+        step = chunk_a(start, min(start + CHUNK, a.size))
+        if step.dtype != np.float64:  # float64 is summed where it lies: einsum's order ignores alignment
+            np.copyto(scratch[: step.size], step, casting="same_kind")
+            step = scratch[: step.size]
+        total += float(np.einsum("i,i->", step, step))
+    return total
+
+
+def root_mean(squares: float, count: int) -> float:
+    """``√(squares / count)``, 0 for no elements: the RMS from a sum of squares."""
+    return float(np.sqrt(squares / count)) if count else 0.0
 
 
 def rms(a: np.ndarray) -> float:
     """The root mean square of ``a`` (0 for an empty array)."""
-    return difference(a).rms
+    return root_mean(sum_of_squares(a), np.size(a))
+
+
+def finite_sums(*sums: float) -> bool:
+    """Whether every sum of squares is finite: then every element they summed was (a NaN or inf in ``a``
+    or ``b`` makes ``a - b`` non-finite). A false answer may still be finite values whose squares
+    overflow: :func:`~crosscheck.numerics.judging.all_finite` tells."""
+    return all(math.isfinite(total) for total in sums)
 
 
 def _abs_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,6 +181,7 @@ def compare_relative(
     equal_nan=False,
     finite: bool | None = None,
     truth_rms: float | None = None,
+    differences: tuple[Difference, Difference] | None = None,
 ) -> Comparison:
     """The rounding tier without an analytic bound: ``actual`` and ``expected`` (both frameworks in the
     working ``dtype``) each against the float64 ``reference``: each RMS error within ``factor`` × the
@@ -145,17 +189,23 @@ def compare_relative(
     that is larger. A tensor that is zero by cancellation (the gradient of an attention key bias) has
     no scale of its own: its rounding noise is that of the terms that cancel, so a caller passes the
     scale of the computation it belongs to (``check`` passes the RMS of all parameter gradients).
-    ``finite`` (every value of the three is finite) and ``truth_rms`` (the RMS of ``reference``), when
-    the caller has read them already, are not read again.
+    ``finite`` (every value of the three is finite), ``truth_rms`` (the RMS of ``reference``) and
+    ``differences`` (:func:`difference` of each side and ``reference``), when the caller has read them
+    already, are not read again.
 
     Shape:
         all three share one shape.
     """
     a, e, t = (np.asarray(v) for v in (actual, expected, reference))
-    finite = all_finite(a, e, t) if finite is None else finite
+    if finite is None:  # the differences first: where their sums are finite, every value was
+        differences = difference(a, t), difference(e, t)
+        truth_squares = sum_of_squares(t)
+        finite = finite_sums(*(d.sum_of_squares for d in differences), truth_squares)
+        finite = finite or all_finite(a, e, t)
+        truth_rms = root_mean(truth_squares, t.size)
     if finite:  # the usual case: no mask, no float64 copies, sums a chunk at a time
         bad, notes = np.zeros((), bool), ()
-        off_a, off_e = difference(a, t), difference(e, t)
+        off_a, off_e = differences if differences is not None else (difference(a, t), difference(e, t))
         err_a, err_e = off_a.rms, off_e.rms
         max_a, max_e, scale_t = off_a.largest, off_e.largest, rms(t) if truth_rms is None else truth_rms
         worst_at = {"actual": off_a, "expected": off_e}
@@ -219,9 +269,9 @@ def compare_same_function(
         both share one shape.
     """
     a, e = np.asarray(actual64), np.asarray(expected64)
-    if all_finite(a, e):
+    worst_at = difference(a, e)  # a finite sum: both finite (else all_finite tells overflow from NaN)
+    if finite_sums(worst_at.sum_of_squares) or all_finite(a, e):
         bad, notes = np.zeros((), bool), ()
-        worst_at = difference(a, e)
         measured = worst_at.rms
         scale_e = rms(e) if expected_rms is None else expected_rms
     else:

@@ -192,16 +192,26 @@ def input_gradients_in_jax_layout(p: PreparedCheck, *evaluations: Evaluation) ->
             evaluation.grads["input"] = to_jax_layout(gradient, p.input_axes)
 
 
-def parameter_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
+def gradient_squares(truth: Evaluation, each=map) -> dict[str, float]:
+    """Each parameter gradient's sum of squares in the float64 truth, by key (``each``: a pool's ``map``, to
+    sum two at a time)."""
+    params = {key: a for key, a in truth.grads.items() if key != "input"}
+    return dict(zip(params, each(sum_of_squares, params.values()), strict=True))
+
+
+def parameter_gradient_scale(
+    p: PreparedCheck, truth: Evaluation, squares: dict[str, float] | None = None
+) -> float:
     """The scale of the parameter gradients' rounding floor: their RMS times √rows. A parameter gradient
     sums over every row: honest summation orders differ by ~√rows roundings of terms of the gradient's
-    scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error)."""
-    params = [a for key, a in truth.grads.items() if key != "input"]
+    scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error). ``squares``: the
+    :func:`gradient_squares` of ``truth``, where the caller has them."""
+    squares = gradient_squares(truth) if squares is None else squares
     x = np.asarray(p.work_inputs[0])
     rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
-    count = sum(np.size(a) for a in params)
-    squares = sum(sum_of_squares(a) for a in params)  # each summed alone: no joined copy
-    return (math.sqrt(squares / count) if count else 0.0) * math.sqrt(max(rows, 1))
+    count = sum(np.size(truth.grads[key]) for key in squares)
+    total = sum(squares.values())  # each summed alone: no joined copy
+    return (math.sqrt(total / count) if count else 0.0) * math.sqrt(max(rows, 1))
 
 
 def input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:

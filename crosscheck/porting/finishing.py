@@ -3,6 +3,7 @@ promoted), then both tiers for every paired output and every gradient."""
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -12,6 +13,7 @@ import numpy as np
 from crosscheck.numerics import is_floating
 from crosscheck.porting.check_parts import (
     PreparedCheck,
+    gradient_squares,
     input_gradient_scale,
     input_gradients_in_jax_layout,
     parameter_gradient_scale,
@@ -83,14 +85,16 @@ def run_torch(prepared: PreparedCheck) -> TorchRuns:
 
 
 def _judged(name, analytic, ks, scales, dtype, judging, entry) -> ItemResult:
-    """One item's verdict: exact for integers, the analytic bound where the module has one, else relative."""
-    item, (evidence, magnitude, kind) = entry
+    """One item's verdict: exact for integers, the analytic bound where the module has one, else relative
+    (the truth's sum of squares given where it was read for the gradients' scale)."""
+    item, (evidence, magnitude, kind, truth_squares) = entry
     require_same_shape(name, item, evidence)
     if not is_floating(np.asarray(evidence.jax_work).dtype):
         return judge_exact(item, evidence)
     if analytic:
         return judge_analytic(item, evidence, magnitude, ks[kind], dtype, **judging)
-    return judge_relative(item, evidence, dtype, scale=scales.get(kind, 0.0), **judging)
+    scale = scales.get(kind, 0.0)
+    return judge_relative(item, evidence, dtype, scale=scale, truth_squares=truth_squares, **judging)
 
 
 def finish_check(
@@ -110,8 +114,6 @@ def finish_check(
     judging = {"equal_nan": p.equal_nan, "truth_dtype": truth_dtype(result.truth_notes)}
     input_gradients_in_jax_layout(p, torch_work, torch_truth)
     ks = reduction_lengths(p.jax_module, np.shape(p.work_inputs[0])) if p.analytic else {}
-    gradient_scale = parameter_gradient_scale(p, torch_truth)
-    input_scale = input_gradient_scale(p, torch_truth)
     evidence_of = {}
     for jax_path, torch_path in torch_pairs(p, torch_work.outputs):
         pick = lambda e, path: e.outputs[path]  # noqa: E731
@@ -124,32 +126,51 @@ def finish_check(
             ),  # fmt: skip
             size.outputs[jax_path] if size else None,
             "output",
+            None,
         )
-    if p.grads:
-        in_order = [key for key in jax_truth.grads if key in p.keys.items]  # the order items always had
-        for key, (ours, theirs) in ((key, p.keys.items[key]) for key in in_order):
-            evidence = Evidence(
-                summed(jax_work.grads, ours),
-                summed(torch_work.grads, theirs),
-                summed(jax_truth.grads, ours),
-                summed(torch_truth.grads, theirs),
-            )
-            evidence_of[f"grads.{key}"] = (evidence, summed(size.grads, ours) if size else None, "params")
-        if "input" in jax_work.grads and "input" in torch_work.grads:
-            evidence_of["grads.input"] = (
-                Evidence(*(e.grads["input"] for e in (jax_work, torch_work, jax_truth, torch_truth))),
-                size.grads["input"] if size else None,
-                "input",
-            )
-    scales = {"params": gradient_scale, "input": input_scale}
-    judge = partial(_judged, result.name, p.analytic, ks, scales, dtype, judging)
-    largest = max((np.size(evidence.torch_truth) for evidence, *_ in evidence_of.values()), default=0)
-    if len(evidence_of) > 1 and judging_fits_beside(largest):  # memory to spare: two items at a time
-        with ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge") as pool:
-            result.items.extend(pool.map(judge, evidence_of.items()))
-    else:
-        result.items.extend(map(judge, evidence_of.items()))
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if judging_fits_beside(_largest(p, torch_truth, evidence_of)):  # memory to spare: two at a time
+            pool = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge"))
+        squares = gradient_squares(torch_truth, pool.map if pool else map) if p.grads else {}
+        scales = {"params": parameter_gradient_scale(p, torch_truth, squares),
+                  "input": input_gradient_scale(p, torch_truth)}  # fmt: skip
+        if p.grads:
+            _gradient_evidence(p, evidence_of, size, squares, (jax_work, torch_work, jax_truth, torch_truth))
+        judge = partial(_judged, result.name, p.analytic, ks, scales, dtype, judging)
+        result.items.extend((pool.map if pool and len(evidence_of) > 1 else map)(judge, evidence_of.items()))
     first = next(iter(evidence_of.values()), None)
     if first is not None:
         result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))
     return result
+
+
+def _gradient_evidence(p: PreparedCheck, evidence_of: dict, size, squares: dict, runs: tuple) -> None:
+    """Every gradient item's evidence, in the order items always had (the parameters', then the input's),
+    with the truth's sum of squares where the item is one torch parameter."""
+    jax_work, torch_work, jax_truth, torch_truth = runs
+    in_order = [key for key in jax_truth.grads if key in p.keys.items]
+    for key, (ours, theirs) in ((key, p.keys.items[key]) for key in in_order):
+        evidence = Evidence(
+            summed(jax_work.grads, ours),
+            summed(torch_work.grads, theirs),
+            summed(jax_truth.grads, ours),
+            summed(torch_truth.grads, theirs),
+        )
+        known = squares.get(theirs[0]) if len(theirs) == 1 else None
+        evidence_of[f"grads.{key}"] = (evidence, summed(size.grads, ours) if size else None, "params", known)
+    if "input" in jax_work.grads and "input" in torch_work.grads:
+        evidence_of["grads.input"] = (
+            Evidence(*(e.grads["input"] for e in runs)),
+            size.grads["input"] if size else None,
+            "input",
+            None,
+        )
+
+
+def _largest(p: PreparedCheck, torch_truth, evidence_of: dict) -> int:
+    """The most elements one item has: the largest output, parameter gradient or input gradient."""
+    sizes = [np.size(evidence.torch_truth) for evidence, *_ in evidence_of.values()]
+    if p.grads:
+        sizes += [np.size(a) for a in torch_truth.grads.values()]
+    return max(sizes, default=0)

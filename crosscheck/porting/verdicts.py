@@ -24,7 +24,15 @@ from flax import nnx
 import jaxlin
 from crosscheck.numerics import Bound, Comparison, compare
 from crosscheck.numerics.judging import all_finite
-from crosscheck.numerics.relative import compare_relative, compare_same_function, rms
+from crosscheck.numerics.relative import (
+    compare_relative,
+    compare_same_function,
+    difference,
+    finite_sums,
+    rms,
+    root_mean,
+    sum_of_squares,
+)
 
 ANALYTIC_TYPES = (
     *(jaxlin.Linear, jaxlin.PointwiseConv, jaxlin.PerHeadLinear, jaxlin.PooledHead),
@@ -213,16 +221,23 @@ def judge_exact(item: str, evidence: Evidence) -> ItemResult:
 
 def judge_relative(
     item: str, evidence: Evidence, dtype: str, *, scale: float = 0.0, equal_nan: bool = False,
-    truth_dtype: str = "float64",
+    truth_dtype: str = "float64", truth_squares: float | None = None,
 ) -> ItemResult:  # fmt: skip
     """Both tiers without an analytic bound: errors judged against the other framework's (``scale``:
-    see :func:`crosscheck.numerics.relative.compare_relative`). Whether every value is finite and the
-    truth's RMS are read once and given to both tiers."""
-    work = (evidence.jax_work, evidence.torch_work)
-    finite = all_finite(*work, evidence.torch_truth)
-    truth_rms = rms(evidence.torch_truth) if finite else None
-    known = {"finite": finite, "truth_rms": truth_rms}
-    rounding = compare_relative(*work, evidence.torch_truth, dtype, scale=scale, equal_nan=equal_nan, **known)
+    see :func:`crosscheck.numerics.relative.compare_relative`). Each side's difference from the truth,
+    whether every value is finite and the truth's RMS are read once and given to both tiers;
+    ``truth_squares``: the truth's sum of squares, where the caller has it."""
+    truth = evidence.torch_truth
+    differences = tuple(difference(side, truth) for side in (evidence.jax_work, evidence.torch_work))
+    if truth_squares is None:
+        truth_squares = sum_of_squares(truth)
+    finite = finite_sums(*(d.sum_of_squares for d in differences), truth_squares)
+    finite = finite or all_finite(evidence.jax_work, evidence.torch_work, truth)  # squares that overflow
+    truth_rms = root_mean(truth_squares, np.size(truth)) if finite else None
+    known = {"finite": finite, "truth_rms": truth_rms, "differences": differences if finite else None}
+    rounding = compare_relative(
+        evidence.jax_work, evidence.torch_work, truth, dtype, scale=scale, equal_nan=equal_nan, **known
+    )
     if finite:
         errors = [rounding.metrics[f"{side}_rms_error"] for side in ("actual", "expected")]
     else:

@@ -1,6 +1,8 @@
 """The whole-tensor sums of the relative rule, a chunk at a time: the same numbers as the plain NumPy
 formulas (to the last few ulps: only the order of the sum differs), the same worst index, NaN kept."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -112,3 +114,88 @@ def test_judged_layout_keeps_a_transposed_kernel_as_a_view_and_moves_the_rest_to
     assert moved.flags.c_contiguous and moved.shape == (4, 2, 3)
     reversed_rows = judged_layout(kernel[::-1])
     assert reversed_rows.flags.c_contiguous and reversed_rows.tolist() == kernel[::-1].tolist()
+
+
+def _plain_difference(a, b, chunk):
+    """The chunked sums as they were: ``|a - b|`` into a float64 buffer, its squares summed and its
+    first largest element found a chunk at a time (``b=None``: ``|a|``)."""
+    a = np.ascontiguousarray(a).reshape(-1)
+    b = None if b is None else np.ascontiguousarray(b).reshape(-1)
+    total, largest, index = 0.0, 0.0, 0
+    for start in range(0, a.size, chunk):
+        step = np.abs(
+            a[start : start + chunk].astype(np.float64) - (0 if b is None else b[start : start + chunk])
+        )
+        total += float(np.einsum("i,i->", step, step))
+        where = int(np.argmax(step))
+        if not step[where] <= largest:
+            largest, index = float(step[where]), start + where
+            if np.isnan(largest):
+                return float("nan"), largest, index
+    return total, largest, index
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 30), min_size=1, max_size=2).map(tuple),
+    seed=st.integers(0, 1000),
+    chunk=st.sampled_from([1, 3, 7, 64, 1 << 18]),
+    dtype=st.sampled_from([np.float32, np.float64, np.float16]),
+    offset=st.integers(0, 3),
+    transposed=st.booleans(),
+    bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+)
+def test_sums_and_extremes_are_those_of_the_plain_chunked_loop_to_the_bit(
+    shape, seed, chunk, dtype, offset, transposed, bad, monkeypatch
+):
+    """:func:`difference` finds its largest element from the two extremes and :func:`sum_of_squares`
+    sums float64 where it lies: the same bits, index and NaN as the loop of absolute values, for any
+    layout, a start off the buffer's alignment, and a NaN or inf anywhere."""
+    monkeypatch.setattr(relative, "CHUNK", chunk)
+    rng = np.random.default_rng(seed)
+    stored = rng.standard_normal(math.prod(shape) + offset).astype(dtype)[offset:].reshape(shape)
+    a = stored.T if transposed and stored.ndim == 2 else stored
+    b = rng.standard_normal(a.shape)
+    if bad is not None:
+        np.asarray(b).reshape(-1)[rng.integers(b.size)] = bad
+    got = difference(a, b)
+    assert (got.sum_of_squares, got.largest, got.index) == pytest.approx(
+        _plain_difference(a, b, chunk), nan_ok=True, rel=0
+    )
+    assert relative.sum_of_squares(b) == pytest.approx(
+        _plain_difference(b, None, chunk)[0], nan_ok=True, rel=0
+    )
+    assert relative.sum_of_squares(a) == pytest.approx(
+        _plain_difference(a, None, chunk)[0], nan_ok=True, rel=0
+    )
+
+
+def test_finite_values_whose_squares_overflow_are_judged_as_finite():
+    """A sum of squares that overflows does not by itself mean a NaN or inf: ``all_finite`` decides,
+    and the tiers take the finite path (no non-finite note) as they did when it was asked first."""
+    t = np.full(4, 1e200)
+    a = e = np.full(4, np.inf, np.float32)  # float32 cannot hold 1e200
+    assert not relative.finite_sums(relative.sum_of_squares(t))
+    result = compare_relative(t * 1.0, t * 1.0, t, "float64")
+    same = compare_same_function(t, t * (1 + 1e-16), working_error=0.0, dtype="float64")
+    assert not result.nonfinite and not same.nonfinite and result.metrics["actual_rms_error"] == 0.0
+    assert compare_relative(a, e, t, "float32").nonfinite  # a real inf is still one
+
+
+def test_judge_relative_given_the_truths_squares_is_the_same_as_reading_them():
+    from crosscheck.porting.verdicts import Evidence, judge_relative
+
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((40, 30))
+    evidence = Evidence(*(t + rng.standard_normal(t.shape) * s for s in (1e-7, 1e-7, 1e-15)), t)
+    evidence = Evidence(evidence.jax_work.astype(np.float32), evidence.torch_work.astype(np.float32),
+                        evidence.jax_truth, t)  # fmt: skip
+    read = judge_relative("grads.w", evidence, "float32", scale=1.0)
+    given = judge_relative(
+        "grads.w", evidence, "float32", scale=1.0, truth_squares=relative.sum_of_squares(t)
+    )
+    assert (
+        read.rounding.metrics == given.rounding.metrics
+        and read.same_function.metrics == given.same_function.metrics
+    )
+    assert read.passed
