@@ -93,8 +93,8 @@ def _fmt(value, spec: str = ".3g", scale: float = 1.0) -> str:
 
 COLUMNS = (
     "size", "params (M)", "weights f32 (GB)", "job", "verdict", "items (judged)", "wall (s)",
-    "unavoidable cold / warm (s)", "overhead cold / warm", "RSS built (GB)", "peak (GB)", "peak / weights",
-    "floor (GB)", "code commit",
+    "unavoidable cold / warm (s)", "overhead cold / warm", "widening to f64 (s)", "RSS built (GB)",
+    "peak (GB)", "peak / weights", "floor (GB)", "code commit",
 )  # fmt: skip
 """The table's columns (docs/scale.md says what each means)."""
 
@@ -119,7 +119,8 @@ def _cells(row: dict) -> list[str]:
         f"{_fmt(row['unavoidable_cold_s'], '.1f')} / {_fmt(row['unavoidable_warm_s'], '.2f')}"
         + (" fwd" if row["unavoidable_forward"] else "")
         + (" †" if row.get("unavoidable_elsewhere") else ""),
-        f"{_fmt(row['overhead'], '.1f')} / {_fmt(row['overhead_warm'], '.3g')}",
+        f"{_fmt(row['overhead'], '.2f')} / {_fmt(row['overhead_warm'], '.3g')}",
+        _fmt((row.get("unavoidable") or {}).get("widen_s"), ".2f"),
         _fmt(row.get("rss_built_bytes"), ".3g", GB),
         _fmt(row.get("job_peak_bytes"), ".3g", GB),
         _fmt(row["peak_per_weights"], ".3g"),

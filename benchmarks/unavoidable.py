@@ -6,6 +6,10 @@ The forward alone is timed too (``forward_*``): what a check without gradients c
 The float64 passes run with one model in memory at a time (the other freed, the torch model rebuilt
 from its seed afterwards), so that at 1 B parameters the float64 weights and gradients of one model
 (4× its float32 bytes) are all that is held besides the runtime.
+
+Moving each model's weights to float64 (torch's ``model.to(torch.float64)``, JAX's ``astype`` of every
+leaf) is timed apart, as ``widen_s`` of each float64 pass and in all: the passes' ``cold_s`` leave it out,
+as they always have; a check widens both models too (torch's in place, JAX's inside its float64 program).
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ def torch_pass(model, torch_inputs: tuple, dtype, repeats: int) -> dict:
     """Forward+backward of the torch model in ``dtype`` (cast in place, cast back to float32 after)."""
     import torch
 
+    start = time.perf_counter()
     model.to(dtype)
+    widen = time.perf_counter() - start
     args = [torch.from_numpy(np.asarray(a)) for a in torch_inputs]
 
     def step() -> None:
@@ -59,6 +65,8 @@ def torch_pass(model, torch_inputs: tuple, dtype, repeats: int) -> dict:
             model(*args)
 
     timing = _timed(step, repeats) | _forward(_timed(forward, repeats))
+    if dtype == torch.float64:
+        timing["widen_s"] = widen
     for parameter in model.parameters():
         parameter.grad = None
     model.to(torch.float32)
@@ -99,8 +107,10 @@ def measure(pair: dict, rebuild_torch: Callable[[], object], repeats: int) -> di
     gc.collect()
     with jax.enable_x64(True):
         wide = lambda tree: jax.tree.map(lambda a: a.astype("float64") if a.dtype == "float32" else a, tree)  # noqa: E731
-        params, rest = wide(params), wide(rest)
-        passes["jax_float64"] = jax_pass(graphdef, params, rest, pair["inputs"], repeats)
+        start = time.perf_counter()
+        params, rest = jax.block_until_ready((wide(params), wide(rest)))
+        widen = time.perf_counter() - start
+        passes["jax_float64"] = jax_pass(graphdef, params, rest, pair["inputs"], repeats) | {"widen_s": widen}
     del params, rest
     gc.collect()
     reference = rebuild_torch()
@@ -111,4 +121,5 @@ def measure(pair: dict, rebuild_torch: Callable[[], object], repeats: int) -> di
     for key in ("cold_s", "warm_s", "forward_cold_s", "forward_warm_s"):
         times = [p[key] for p in passes.values()]
         total[key] = sum(times) if None not in times else None
+    total["widen_s"] = sum(p.get("widen_s", 0.0) for p in passes.values())
     return {"passes": passes} | total | {"peak_bytes": peak_bytes()}

@@ -38,7 +38,7 @@ def test_the_ratios_and_the_table_of_a_row_and_of_a_failed_one(tmp_path):
     assert "- decoder-small check, a later run: stopped: memory" in table(rows)  # but not over a finished one
     text = table(rows)
     assert (
-        "| decoder-small | 31 | 0.124 | locate-grads | pass | 45 (45) | 20.0 | 10.0 / 2.00 | 2.0 / 10 |"
+        "| decoder-small | 31 | 0.124 | locate-grads | pass | 45 (45) | 20.0 | 10.0 / 2.00 | 2.00 / 10 | – |"
         in text
     )
     assert (
@@ -72,6 +72,7 @@ def test_one_tiny_job_end_to_end(tmp_path):
         "jax_float64",
         "torch_float64",
     }
+    assert row["unavoidable"]["widen_s"] > 0 and row["unavoidable"]["passes"]["jax_float64"]["widen_s"] > 0
     assert row["job_peak_bytes"] >= row["rss_built_bytes"] >= row["weight_bytes"] > 0
     assert row["lifetime_peak_bytes"] >= row["job_peak_bytes"]
     ratios = derived(row)
@@ -86,14 +87,14 @@ def test_a_row_stopped_in_the_unavoidable_work_borrows_it_from_the_unavoidable_j
     del partial["unavoidable"]
     alone = {"size": "decoder-1b", "job": "unavoidable", "status": "ok", "unavoidable": {"cold_s": 15.0}}
     text = table([partial, alone])
-    assert "| 15.0 / – † | 2.0 / – |" in text and "- †: the unavoidable work of" in text
+    assert "| 15.0 / – † | 2.00 / – |" in text and "- †: the unavoidable work of" in text
 
 
 def test_a_job_without_gradients_is_set_against_the_forward_passes_alone():
     unavoidable = {"cold_s": 10.0, "warm_s": 2.0, "forward_cold_s": 4.0, "forward_warm_s": 0.5}
     row = derived(ROW | {"job": "locate", "unavoidable": unavoidable})
     assert (row["overhead"], row["overhead_warm"], row["unavoidable_forward"]) == (7.5, 60.0, True)
-    assert "| 4.0 / 0.50 fwd | 7.5 / 60 |" in table([ROW | {"job": "locate", "unavoidable": unavoidable}])
+    assert "| 4.0 / 0.50 fwd | 7.50 / 60 |" in table([ROW | {"job": "locate", "unavoidable": unavoidable}])
 
 
 def test_xla_memory_reports_both_programs_of_a_check_of_the_tiny_decoder():
