@@ -229,10 +229,10 @@ def judge_relative(
     ``truth_squares``: the truth's sum of squares, where the caller has it."""
     truth = evidence.torch_truth
     differences = tuple(difference(side, truth) for side in (evidence.jax_work, evidence.torch_work))
-    if truth_squares is None:
-        truth_squares = sum_of_squares(truth)
-    finite = finite_sums(*(d.sum_of_squares for d in differences), truth_squares)
-    finite = finite or all_finite(evidence.jax_work, evidence.torch_work, truth)  # squares that overflow
+    # finite differences: every value finite (else all_finite tells a NaN or inf from squares that overflow)
+    finite = finite_sums(*(d.sum_of_squares for d in differences))
+    finite = finite or all_finite(evidence.jax_work, evidence.torch_work, truth)
+    truth_squares = sum_of_squares(truth) if finite and truth_squares is None else truth_squares
     truth_rms = root_mean(truth_squares, np.size(truth)) if finite else None
     known = {"finite": finite, "truth_rms": truth_rms, "differences": differences if finite else None}
     rounding = compare_relative(
