@@ -154,6 +154,31 @@ def test_weights_whose_torch_layout_is_a_transposed_view_are_compared_in_place()
         assert model_pair._largest_difference(ours, theirs) == 100 - 8
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 9),
+    columns=st.integers(1, 9),
+    tile=st.sampled_from([1, 2, 3, 512]),
+    changed=st.one_of(st.none(), st.tuples(st.integers(0, 8), st.integers(0, 8))),
+    value=st.sampled_from([0.5, np.nan, np.inf]),
+)
+def test_a_transposed_kernel_is_compared_a_tile_at_a_time_as_a_whole(
+    rows, columns, tile, changed, value, monkeypatch
+):
+    """Tiles that cover a matrix unevenly (any size against any tile) find one changed element wherever
+    it is, and equal matrices equal; NaN is unequal, as for one comparison of the whole."""
+    from crosscheck.porting import model_pair
+
+    monkeypatch.setattr(model_pair, "_TILE", tile)
+    kernel = np.random.default_rng(rows * 10 + columns).standard_normal((columns, rows)).astype(np.float32)
+    weight = kernel.T.copy()  # its own memory even where the view is C-ordered (one row or column)
+    if changed is not None:
+        weight[changed[0] % rows, changed[1] % columns] += value
+    expected = changed is None
+    assert model_pair._equal_in_torch(kernel.T, weight) is expected
+    assert model_pair._equal_in_torch(weight, kernel.T) is expected
+
+
 class JaxModel(nnx.Module):
     def __init__(self, rngs):
         self.embed = nnx.Embed(11, 8, rngs=rngs)
