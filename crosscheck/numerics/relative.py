@@ -62,15 +62,13 @@ class Difference(NamedTuple):
         return root_mean(self.sum_of_squares, self.count)
 
 
-def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
-    """:class:`Difference` of ``a`` and ``b`` (``b=None``: of ``a`` and zero), a :data:`CHUNK` at a time
-    in one float64 scratch buffer (NaN propagates into every field).
+def difference(a: np.ndarray, b: np.ndarray) -> Difference:
+    """:class:`Difference` of ``a`` and ``b``, a :data:`CHUNK` at a time in one float64 scratch buffer
+    (NaN propagates into every field).
 
     >>> difference(np.array([1.0, 2.0]), np.array([1.0, -1.0]))
     Difference(sum_of_squares=9.0, largest=3.0, index=1, count=2)
     """
-    if b is None:
-        return _largest_of_zero_difference(np.asarray(a))
     a = np.asarray(a)
     chunk_a, chunk_b = chunk_reader(a, CHUNK), chunk_reader(np.asarray(b), CHUNK)
     scratch = np.empty(min(CHUNK, a.size), np.float64)
@@ -89,27 +87,22 @@ def difference(a: np.ndarray, b: np.ndarray | None = None) -> Difference:
     return Difference(total, largest, index, a.size)
 
 
-def _largest_of_zero_difference(a: np.ndarray) -> Difference:
-    """:func:`difference` of ``a`` and zero."""
-    chunk_a = chunk_reader(a, CHUNK)
-    scratch = np.empty(min(CHUNK, a.size), np.float64)
-    total, largest, index = 0.0, 0.0, 0
-    for start in range(0, a.size, CHUNK):
-        step = scratch[: min(CHUNK, a.size - start)]
-        stop = start + step.size
-        np.abs(chunk_a(start, stop), out=step, casting="same_kind")
-        total += float(np.einsum("i,i->", step, step))
-        where = int(np.argmax(step))
-        if not step[where] <= largest:  # a larger value, or NaN: the first one is kept
-            largest, index = float(step[where]), start + where
-            if np.isnan(largest):
-                return Difference(float("nan"), largest, index, a.size)
-    return Difference(total, largest, index, a.size)
+def finite_differences(a: np.ndarray, e: np.ndarray, t: np.ndarray) -> tuple[Difference, Difference] | None:
+    """:func:`difference` of ``a`` and of ``e`` from ``t``, or ``None`` where a value of the three is not
+    finite: finite sums mean finite values (``a − t`` is finite only where both are); a sum that is not
+    may still be finite values whose squares overflow, which :func:`all_finite` tells.
+
+    >>> finite_differences(np.ones(2), np.zeros(2), np.array([1.0, np.nan])) is None
+    True
+    """
+    differences = difference(a, t), difference(e, t)
+    if finite_sums(*(d.sum_of_squares for d in differences)) or all_finite(a, e, t):
+        return differences
+    return None
 
 
 def sum_of_squares(a: np.ndarray) -> float:
-    """``Σ a²`` in float64, without a float64 or squared copy of ``a``: the same sum, to the bit, as
-    :func:`difference` of ``a`` and zero (the same chunks; a square needs no absolute value).
+    """``Σ a²`` in float64, a :data:`CHUNK` at a time, without a float64 or squared copy of ``a``.
 
     >>> sum_of_squares(np.array([3.0, -4.0], np.float32))
     25.0
@@ -197,9 +190,9 @@ def compare_relative(
         all three share one shape.
     """
     a, e, t = (np.asarray(v) for v in (actual, expected, reference))
-    if finite is None:  # the differences first: where their sums are finite, every value was
-        differences = difference(a, t), difference(e, t)
-        finite = finite_sums(*(d.sum_of_squares for d in differences)) or all_finite(a, e, t)
+    if finite is None:
+        differences = finite_differences(a, e, t)
+        finite = differences is not None
     if finite:  # the usual case: no mask, no float64 copies, sums a chunk at a time
         bad, notes = np.zeros((), bool), ()
         off_a, off_e = differences if differences is not None else (difference(a, t), difference(e, t))

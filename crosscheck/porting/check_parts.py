@@ -199,14 +199,11 @@ def gradient_squares(truth: Evaluation, each=map) -> dict[str, float]:
     return dict(zip(params, each(sum_of_squares, params.values()), strict=True))
 
 
-def parameter_gradient_scale(
-    p: PreparedCheck, truth: Evaluation, squares: dict[str, float] | None = None
-) -> float:
+def parameter_gradient_scale(p: PreparedCheck, truth: Evaluation, squares: dict[str, float]) -> float:
     """The scale of the parameter gradients' rounding floor: their RMS times √rows. A parameter gradient
     sums over every row: honest summation orders differ by ~√rows roundings of terms of the gradient's
     scale (torch sums a layer norm's over 1,817 rows with 13x Flax's error). ``squares``: the
-    :func:`gradient_squares` of ``truth``, where the caller has them."""
-    squares = gradient_squares(truth) if squares is None else squares
+    :func:`gradient_squares` of ``truth``."""
     x = np.asarray(p.work_inputs[0])
     rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
     count = sum(np.size(truth.grads[key]) for key in squares)

@@ -129,16 +129,16 @@ def finish_check(
             None,
         )
     with contextlib.ExitStack() as stack:
-        pool = None
+        each = map
         if judging_fits_beside(_largest(p, torch_truth, evidence_of)):  # memory to spare: two at a time
-            pool = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge"))
-        squares = gradient_squares(torch_truth, pool.map if pool else map) if p.grads else {}
+            each = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="crosscheck-judge")).map
+        squares = gradient_squares(torch_truth, each) if p.grads else {}
         scales = {"params": parameter_gradient_scale(p, torch_truth, squares),
                   "input": input_gradient_scale(p, torch_truth)}  # fmt: skip
         if p.grads:
             _gradient_evidence(p, evidence_of, size, squares, (jax_work, torch_work, jax_truth, torch_truth))
         judge = partial(_judged, result.name, p.analytic, ks, scales, dtype, judging)
-        result.items.extend((pool.map if pool and len(evidence_of) > 1 else map)(judge, evidence_of.items()))
+        result.items.extend(each(judge, evidence_of.items()))
     first = next(iter(evidence_of.values()), None)
     if first is not None:
         result.truth = OutputTruth(first[0].torch_truth, first[1], ks.get("output", 0))

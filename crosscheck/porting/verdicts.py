@@ -27,8 +27,7 @@ from crosscheck.numerics.judging import all_finite
 from crosscheck.numerics.relative import (
     compare_relative,
     compare_same_function,
-    difference,
-    finite_sums,
+    finite_differences,
     rms,
     root_mean,
     sum_of_squares,
@@ -228,13 +227,11 @@ def judge_relative(
     whether every value is finite and the truth's RMS are read once and given to both tiers;
     ``truth_squares``: the truth's sum of squares, where the caller has it."""
     truth = evidence.torch_truth
-    differences = tuple(difference(side, truth) for side in (evidence.jax_work, evidence.torch_work))
-    # finite differences: every value finite (else all_finite tells a NaN or inf from squares that overflow)
-    finite = finite_sums(*(d.sum_of_squares for d in differences))
-    finite = finite or all_finite(evidence.jax_work, evidence.torch_work, truth)
+    differences = finite_differences(evidence.jax_work, evidence.torch_work, truth)
+    finite = differences is not None
     truth_squares = sum_of_squares(truth) if finite and truth_squares is None else truth_squares
     truth_rms = root_mean(truth_squares, np.size(truth)) if finite else None
-    known = {"finite": finite, "truth_rms": truth_rms, "differences": differences if finite else None}
+    known = {"finite": finite, "truth_rms": truth_rms, "differences": differences}
     rounding = compare_relative(
         evidence.jax_work, evidence.torch_work, truth, dtype, scale=scale, equal_nan=equal_nan, **known
     )
