@@ -7,6 +7,8 @@ float64) and the unavoidable work drawn.
 ...        "unavoidable": {"cold_s": 5.0, "warm_s": 1.0}, "status": "ok"}
 >>> derived(row)["overhead"], round(derived(row)["peak_per_weights"])
 (1.4, 2644)
+>>> derived(row | {"unavoidable": {"cold_s": 5.0, "widen_s": 0.6}})["overhead_widened"]
+1.25
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ GB = 1e9
 def derived(row: dict) -> dict:
     """The row with its ratios: ``overhead`` (job wall / unavoidable work, cold: forward+backward, or the
     forward alone for a job without gradients where it was measured), ``overhead_warm``,
+    ``overhead_widened`` (job wall / the cold unavoidable work plus moving both models' weights to
+    float64, where that was timed: a float64 pass starts from float32 models, and a job widens both too),
     ``peak_per_weights`` (job peak / one model's float32 weights) and ``floor_bytes``."""
     unavoidable = row.get("unavoidable") or {}
     forward = not row.get("job", "").endswith("-grads") and unavoidable.get("forward_cold_s") is not None
@@ -32,6 +36,7 @@ def derived(row: dict) -> dict:
         unavoidable.get(prefix + "cold_s"),
         unavoidable.get(prefix + "warm_s"),
     )
+    widen = unavoidable.get("widen_s")
     weights = row.get("weight_bytes")
     peak = row.get("job_peak_bytes") or (
         unavoidable.get("peak_bytes") if row.get("job") == "unavoidable" else None
@@ -42,6 +47,7 @@ def derived(row: dict) -> dict:
         "unavoidable_forward": forward,
         "overhead": wall / cold if wall and cold else None,
         "overhead_warm": wall / warm if wall and warm else None,
+        "overhead_widened": wall / (cold + widen) if wall and cold and widen is not None else None,
         "peak_per_weights": peak / weights if peak and weights else None,
         "floor_bytes": 2 * weights + row["largest_layer_float64_bytes"] if weights else None,
     }
@@ -93,7 +99,8 @@ def _fmt(value, spec: str = ".3g", scale: float = 1.0) -> str:
 
 COLUMNS = (
     "size", "params (M)", "weights f32 (GB)", "job", "verdict", "items (judged)", "wall (s)",
-    "unavoidable cold / warm (s)", "overhead cold / warm", "widening to f64 (s)", "RSS built (GB)",
+    "unavoidable cold / warm (s)", "overhead cold / warm", "widening to f64 (s)",
+    "overhead with widening", "RSS built (GB)",
     "peak (GB)", "peak / weights", "floor (GB)", "code commit",
 )  # fmt: skip
 """The table's columns (docs/scale.md says what each means)."""
@@ -121,6 +128,7 @@ def _cells(row: dict) -> list[str]:
         + (" †" if row.get("unavoidable_elsewhere") else ""),
         f"{_fmt(row['overhead'], '.2f')} / {_fmt(row['overhead_warm'], '.3g')}",
         _fmt((row.get("unavoidable") or {}).get("widen_s"), ".2f"),
+        _fmt(row["overhead_widened"], ".2f"),
         _fmt(row.get("rss_built_bytes"), ".3g", GB),
         _fmt(row.get("job_peak_bytes"), ".3g", GB),
         _fmt(row["peak_per_weights"], ".3g"),

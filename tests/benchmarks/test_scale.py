@@ -90,6 +90,12 @@ def test_a_row_stopped_in_the_unavoidable_work_borrows_it_from_the_unavoidable_j
     assert "| 15.0 / – † | 2.00 / – |" in text and "- †: the unavoidable work of" in text
 
 
+def test_the_overhead_with_widening_adds_the_time_both_models_took_to_reach_float64():
+    timed = ROW | {"unavoidable": {"cold_s": 10.0, "warm_s": 2.0, "widen_s": 2.0}}
+    assert derived(timed)["overhead_widened"] == 2.5 and derived(ROW)["overhead_widened"] is None
+    assert "| 3.00 / 15 | 2.00 | 2.50 |" in table([timed]) and "| 3.00 / 15 | – | – |" in table([ROW])
+
+
 def test_a_job_without_gradients_is_set_against_the_forward_passes_alone():
     unavoidable = {"cold_s": 10.0, "warm_s": 2.0, "forward_cold_s": 4.0, "forward_warm_s": 0.5}
     row = derived(ROW | {"job": "locate", "unavoidable": unavoidable})
