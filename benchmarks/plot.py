@@ -1,6 +1,7 @@
 """The cost model as a picture: peak resident memory and wall time of each job against the parameter count
 of one model, log–log, with the physical floor (memory: both models' float32 weights plus the largest
-layer in float64; time: the unavoidable work) and the goal of 3× one model's float32 weights."""
+layer in float64; time: the unavoidable work, alone and with both models widened to float64) and the goal
+of 3× one model's float32 weights."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def _draw(axis, rows: list[dict], key, label: str, color: str, marker: str, fami
         axis.plot(xs, ys, FAMILIES[family], color=color, marker=marker, label=shown, markersize=6)
 
 
+def _widened_too(row: dict) -> float | None:
+    """The cold unavoidable work (forward+backward) plus both models' widening to float64, where timed."""
+    unavoidable = row.get("unavoidable") or {}
+    if unavoidable.get("cold_s") is None or unavoidable.get("widen_s") is None:
+        return None
+    return unavoidable["cold_s"] + unavoidable["widen_s"]
+
+
 def plot(rows: list[dict], path: Path, title: str) -> None:
     """Write the two panels to ``path`` (PNG)."""
     import matplotlib
@@ -51,6 +60,13 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
             lambda r: (r.get("unavoidable") or {}).get("cold_s"),
             "black",
             ".",
+        ),
+        (
+            wall,
+            "unavoidable work + widening to f64 (goal 3)",
+            _widened_too,
+            "dimgrey",
+            "+",
         ),
     ]
     labelled: set = set()
