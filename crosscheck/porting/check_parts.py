@@ -13,7 +13,7 @@ import numpy as np
 from flax import nnx
 
 from crosscheck.numerics import is_floating
-from crosscheck.numerics.relative import rms, sum_of_squares
+from crosscheck.numerics.relative import rms, root_mean, sum_of_squares
 from crosscheck.porting.channels import Channels, channels_first_of, channels_option
 from crosscheck.porting.evaluate import Evaluation, model_call_error
 from crosscheck.porting.fused import Request, argument_shapes, seen_through, traced_programs
@@ -208,7 +208,7 @@ def parameter_gradient_scale(p: PreparedCheck, truth: Evaluation, squares: dict[
     rows = math.prod(x.shape[:-1] if is_floating(x.dtype) else x.shape)
     count = sum(np.size(truth.grads[key]) for key in squares)
     total = sum(squares.values())  # each summed alone: no joined copy
-    return (math.sqrt(total / count) if count else 0.0) * math.sqrt(max(rows, 1))
+    return root_mean(total, count) * math.sqrt(max(rows, 1))
 
 
 def input_gradient_scale(p: PreparedCheck, truth: Evaluation) -> float:
